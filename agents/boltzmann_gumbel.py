@@ -1,0 +1,174 @@
+"""DQN with Boltzmann-Gumbel exploration (Cesa-Bianchi et al. 2017), as used by seed 002.
+
+During training the action is ``argmax_a Q(s, a) + beta_a * Z_a`` with ``Z_a`` i.i.d. standard
+Gumbel and ``beta_a = C * temperature(t) / sqrt(N_a)``: ``N_a`` counts how often action ``a`` was
+taken in training, an action never taken has an infinite index (it is tried first), and the
+temperature is annealed from ``temperature_initial`` (all actions near-equally likely) to
+``temperature_final`` (nearly greedy). With a common ``beta`` this samples exactly from
+``softmax(Q / beta)`` (the Gumbel-max trick). Epsilon-greedy is off; ``predict`` is greedy.
+
+The counts, the temperature schedule's state and the noise generator are attributes, so they
+survive ``save``/``load``; the schedule is a function of ``num_timesteps`` over a horizon fixed at
+the first ``learn`` call, so a resumed ``learn(..., reset_num_timesteps=False)`` continues it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3 import DQN
+from stable_baselines3.common.noise import ActionNoise
+
+TemperatureSchedule = Literal["linear", "exponential"]
+
+_EPSILON_KWARGS = ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps")
+
+
+def annealed_temperature(
+    progress: float,
+    initial: float,
+    final: float,
+    schedule: TemperatureSchedule,
+) -> float:
+    """Temperature after ``progress`` in ``[0, 1]`` of the annealing horizon (clipped beyond)."""
+    p = min(max(progress, 0.0), 1.0)
+    if schedule == "linear":
+        return initial + p * (final - initial)
+    if schedule == "exponential":
+        return initial * (final / initial) ** p
+    raise ValueError(f"temperature schedule must be 'linear' or 'exponential'; got {schedule!r}")
+
+
+def boltzmann_gumbel_choice(
+    q_values: np.ndarray,
+    counts: np.ndarray,
+    scale: float,
+    rng: np.random.Generator,
+) -> int:
+    """One Boltzmann-Gumbel draw: ``argmax_a q_a + scale / sqrt(N_a) * Z_a``.
+
+    Actions with ``N_a = 0`` win outright (uniformly at random among them).
+
+    :param q_values: estimated values, shape ``(A,)``.
+    :param counts: times each action was taken, shape ``(A,)``.
+    :param scale: ``C * temperature``; 0 gives the greedy action.
+    :param rng: source of the Gumbel noise.
+    """
+    untried = np.flatnonzero(counts == 0)
+    if untried.size:
+        return int(rng.choice(untried))
+    gumbel = rng.gumbel(size=q_values.shape)
+    return int(np.argmax(q_values + scale / np.sqrt(counts) * gumbel))
+
+
+class BoltzmannGumbelDQN(DQN):
+    """SB3 ``DQN`` whose training-time action choice is Boltzmann-Gumbel exploration.
+
+    Takes every ``DQN`` argument except the epsilon-greedy ones, plus:
+
+    :param exploration_c: the constant ``C`` of ``beta_a = C * temperature / sqrt(N_a)``; match it
+        to the scale of the Q-value differences.
+    :param temperature_initial: temperature at the start of training.
+    :param temperature_final: temperature at the end of annealing (0 allowed for ``"linear"``).
+    :param temperature_fraction: fraction of the first ``learn`` call's timesteps over which the
+        temperature is annealed; it stays at ``temperature_final`` afterwards.
+    :param temperature_schedule: ``"linear"`` or ``"exponential"`` interpolation.
+    """
+
+    def __init__(
+        self,
+        policy: Any,
+        env: Any,
+        exploration_c: float = 1.0,
+        temperature_initial: float = 1.0,
+        temperature_final: float = 0.05,
+        temperature_fraction: float = 0.8,
+        temperature_schedule: TemperatureSchedule = "exponential",
+        **kwargs: Any,
+    ) -> None:
+        given = [k for k in _EPSILON_KWARGS if k in kwargs]
+        if given:
+            raise TypeError(
+                f"BoltzmannGumbelDQN explores by Boltzmann-Gumbel, not epsilon-greedy; "
+                f"remove {given}"
+            )
+        if exploration_c < 0:
+            raise ValueError(f"exploration_c must be non-negative; got {exploration_c}")
+        if temperature_initial < 0 or temperature_final < 0:
+            raise ValueError("temperatures must be non-negative")
+        if temperature_schedule == "exponential" and (temperature_initial <= 0 or temperature_final <= 0):
+            raise ValueError("the exponential temperature schedule needs positive temperatures")
+        if not 0 < temperature_fraction <= 1:
+            raise ValueError(f"temperature_fraction must be in (0, 1]; got {temperature_fraction}")
+        annealed_temperature(0.0, temperature_initial, temperature_final, temperature_schedule)
+        self.exploration_c = float(exploration_c)
+        self.temperature_initial = float(temperature_initial)
+        self.temperature_final = float(temperature_final)
+        self.temperature_fraction = float(temperature_fraction)
+        self.temperature_schedule: TemperatureSchedule = temperature_schedule
+        self.temperature_horizon: int | None = None
+        self.temperature = float(temperature_initial)
+        super().__init__(
+            policy,
+            env,
+            exploration_fraction=1.0,
+            exploration_initial_eps=0.0,
+            exploration_final_eps=0.0,
+            **kwargs,
+        )
+        self.action_counts = np.zeros(self._num_actions(), dtype=np.int64)
+        self.exploration_rng = np.random.default_rng(self.seed)
+
+    def _num_actions(self) -> int:
+        if not isinstance(self.action_space, spaces.Discrete):
+            raise TypeError("BoltzmannGumbelDQN needs a Discrete action space")
+        return int(self.action_space.n)
+
+    def _setup_learn(self, total_timesteps: int, *args: Any, **kwargs: Any) -> Any:
+        result = super()._setup_learn(total_timesteps, *args, **kwargs)
+        if self.temperature_horizon is None:
+            remaining = self._total_timesteps - self.num_timesteps
+            self.temperature_horizon = max(1, int(self.temperature_fraction * remaining))
+        self._update_temperature()
+        return result
+
+    def _update_temperature(self) -> None:
+        horizon = self.temperature_horizon or 1
+        self.temperature = annealed_temperature(
+            self.num_timesteps / horizon,
+            self.temperature_initial,
+            self.temperature_final,
+            self.temperature_schedule,
+        )
+
+    def q_values(self, observation: np.ndarray) -> np.ndarray:
+        """Q-values of a batch of observations, shape ``(n, A)``."""
+        obs_tensor, _ = self.policy.obs_to_tensor(observation)
+        with torch.no_grad():
+            return self.q_net(obs_tensor).cpu().numpy()
+
+    def _sample_action(
+        self,
+        learning_starts: int,
+        action_noise: ActionNoise | None = None,
+        n_envs: int = 1,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        assert self._last_obs is not None, "self._last_obs was not set"
+        q = self.q_values(self._last_obs)  # type: ignore[arg-type]
+        scale = self.exploration_c * self.temperature
+        actions = np.empty(n_envs, dtype=np.int64)
+        for i in range(n_envs):
+            actions[i] = boltzmann_gumbel_choice(q[i], self.action_counts, scale, self.exploration_rng)
+            self.action_counts[actions[i]] += 1
+        return actions, actions
+
+    def _on_step(self) -> None:
+        super()._on_step()
+        self._update_temperature()
+        self.logger.record("rollout/temperature", self.temperature)
+        total = max(int(self.action_counts.sum()), 1)
+        for action, count in enumerate(self.action_counts):
+            self.logger.record(f"rollout/action_share_{action}", count / total)

@@ -1,0 +1,58 @@
+"""`QLSScheduler`: a trained Q-network used greedily as a scheduler (seed 002's QLS)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from mtl_sched.agents.boltzmann_gumbel import BoltzmannGumbelDQN
+from mtl_sched.data.task import Task
+from mtl_sched.probing import ProbeConfig
+from mtl_sched.registry import register_scheduler
+from mtl_sched.scheduling import Scheduler, Step, TrainState
+
+
+@register_scheduler
+class QLSScheduler(Scheduler):
+    """Pick ``argmax_a Q(s, a)`` where ``s`` is the current uncertainty-histogram observation.
+
+    :param agent: a trained SB3 agent (e.g. `BoltzmannGumbelDQN`) or the path of a saved one.
+    :param probe: probe settings; must match those the agent was trained with.
+    """
+
+    name = "qls"
+    description = "learned Q-learning scheduler: greedy task choice from uncertainty histograms"
+    source = "seed 002 (QLS)"
+    kind = "selection"
+    requires_probe = True
+
+    def __init__(self, agent: BaseAlgorithm | str | Path, probe: ProbeConfig | None = None) -> None:
+        super().__init__()
+        if isinstance(agent, (str, Path)):
+            agent = BoltzmannGumbelDQN.load(str(agent), device="cpu")
+        self.agent = agent
+        self._probe = probe or ProbeConfig()
+
+    @property
+    def probe_config(self) -> ProbeConfig:
+        return self._probe
+
+    def reset(self, tasks: Sequence[Task], seed: int) -> None:
+        super().reset(tasks, seed)
+        expected = self.num_tasks * self._probe.bins
+        obs_shape = self.agent.observation_space.shape
+        n_actions = getattr(self.agent.action_space, "n", None)
+        if obs_shape != (expected,) or n_actions != self.num_tasks:
+            raise ValueError(
+                f"the agent was trained for observations of shape {obs_shape} and {n_actions} "
+                f"actions, but this run has {self.num_tasks} tasks x {self._probe.bins} bins "
+                f"= ({expected},) and {self.num_tasks} actions"
+            )
+
+    def plan(self, state: TrainState) -> Step:
+        if state.probe is None:
+            raise ValueError("QLSScheduler.plan needs state.probe (the trainer provides it)")
+        action, _ = self.agent.predict(state.probe.observation, deterministic=True)
+        return Step.select(int(action))

@@ -1,0 +1,206 @@
+"""`MTLSchedulingEnv`: the multi-task training loop as a Gymnasium environment (seed 002).
+
+Spaces
+    - Action: ``Discrete(K)``, the task whose minibatch trains the model next.
+    - Observation: ``Box(0, 1, (K * bins,), float32)``, each task's normalized histogram of
+      prediction uncertainty (margin by default) on its validation probe set, task after task.
+
+Reward
+    ``-sum_k L_k``, the summed mean validation loss of all tasks after the step, replaced by
+    ``penalty`` (default -10) while the average validation accuracy is below
+    ``penalty_threshold`` (default 0.95) times the average single-task reference accuracy.
+    Histograms, losses and accuracies all come from the same probe pass.
+
+Episodes
+    ``reset`` builds a fresh model and trainer. An episode is never ``terminated``; it is
+    ``truncated`` after ``episode_steps`` steps (seed 002 resets the model every 10K steps).
+
+Seeding
+    ``reset(seed=s)`` seeds the environment's generator; each reset draws the trainer seed (model
+    initialization and data order) from it, so the same seed and actions reproduce the same
+    observations and rewards exactly on CPU.
+
+``info`` keys (``reset`` returns those marked *)
+    - ``task`` (int): the task index that was trained.
+    - ``task_name`` (str): its name.
+    - ``train_loss`` (float): mean loss of the last training minibatch of that task.
+    - ``validation_losses`` * (ndarray, shape (K,)): per-task mean loss on the probe pools.
+    - ``validation_accuracies`` * (ndarray, shape (K,)): per-task accuracy on the probe pools.
+    - ``average_accuracy`` * (float): mean of ``validation_accuracies``.
+    - ``penalized`` * (bool): whether the reward is the penalty (below the accuracy threshold).
+    - ``examples_seen`` * (int): training examples consumed in this episode.
+    - ``episode_step`` * (int): steps taken in this episode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from mtl_sched.benchmarks import Benchmark, get_benchmark
+from mtl_sched.probing import ProbeConfig, ProbeResult
+from mtl_sched.references import compute_single_task_references, single_task_references
+from mtl_sched.scheduling import Step
+from mtl_sched.training import Trainer
+
+TrainerFactory = Callable[[int], Trainer]
+
+_SEED_LIMIT = 2**31 - 1
+
+
+class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
+    """Choose which task trains next; observe uncertainty histograms; earn minus validation loss.
+
+    Give either a ``benchmark`` or a ``trainer_factory`` (your own model and tasks).
+
+    :param benchmark: a registered benchmark name or a `Benchmark`.
+    :param benchmark_options: keyword options of the named benchmark's factory.
+    :param trainer_factory: ``seed -> Trainer`` over a fresh model; used instead of a benchmark.
+    :param task_names: the factory's task names (found by building one trainer when omitted).
+    :param episode_steps: steps per episode (default: the benchmark's, or 100 for a factory).
+    :param steps_per_action: minibatches of the chosen task per environment step.
+    :param probe: probe settings (default: the trainer configuration's).
+    :param penalty: reward while below the accuracy threshold.
+    :param penalty_threshold: fraction of the average single-task accuracy under which the
+        penalty applies.
+    :param reference_accuracies: single-task validation accuracies per task; ``"auto"`` computes
+        them (cached on disk for a benchmark), ``None`` disables the penalty.
+    :param reference_seed: seed of the single-task reference runs.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
+
+    def __init__(
+        self,
+        benchmark: str | Benchmark | None = "synthetic",
+        *,
+        benchmark_options: dict[str, Any] | None = None,
+        trainer_factory: TrainerFactory | None = None,
+        task_names: Sequence[str] | None = None,
+        episode_steps: int | None = None,
+        steps_per_action: int = 1,
+        probe: ProbeConfig | None = None,
+        penalty: float = -10.0,
+        penalty_threshold: float = 0.95,
+        reference_accuracies: Sequence[float] | str | None = "auto",
+        reference_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if trainer_factory is not None:
+            self.benchmark: Benchmark | None = None
+            self._factory = trainer_factory
+            first = trainer_factory(0) if task_names is None or probe is None else None
+            self.task_names = tuple(task_names) if task_names is not None else first.task_names
+            self.probe_config = probe or first.config.probe
+            default_steps = 100
+        elif benchmark is not None:
+            if isinstance(benchmark, str):
+                benchmark = get_benchmark(benchmark, **(benchmark_options or {}))
+            self.benchmark = benchmark
+            self._factory = benchmark.make_trainer
+            self.task_names = benchmark.task_names
+            self.probe_config = probe or benchmark.trainer_config.probe
+            default_steps = benchmark.env_episode_steps
+        else:
+            raise ValueError("MTLSchedulingEnv needs a benchmark or a trainer_factory")
+        if steps_per_action < 1:
+            raise ValueError(f"steps_per_action must be at least 1; got {steps_per_action}")
+        self.episode_steps = int(episode_steps or default_steps)
+        if self.episode_steps < 1:
+            raise ValueError(f"episode_steps must be at least 1; got {self.episode_steps}")
+        self.steps_per_action = steps_per_action
+        self.penalty = float(penalty)
+        self.penalty_threshold = float(penalty_threshold)
+        self.reference_seed = reference_seed
+        self._references = self._check_references(reference_accuracies)
+
+        num_tasks = len(self.task_names)
+        self.action_space = spaces.Discrete(num_tasks)
+        self.observation_space = spaces.Box(
+            low=0.0, high=1.0, shape=(num_tasks * self.probe_config.bins,), dtype=np.float32
+        )
+        self.trainer: Trainer | None = None
+        self._episode_step = 0
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.task_names)
+
+    def _check_references(self, value: Sequence[float] | str | None) -> np.ndarray | str | None:
+        if value is None or (isinstance(value, str) and value == "auto"):
+            return value
+        if isinstance(value, str):
+            raise ValueError(f"reference_accuracies must be 'auto', None or numbers; got {value!r}")
+        refs = np.asarray(value, dtype=float)
+        if refs.shape != (len(self.task_names),):
+            raise ValueError(
+                f"reference_accuracies has {refs.size} values for {len(self.task_names)} tasks"
+            )
+        return refs
+
+    @property
+    def reference_accuracies(self) -> np.ndarray | None:
+        """Single-task reference accuracies (computed and cached on first use), or ``None``."""
+        if isinstance(self._references, str):
+            if self.benchmark is not None:
+                self._references = single_task_references(self.benchmark, self.reference_seed)
+            else:
+                self._references = compute_single_task_references(
+                    self._factory, self.task_names, self.reference_seed
+                )
+        return self._references
+
+    def _info(self, result: ProbeResult, penalized: bool) -> dict[str, Any]:
+        assert self.trainer is not None
+        return {
+            "validation_losses": result.losses.copy(),
+            "validation_accuracies": result.accuracies.copy(),
+            "average_accuracy": float(result.accuracies.mean()),
+            "penalized": penalized,
+            "examples_seen": int(self.trainer.examples_seen),
+            "episode_step": self._episode_step,
+        }
+
+    def _is_penalized(self, result: ProbeResult) -> bool:
+        refs = self.reference_accuracies
+        if refs is None:
+            return False
+        return bool(result.accuracies.mean() < self.penalty_threshold * refs.mean())
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        trainer_seed = int(self.np_random.integers(_SEED_LIMIT))
+        self.trainer = self._factory(trainer_seed)
+        if self.trainer.task_names != self.task_names:
+            raise ValueError(
+                f"trainer tasks {self.trainer.task_names} differ from the environment's "
+                f"{self.task_names}"
+            )
+        self._episode_step = 0
+        result = self.trainer.probe(self.probe_config)
+        return result.observation, self._info(result, self._is_penalized(result))
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self.trainer is None:
+            raise RuntimeError("call reset() before step()")
+        if not self.action_space.contains(action):
+            raise ValueError(f"action {action!r} is not a task index in [0, {self.num_tasks})")
+        task = int(action)
+        outcome = None
+        for _ in range(self.steps_per_action):
+            outcome = self.trainer.train_step(Step.select(task))
+        assert outcome is not None
+        self._episode_step += 1
+        result = self.trainer.probe(self.probe_config)
+        penalized = self._is_penalized(result)
+        reward = self.penalty if penalized else -float(result.losses.sum())
+        truncated = self._episode_step >= self.episode_steps
+        info = self._info(result, penalized)
+        info.update(task=task, task_name=self.task_names[task], train_loss=outcome.task_losses[0])
+        return result.observation, float(reward), False, truncated, info

@@ -1,0 +1,40 @@
+"""mtl-sched: learn how to schedule multi-task training.
+
+The public API: tasks and benchmarks, the `Trainer`, the scheduler contract and registry.
+The environment lives in `mtl_sched.envs`, the agent in `mtl_sched.agents` and the classic
+schedulers in `mtl_sched.baselines`.
+"""
+
+from mtl_sched.benchmarks import Benchmark, benchmark_names, get_benchmark
+from mtl_sched.data import SyntheticTaskSpec, Task, make_synthetic_tasks
+from mtl_sched.models import MTLModel, SharedMLP, TaskOutput
+from mtl_sched.probing import ProbeConfig, ProbeResult
+from mtl_sched.registry import make_scheduler, register_scheduler, scheduler_names
+from mtl_sched.scheduling import EvalResult, Scheduler, Step, TrainState
+from mtl_sched.training import RunResult, Trainer, TrainerConfig
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Benchmark",
+    "EvalResult",
+    "MTLModel",
+    "ProbeConfig",
+    "ProbeResult",
+    "RunResult",
+    "Scheduler",
+    "SharedMLP",
+    "Step",
+    "SyntheticTaskSpec",
+    "Task",
+    "TaskOutput",
+    "TrainState",
+    "Trainer",
+    "TrainerConfig",
+    "__version__",
+    "benchmark_names",
+    "get_benchmark",
+    "make_scheduler",
+    "register_scheduler",
+    "scheduler_names",
+]

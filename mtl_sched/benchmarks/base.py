@@ -1,0 +1,107 @@
+"""A benchmark: named tasks, a model builder and training settings, versioned for caching."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from mtl_sched.data.task import Task
+from mtl_sched.models.base import MTLModel
+from mtl_sched.training import Trainer, TrainerConfig
+
+
+@dataclass(frozen=True)
+class ScheduleRecipe:
+    """A named scheduler with hyperparameters, e.g. a benchmark's known-good schedule.
+
+    :param scheduler: registered scheduler name.
+    :param kwargs: its keyword hyperparameters.
+    :param rationale: why this schedule is expected to do well.
+    """
+
+    scheduler: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    rationale: str = ""
+
+
+@dataclass
+class Benchmark:
+    """Tasks + model + training settings under one name.
+
+    :param name: registry name.
+    :param description: one line for ``mtl-sched list benchmarks``.
+    :param build_tasks: returns the benchmark's tasks (called once, then cached).
+    :param build_model: builds a fresh model for the tasks (called under a fixed torch seed).
+    :param trainer_config: budget, optimizer, evaluation and probe settings.
+    :param config: every setting that defines the benchmark's data and model; hashed into cache
+        keys, so two benchmarks with equal ``name``, ``version`` and ``config`` are the same.
+    :param version: bumped whenever the definition changes results.
+    :param episode_steps: environment episode length (steps of one minibatch); defaults to the
+        budget divided by the batch size.
+    :param better_schedule: a schedule documented to beat ``uniform`` on this benchmark.
+    """
+
+    name: str
+    description: str
+    build_tasks: Callable[[], list[Task]]
+    build_model: Callable[[Sequence[Task]], MTLModel]
+    trainer_config: TrainerConfig
+    config: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
+    episode_steps: int | None = None
+    better_schedule: ScheduleRecipe | None = None
+    _tasks: list[Task] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def tasks(self) -> list[Task]:
+        """The benchmark's tasks (built on first access)."""
+        if self._tasks is None:
+            self._tasks = self.build_tasks()
+        return self._tasks
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tasks)
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def env_episode_steps(self) -> int:
+        """Steps per environment episode."""
+        if self.episode_steps is not None:
+            return self.episode_steps
+        return max(1, self.trainer_config.budget // self.trainer_config.batch_size)
+
+    def fingerprint(self) -> str:
+        """Stable hash of name, version, config and trainer settings (for result caches)."""
+        payload = {
+            "name": self.name,
+            "version": self.version,
+            "config": self.config,
+            "trainer": dataclasses.asdict(self.trainer_config),
+        }
+        text = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def make_model(self, seed: int) -> MTLModel:
+        """A freshly initialized model; the same seed gives the same weights."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.build_model(self.tasks)
+
+    def make_trainer(self, seed: int, **config_overrides: Any) -> Trainer:
+        """A trainer over a fresh model, seeded for both initialization and data order.
+
+        :param seed: run seed.
+        :param config_overrides: `TrainerConfig` fields to replace (e.g. ``budget=...``).
+        """
+        config = dataclasses.replace(self.trainer_config, **config_overrides)
+        return Trainer(self.make_model(seed), self.tasks, config, seed=seed)

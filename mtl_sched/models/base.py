@@ -1,0 +1,89 @@
+"""The `MTLModel` protocol: what the trainer, the environment and every scheduler rely on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Batch = dict[str, torch.Tensor]
+
+
+@dataclass
+class TaskOutput:
+    """A model's predictions for one task on one batch, flattened to prediction units.
+
+    A unit is an example for classification, a token for tagging and a target token for
+    seq2seq; losses, accuracies and uncertainty histograms are all computed per unit.
+
+    :param logits: unnormalized scores, shape ``(U, C)``.
+    :param targets: gold labels, shape ``(U,)``.
+    :param unit_losses: per-unit losses when the head defines its own (e.g. a CRF); cross-entropy
+        of ``logits`` against ``targets`` otherwise.
+    """
+
+    logits: torch.Tensor
+    targets: torch.Tensor
+    unit_losses: torch.Tensor | None = None
+
+    def losses(self) -> torch.Tensor:
+        """Per-unit losses, shape ``(U,)``."""
+        if self.unit_losses is not None:
+            return self.unit_losses
+        return F.cross_entropy(self.logits, self.targets, reduction="none")
+
+    def loss(self) -> torch.Tensor:
+        """Mean loss over units (a scalar)."""
+        return self.losses().mean()
+
+    def probabilities(self) -> torch.Tensor:
+        """Class probabilities, shape ``(U, C)``."""
+        return torch.softmax(self.logits, dim=-1)
+
+
+@runtime_checkable
+class MTLModel(Protocol):
+    """A multi-task network: a shared part and one head per task (hard parameter sharing).
+
+    Implementations are ``torch.nn.Module`` subclasses (the trainer uses ``parameters``,
+    ``state_dict``, ``load_state_dict``, ``train``/``eval`` and ``to``) that also provide:
+    """
+
+    task_names: Sequence[str]
+
+    def collate(self, task: str, rows: Mapping[str, Any]) -> Batch:
+        """Turn rows of the task's dataset (column name -> values) into a batch of tensors."""
+        ...
+
+    def task_output(self, task: str, batch: Batch) -> TaskOutput:
+        """Forward one batch of ``task`` through the shared part and that task's head."""
+        ...
+
+    def shared_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters used by every task."""
+        ...
+
+    def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
+        """Parameters used by ``task`` alone."""
+        ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> Any: ...
+
+    def train(self, mode: bool = True) -> Any: ...
+
+    def eval(self) -> Any: ...
+
+    def to(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    """Move every tensor of ``batch`` to ``device``."""
+    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}

@@ -1,0 +1,231 @@
+"""The scheduler contract shared by every scheduler, baseline or learned.
+
+A scheduler acts on training in one of four ways (seed 002): pick the task of the next
+minibatch, weight the task losses, change the gradients, or re-weight samples. One contract
+covers all four:
+
+- ``reset(tasks, seed)`` at the start of a run;
+- ``plan(state) -> Step``: the task(s) whose minibatch this step draws and their loss weights;
+- ``combine(losses, context) -> loss``: how the step's task losses become one loss (the default
+  is the weighted sum; methods with learnable terms, gradient surgery or sample re-weighting
+  override it);
+- ``observe(outcome)``: feedback after every optimizer step and every evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from mtl_sched.data.task import Task
+    from mtl_sched.models.base import MTLModel, TaskOutput
+    from mtl_sched.probing import ProbeConfig, ProbeResult
+
+SchedulerKind = Literal["selection", "weighting"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One training step's plan: draw a minibatch of each listed task, weight its loss.
+
+    :param tasks: task indices, unique, at least one.
+    :param weights: one finite non-negative loss weight per listed task.
+    """
+
+    tasks: tuple[int, ...]
+    weights: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not self.tasks:
+            raise ValueError("a Step must list at least one task")
+        if len(self.tasks) != len(self.weights):
+            raise ValueError(f"Step has {len(self.tasks)} tasks but {len(self.weights)} weights")
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ValueError(f"Step lists a task twice: {self.tasks}")
+        if any(t < 0 for t in self.tasks):
+            raise ValueError(f"Step task indices must be non-negative: {self.tasks}")
+        if any(not math.isfinite(w) or w < 0 for w in self.weights):
+            raise ValueError(f"Step weights must be finite and non-negative: {self.weights}")
+
+    @classmethod
+    def select(cls, task: int) -> Step:
+        """Train task ``task`` alone with weight 1 (a selection step)."""
+        return cls(tasks=(int(task),), weights=(1.0,))
+
+    @classmethod
+    def weighted(cls, weights: Sequence[float]) -> Step:
+        """Train every task, task ``k`` with loss weight ``weights[k]`` (a weighting step)."""
+        return cls(tasks=tuple(range(len(weights))), weights=tuple(float(w) for w in weights))
+
+    def validate(self, num_tasks: int) -> None:
+        """Raise ``ValueError`` if a task index is out of range for ``num_tasks`` tasks."""
+        bad = [t for t in self.tasks if t >= num_tasks]
+        if bad:
+            raise ValueError(f"Step names task(s) {bad} but there are only {num_tasks} tasks")
+
+
+@dataclass
+class EvalResult:
+    """Per-task loss and score on one split.
+
+    :param split: ``"validation"`` or ``"test"``.
+    :param losses: mean loss per task, shape ``(K,)``.
+    :param scores: the task metric per task (accuracy for classification), shape ``(K,)``.
+    :param metric_names: metric name per task.
+    """
+
+    split: str
+    losses: np.ndarray
+    scores: np.ndarray
+    metric_names: tuple[str, ...]
+
+    @property
+    def average_score(self) -> float:
+        """Unweighted mean of the task scores."""
+        return float(np.mean(self.scores))
+
+    @property
+    def total_loss(self) -> float:
+        """Sum of the task losses."""
+        return float(np.sum(self.losses))
+
+
+@dataclass
+class TrainState:
+    """What a scheduler sees when planning a step.
+
+    :param step: optimizer steps taken so far.
+    :param examples_seen: training examples consumed so far (all tasks).
+    :param budget: the run's example budget (0 when training has no fixed budget).
+    :param examples_per_task: training examples consumed per task, shape ``(K,)``.
+    :param train_losses: loss of each task's latest training minibatch (NaN before its first).
+    :param validation: the latest validation evaluation, if any.
+    :param probe: the current probe pass, for schedulers with ``requires_probe``.
+    """
+
+    step: int
+    examples_seen: int
+    budget: int
+    examples_per_task: np.ndarray
+    train_losses: np.ndarray
+    validation: EvalResult | None = None
+    probe: ProbeResult | None = None
+
+
+@dataclass
+class StepOutcome:
+    """Feedback after one optimizer step.
+
+    :param step: index of the step just taken (0-based).
+    :param plan: the plan that was executed.
+    :param task_losses: unweighted mean training loss of each planned task, in plan order.
+    :param loss: the combined loss that was back-propagated.
+    :param batch_sizes: examples drawn from each planned task, in plan order.
+    :param examples_seen: total examples consumed after this step.
+    """
+
+    step: int
+    plan: Step
+    task_losses: tuple[float, ...]
+    loss: float
+    batch_sizes: tuple[int, ...]
+    examples_seen: int
+
+
+@dataclass
+class EvalOutcome:
+    """Feedback after a validation evaluation.
+
+    :param examples_seen: examples consumed when the evaluation ran.
+    :param result: the validation result.
+    """
+
+    examples_seen: int
+    result: EvalResult
+
+
+@dataclass
+class CombineContext:
+    """What ``Scheduler.combine`` may use besides the task losses.
+
+    :param plan: the step's plan.
+    :param model: the model being trained (for methods that need shared-layer gradients).
+    :param outputs: the planned tasks' outputs on their minibatches, in plan order.
+    :param state: the training state before this step.
+    """
+
+    plan: Step
+    model: MTLModel
+    outputs: Sequence[TaskOutput]
+    state: TrainState
+
+
+@dataclass
+class SchedulerInfo:
+    """Registry facts about a scheduler class (shown by ``mtl-sched list schedulers``)."""
+
+    name: str
+    description: str
+    source: str
+    kind: SchedulerKind
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Scheduler(ABC):
+    """Base class of every scheduler.
+
+    Subclasses set the class attributes ``name``, ``description``, ``source`` and ``kind``, and
+    implement ``plan``. ``requires_probe`` schedulers get the current probe pass (uncertainty
+    histograms) in ``TrainState.probe``, computed with their ``probe_config``.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    source: ClassVar[str] = ""
+    kind: ClassVar[SchedulerKind] = "selection"
+    requires_probe: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.task_names: tuple[str, ...] = ()
+        self.rng: np.random.Generator = np.random.default_rng(0)
+
+    @property
+    def num_tasks(self) -> int:
+        """Number of tasks of the current run (0 before ``reset``)."""
+        return len(self.task_names)
+
+    @property
+    def probe_config(self) -> ProbeConfig | None:
+        """The probe settings this scheduler's observation needs (``requires_probe`` only)."""
+        return None
+
+    def reset(self, tasks: Sequence[Task], seed: int) -> None:
+        """Start a run on ``tasks``; all randomness of the run derives from ``seed``."""
+        self.task_names = tuple(t.name for t in tasks)
+        self.rng = np.random.default_rng(seed)
+
+    @abstractmethod
+    def plan(self, state: TrainState) -> Step:
+        """The next step's task(s) and loss weights."""
+
+    def combine(self, losses: torch.Tensor, context: CombineContext) -> torch.Tensor:
+        """Combine the planned tasks' mean losses (shape ``(n,)``, plan order) into one loss."""
+        weights = torch.as_tensor(context.plan.weights, dtype=losses.dtype, device=losses.device)
+        return (weights * losses).sum()
+
+    def observe(self, outcome: StepOutcome | EvalOutcome) -> None:  # noqa: B027
+        """Feedback after each optimizer step and each validation evaluation."""
+
+    @classmethod
+    def info(cls) -> SchedulerInfo:
+        """Registry facts about this scheduler."""
+        return SchedulerInfo(
+            name=cls.name, description=cls.description, source=cls.source, kind=cls.kind
+        )

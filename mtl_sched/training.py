@@ -1,0 +1,405 @@
+"""The `Trainer`: one training loop for every scheduler.
+
+It owns the optimizer, the example budget, the evaluation cadence and model selection.
+Budgets are counted in training examples seen, so that selection schedulers (one minibatch per
+step) and weighting schedulers (one minibatch of every task per step) are compared at equal
+cost; a run stops at exactly ``budget`` examples (the last step's minibatches are shrunk to fit).
+The model is selected on validation data only; test data are touched once, at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import datasets
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mtl_sched.data.task import Task
+from mtl_sched.models.base import Batch, MTLModel, TaskOutput, to_device
+from mtl_sched.probing import ProbeConfig, ProbeResult, probe
+from mtl_sched.scheduling import (
+    CombineContext,
+    EvalOutcome,
+    EvalResult,
+    Scheduler,
+    Step,
+    StepOutcome,
+    TrainState,
+)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` is CUDA when available, else CPU; anything else is passed to ``torch.device``."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """Settings of a training run.
+
+    :param budget: training examples to consume (all tasks together).
+    :param batch_size: examples per task minibatch.
+    :param eval_every: evaluate on validation every this many examples (and at the end);
+        ``None`` evaluates ten times per run.
+    :param learning_rate: optimizer learning rate.
+    :param optimizer: ``"adam"`` or ``"sgd"``.
+    :param weight_decay: L2 penalty of the optimizer.
+    :param eval_batch_size: batch size of evaluation and probe passes.
+    :param probe: probe-pass settings (observation histograms and reward losses).
+    :param device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
+    """
+
+    budget: int = 10_000
+    batch_size: int = 32
+    eval_every: int | None = None
+    learning_rate: float = 1e-3
+    optimizer: Literal["adam", "sgd"] = "adam"
+    weight_decay: float = 0.0
+    eval_batch_size: int = 1024
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.budget < 1:
+            raise ValueError(f"TrainerConfig.budget must be positive; got {self.budget}")
+        if self.batch_size < 1:
+            raise ValueError(f"TrainerConfig.batch_size must be positive; got {self.batch_size}")
+        if self.eval_every is not None and self.eval_every < 1:
+            raise ValueError(f"TrainerConfig.eval_every must be positive; got {self.eval_every}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"TrainerConfig.optimizer must be 'adam' or 'sgd'; got {self.optimizer!r}")
+
+    @property
+    def eval_interval(self) -> int:
+        """Examples between validation evaluations."""
+        return self.eval_every if self.eval_every is not None else max(1, self.budget // 10)
+
+
+@dataclass
+class RunResult:
+    """Everything a finished run reports.
+
+    :param scheduler: scheduler name.
+    :param seed: the run's seed.
+    :param task_names: task names in index order.
+    :param test: test metrics of the model selected on validation.
+    :param best_validation: validation metrics of the selected model.
+    :param best_examples_seen: examples seen when the selected model was evaluated.
+    :param validation_history: ``(examples_seen, result)`` of every validation evaluation.
+    :param schedule: examples drawn from each task at each step, shape ``(steps, K)``.
+    :param examples_seen: examples consumed (equals the budget).
+    :param steps: optimizer steps taken.
+    :param wall_time: seconds spent in the run.
+    """
+
+    scheduler: str
+    seed: int
+    task_names: tuple[str, ...]
+    test: EvalResult
+    best_validation: EvalResult
+    best_examples_seen: int
+    validation_history: list[tuple[int, EvalResult]]
+    schedule: np.ndarray
+    examples_seen: int
+    steps: int
+    wall_time: float
+
+    @property
+    def examples_per_task(self) -> np.ndarray:
+        """Examples consumed per task over the whole run."""
+        return self.schedule.sum(axis=0)
+
+    @property
+    def task_share(self) -> np.ndarray:
+        """Fraction of the examples that went to each task."""
+        total = self.schedule.sum()
+        return self.examples_per_task / max(total, 1)
+
+
+Columns = dict[str, np.ndarray]
+
+
+def materialize(dataset: datasets.Dataset) -> Columns:
+    """Every column of ``dataset`` as one NumPy array (object arrays for ragged columns).
+
+    Indexing these arrays is orders of magnitude faster than indexing the Arrow-backed
+    dataset once per minibatch.
+    """
+    table = dataset.with_format("numpy")[:]
+    return {name: np.asarray(values) for name, values in table.items()}
+
+
+def take_rows(columns: Columns, indices: np.ndarray | slice) -> Columns:
+    """The rows ``indices`` of every column."""
+    return {name: values[indices] for name, values in columns.items()}
+
+
+class _TaskSampler:
+    """Epoch-wise shuffled indices of one task's training set."""
+
+    def __init__(self, size: int, rng: np.random.Generator) -> None:
+        self.size = size
+        self.rng = rng
+        self.order = rng.permutation(size)
+        self.position = 0
+
+    def take(self, n: int) -> np.ndarray:
+        parts = []
+        while n > 0:
+            if self.position == self.size:
+                self.order = self.rng.permutation(self.size)
+                self.position = 0
+            chunk = self.order[self.position : self.position + n]
+            self.position += len(chunk)
+            n -= len(chunk)
+            parts.append(chunk)
+        return np.concatenate(parts)
+
+
+class Trainer:
+    """Trains one `MTLModel` on its tasks, one planned step at a time.
+
+    :param model: the multi-task model; its ``task_names`` must match ``tasks`` in order.
+    :param tasks: the tasks, each with train/validation/test splits.
+    :param config: budget, optimizer, evaluation and probe settings.
+    :param seed: seed of the data order (model initialization is the model builder's).
+    """
+
+    def __init__(
+        self,
+        model: MTLModel,
+        tasks: Sequence[Task],
+        config: TrainerConfig,
+        seed: int = 0,
+    ) -> None:
+        names = tuple(t.name for t in tasks)
+        if tuple(model.task_names) != names:
+            raise ValueError(
+                f"model tasks {tuple(model.task_names)} do not match the given tasks {names}"
+            )
+        self.tasks = list(tasks)
+        self.task_names = names
+        self.config = config
+        self.seed = seed
+        self.device = resolve_device(config.device)
+        self.model = model
+        model.to(self.device)
+        self.optimizer = self._make_optimizer()
+        self._train_sets = [materialize(t.split("train")) for t in tasks]
+        self._samplers = [
+            _TaskSampler(t.size("train"), np.random.default_rng([seed, k]))
+            for k, t in enumerate(tasks)
+        ]
+        self._eval_cache: dict[tuple[int, str, int | None], list[Batch]] = {}
+        self.step_count = 0
+        self.examples_seen = 0
+        self.examples_per_task = np.zeros(len(tasks), dtype=np.int64)
+        self.train_losses = np.full(len(tasks), np.nan)
+        self.last_validation: EvalResult | None = None
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.tasks)
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        params = list(self.model.parameters())
+        cfg = self.config
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+    # ----------------------------------------------------------------------------- state
+    def state(self, probe_result: ProbeResult | None = None) -> TrainState:
+        """The training state a scheduler plans from."""
+        return TrainState(
+            step=self.step_count,
+            examples_seen=self.examples_seen,
+            budget=self.config.budget,
+            examples_per_task=self.examples_per_task.copy(),
+            train_losses=self.train_losses.copy(),
+            validation=self.last_validation,
+            probe=probe_result,
+        )
+
+    # ------------------------------------------------------------------------- training
+    def _batch_sizes(self, plan: Step, max_examples: int | None) -> list[int]:
+        sizes = [self.config.batch_size] * len(plan.tasks)
+        if max_examples is None or sum(sizes) <= max_examples:
+            return sizes
+        base, extra = divmod(max_examples, len(plan.tasks))
+        return [min(self.config.batch_size, base + (1 if i < extra else 0)) for i in range(len(sizes))]
+
+    def train_step(
+        self,
+        plan: Step,
+        scheduler: Scheduler | None = None,
+        max_examples: int | None = None,
+    ) -> StepOutcome:
+        """Take one optimizer step following ``plan``.
+
+        :param plan: tasks to draw a minibatch from and their loss weights.
+        :param scheduler: whose ``combine`` merges the task losses (weighted sum if ``None``).
+        :param max_examples: cap on the examples this step may draw (minibatches shrink to fit).
+        """
+        plan.validate(self.num_tasks)
+        sizes = self._batch_sizes(plan, max_examples)
+        kept = [i for i, n in enumerate(sizes) if n > 0]
+        if not kept:
+            raise ValueError("train_step was given no examples to draw (max_examples=0)")
+        if len(kept) < len(sizes):
+            plan = Step(tuple(plan.tasks[i] for i in kept), tuple(plan.weights[i] for i in kept))
+            sizes = [sizes[i] for i in kept]
+        state = self.state()
+        self.model.train()
+        outputs: list[TaskOutput] = []
+        for k, n in zip(plan.tasks, sizes, strict=True):
+            rows = take_rows(self._train_sets[k], self._samplers[k].take(n))
+            batch = to_device(self.model.collate(self.task_names[k], rows), self.device)
+            outputs.append(self.model.task_output(self.task_names[k], batch))
+        task_losses = torch.stack([o.loss() for o in outputs])
+        context = CombineContext(plan=plan, model=self.model, outputs=outputs, state=state)
+        if scheduler is None:
+            weights = torch.as_tensor(plan.weights, dtype=task_losses.dtype, device=self.device)
+            loss = (weights * task_losses).sum()
+        else:
+            loss = scheduler.combine(task_losses, context)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+        detached = task_losses.detach().cpu().numpy()
+        for k, n, value in zip(plan.tasks, sizes, detached, strict=True):
+            self.examples_per_task[k] += n
+            self.train_losses[k] = float(value)
+        self.examples_seen += sum(sizes)
+        outcome = StepOutcome(
+            step=self.step_count,
+            plan=plan,
+            task_losses=tuple(float(v) for v in detached),
+            loss=float(loss.detach()),
+            batch_sizes=tuple(sizes),
+            examples_seen=self.examples_seen,
+        )
+        self.step_count += 1
+        return outcome
+
+    # ----------------------------------------------------------------------- evaluation
+    def _cached_batches(self, k: int, split: str, limit: int | None) -> list[Batch]:
+        key = (k, split, limit)
+        if key not in self._eval_cache:
+            columns = materialize(self.tasks[k].split(split))
+            size = self.tasks[k].size(split)
+            n = size if limit is None else min(limit, size)
+            step = self.config.eval_batch_size
+            self._eval_cache[key] = [
+                to_device(
+                    self.model.collate(self.task_names[k], take_rows(columns, slice(i, min(i + step, n)))),
+                    self.device,
+                )
+                for i in range(0, n, step)
+            ]
+        return self._eval_cache[key]
+
+    @torch.no_grad()
+    def evaluate(self, split: str = "validation") -> EvalResult:
+        """Mean loss and accuracy of every task on ``split``."""
+        was_training = self.model.training  # type: ignore[attr-defined]
+        self.model.eval()
+        losses, scores = [], []
+        try:
+            for k, name in enumerate(self.task_names):
+                total_loss, correct, units = 0.0, 0, 0
+                for batch in self._cached_batches(k, split, None):
+                    out = self.model.task_output(name, batch)
+                    total_loss += float(out.losses().sum())
+                    correct += int((out.logits.argmax(dim=-1) == out.targets).sum())
+                    units += int(out.targets.numel())
+                losses.append(total_loss / max(units, 1))
+                scores.append(correct / max(units, 1))
+        finally:
+            self.model.train(was_training)
+        result = EvalResult(
+            split=split,
+            losses=np.asarray(losses),
+            scores=np.asarray(scores),
+            metric_names=tuple(t.metric for t in self.tasks),
+        )
+        if split == "validation":
+            self.last_validation = result
+        return result
+
+    def probe(self, config: ProbeConfig | None = None) -> ProbeResult:
+        """One probe pass over every task's validation probe pool (see `mtl_sched.probing`)."""
+        config = config or self.config.probe
+        batches = [
+            self._cached_batches(k, "validation", config.pool_size) for k in range(self.num_tasks)
+        ]
+        return probe(self.model, batches, config)
+
+    # ------------------------------------------------------------------------------ run
+    def run(self, scheduler: Scheduler, progress: bool = False) -> RunResult:
+        """Train under ``scheduler`` until the budget is spent; return test metrics of the model
+        selected on validation.
+
+        :param scheduler: any scheduler; reset here with this trainer's tasks and seed.
+        :param progress: show a progress bar over examples.
+        """
+        cfg = self.config
+        scheduler.reset(self.tasks, self.seed)
+        probe_config = scheduler.probe_config if scheduler.requires_probe else None
+        if scheduler.requires_probe and probe_config is None:
+            raise ValueError(f"scheduler {scheduler.name!r} requires a probe but has no probe_config")
+        interval = cfg.eval_interval
+        next_eval = self.examples_seen + interval
+        history: list[tuple[int, EvalResult]] = []
+        schedule: list[np.ndarray] = []
+        best: EvalResult | None = None
+        best_state: dict[str, torch.Tensor] | None = None
+        best_seen = 0
+        start = time.perf_counter()
+        bar = tqdm(total=cfg.budget, disable=not progress, unit="ex", desc=scheduler.name)
+        while self.examples_seen < cfg.budget:
+            probe_result = self.probe(probe_config) if probe_config is not None else None
+            plan = scheduler.plan(self.state(probe_result))
+            before = self.examples_seen
+            outcome = self.train_step(plan, scheduler, max_examples=cfg.budget - self.examples_seen)
+            row = np.zeros(self.num_tasks, dtype=np.int64)
+            row[list(outcome.plan.tasks)] = outcome.batch_sizes
+            schedule.append(row)
+            scheduler.observe(outcome)
+            bar.update(self.examples_seen - before)
+            if self.examples_seen >= next_eval or self.examples_seen >= cfg.budget:
+                result = self.evaluate("validation")
+                history.append((self.examples_seen, result))
+                scheduler.observe(EvalOutcome(examples_seen=self.examples_seen, result=result))
+                if best is None or result.average_score > best.average_score:
+                    best, best_seen = result, self.examples_seen
+                    best_state = copy.deepcopy(self.model.state_dict())
+                while next_eval <= self.examples_seen:
+                    next_eval += interval
+        bar.close()
+        if best is None or best_state is None:
+            raise RuntimeError("the run ended without a validation evaluation (budget already spent)")
+        self.model.load_state_dict(best_state)
+        test = self.evaluate("test")
+        return RunResult(
+            scheduler=scheduler.name,
+            seed=self.seed,
+            task_names=self.task_names,
+            test=test,
+            best_validation=best,
+            best_examples_seen=best_seen,
+            validation_history=history,
+            schedule=np.stack(schedule) if schedule else np.zeros((0, self.num_tasks), np.int64),
+            examples_seen=self.examples_seen,
+            steps=self.step_count,
+            wall_time=time.perf_counter() - start,
+        )

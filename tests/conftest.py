@@ -1,0 +1,45 @@
+"""Shared fixtures: a private cache directory and small benchmarks that train in seconds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from mtl_sched.benchmarks import Benchmark, get_benchmark
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep single-task references and other caches out of the user's home directory."""
+    os.environ["MTL_SCHED_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+def tiny_synthetic(**overrides: object) -> Benchmark:
+    """The synthetic benchmark shrunk to a few hundred examples per task."""
+    options: dict[str, object] = {
+        "budget": 640,
+        "train_size": 200,
+        "validation_size": 60,
+        "hidden_sizes": (16,),
+    }
+    options.update(overrides)
+    return get_benchmark("synthetic", **options)
+
+
+@pytest.fixture(scope="session")
+def tiny_benchmark() -> Benchmark:
+    return tiny_synthetic()
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """The real-data directory; tests needing it skip when ``MTL_SCHED_DATA`` is unset."""
+    root = os.environ.get("MTL_SCHED_DATA")
+    if not root:
+        pytest.skip("MTL_SCHED_DATA is not set (point it at the shared data directory)")
+    return Path(root)
