@@ -5,6 +5,13 @@ from mtl_sched.agents.boltzmann_gumbel import (
     annealed_temperature,
     boltzmann_gumbel_choice,
 )
+from mtl_sched.agents.progress import TqdmCallback
 from mtl_sched.agents.qls import QLSScheduler
 
-__all__ = ["BoltzmannGumbelDQN", "QLSScheduler", "annealed_temperature", "boltzmann_gumbel_choice"]
+__all__ = [
+    "BoltzmannGumbelDQN",
+    "QLSScheduler",
+    "TqdmCallback",
+    "annealed_temperature",
+    "boltzmann_gumbel_choice",
+]

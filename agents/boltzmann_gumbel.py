@@ -99,7 +99,9 @@ class BoltzmannGumbelDQN(DQN):
             raise ValueError(f"exploration_c must be non-negative; got {exploration_c}")
         if temperature_initial < 0 or temperature_final < 0:
             raise ValueError("temperatures must be non-negative")
-        if temperature_schedule == "exponential" and (temperature_initial <= 0 or temperature_final <= 0):
+        if temperature_schedule == "exponential" and (
+            temperature_initial <= 0 or temperature_final <= 0
+        ):
             raise ValueError("the exponential temperature schedule needs positive temperatures")
         if not 0 < temperature_fraction <= 1:
             raise ValueError(f"temperature_fraction must be in (0, 1]; got {temperature_fraction}")
@@ -161,7 +163,9 @@ class BoltzmannGumbelDQN(DQN):
         scale = self.exploration_c * self.temperature
         actions = np.empty(n_envs, dtype=np.int64)
         for i in range(n_envs):
-            actions[i] = boltzmann_gumbel_choice(q[i], self.action_counts, scale, self.exploration_rng)
+            actions[i] = boltzmann_gumbel_choice(
+                q[i], self.action_counts, scale, self.exploration_rng
+            )
             self.action_counts[actions[i]] += 1
         return actions, actions
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from mtl_sched.agents.boltzmann_gumbel import BoltzmannGumbelDQN
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from mtl_sched.agents.boltzmann_gumbel import BoltzmannGumbelDQN
 from mtl_sched.data.task import Task
 from mtl_sched.probing import ProbeConfig
 from mtl_sched.registry import register_scheduler

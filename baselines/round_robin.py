@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 from mtl_sched.data.task import Task
 from mtl_sched.registry import register_scheduler
 from mtl_sched.scheduling import Scheduler, Step, TrainState

@@ -35,6 +35,7 @@ __all__ = [
     "benchmark_names",
     "get_benchmark",
     "make_scheduler",
+    "make_synthetic_tasks",
     "register_scheduler",
     "scheduler_names",
 ]

@@ -1,13 +1,18 @@
 """Single-task reference accuracies: one model per task, trained on that task alone.
 
 The environment's penalty compares the multi-task model with these references, and some
-schedulers (adaptive, prior easy/hard) need them. They are computed once per benchmark
-configuration and seed and cached as JSON under ``$MTL_SCHED_CACHE`` (default
-``~/.cache/mtl-sched``) in ``references/``.
+schedulers (adaptive, prior easy/hard) need them. Each reference model gets the same budget:
+by default the run budget divided by the number of tasks, i.e. the examples each task receives
+under uniform multi-task training, so that "95% of single-task accuracy" is reachable by a good
+schedule within one run (references trained on the whole budget each would put every run under
+the threshold from start to end). They are computed once per benchmark configuration, seed and
+budget, and cached as JSON under ``$MTL_SCHED_CACHE`` (default ``~/.cache/mtl-sched``) in
+``references/``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -30,17 +35,25 @@ def cache_dir() -> Path:
 
 
 def compute_single_task_references(
-    trainer_factory: TrainerFactory, task_names: Sequence[str], seed: int = 0
+    trainer_factory: TrainerFactory,
+    task_names: Sequence[str],
+    seed: int = 0,
+    budget_per_task: int | None = None,
 ) -> np.ndarray:
-    """Validation accuracy of a model trained on each task alone, for the full budget.
+    """Best validation accuracy of a model trained on each task alone.
 
     :param trainer_factory: ``seed -> Trainer`` over a fresh model (the benchmark's or a user's).
     :param task_names: the tasks, in the trainer's order.
     :param seed: seed of every single-task run.
+    :param budget_per_task: training examples of each single-task run; ``None`` uses the
+        trainer's budget divided by the number of tasks.
     """
     scores = []
     for k, name in enumerate(task_names):
-        result = trainer_factory(seed).run(make_scheduler("round-robin", tasks=[name]))
+        trainer = trainer_factory(seed)
+        budget = budget_per_task or max(1, trainer.config.budget // len(task_names))
+        trainer.config = dataclasses.replace(trainer.config, budget=budget)
+        result = trainer.run(make_scheduler("round-robin", tasks=[name]))
         scores.append(float(result.best_validation.scores[k]))
     return np.asarray(scores)
 
@@ -53,13 +66,18 @@ def _write_json_atomically(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def single_task_references(benchmark: Benchmark, seed: int = 0) -> np.ndarray:
+def single_task_references(
+    benchmark: Benchmark, seed: int = 0, budget_per_task: int | None = None
+) -> np.ndarray:
     """Cached single-task validation accuracies of ``benchmark`` (computed on first use).
 
     :param benchmark: the benchmark; its fingerprint keys the cache.
     :param seed: seed of the single-task runs.
+    :param budget_per_task: examples per single-task run (default: budget / number of tasks).
     """
-    path = cache_dir() / "references" / f"{benchmark.name}-{benchmark.fingerprint()}-s{seed}.json"
+    budget = budget_per_task or max(1, benchmark.trainer_config.budget // benchmark.num_tasks)
+    name = f"{benchmark.name}-{benchmark.fingerprint()}-s{seed}-b{budget}.json"
+    path = cache_dir() / "references" / name
     if path.exists():
         try:
             payload = json.loads(path.read_text())
@@ -67,13 +85,16 @@ def single_task_references(benchmark: Benchmark, seed: int = 0) -> np.ndarray:
                 return np.asarray(payload["validation_accuracy"], dtype=float)
         except (json.JSONDecodeError, KeyError, TypeError):
             pass  # a damaged cache entry is recomputed and overwritten
-    scores = compute_single_task_references(benchmark.make_trainer, benchmark.task_names, seed)
+    scores = compute_single_task_references(
+        benchmark.make_trainer, benchmark.task_names, seed, budget
+    )
     _write_json_atomically(
         path,
         {
             "benchmark": benchmark.name,
             "fingerprint": benchmark.fingerprint(),
             "seed": seed,
+            "budget_per_task": budget,
             "tasks": list(benchmark.task_names),
             "validation_accuracy": scores.tolist(),
         },

@@ -75,7 +75,9 @@ class TrainerConfig:
         if self.eval_every is not None and self.eval_every < 1:
             raise ValueError(f"TrainerConfig.eval_every must be positive; got {self.eval_every}")
         if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"TrainerConfig.optimizer must be 'adam' or 'sgd'; got {self.optimizer!r}")
+            raise ValueError(
+                f"TrainerConfig.optimizer must be 'adam' or 'sgd'; got {self.optimizer!r}"
+            )
 
     @property
     def eval_interval(self) -> int:
@@ -235,7 +237,9 @@ class Trainer:
         if max_examples is None or sum(sizes) <= max_examples:
             return sizes
         base, extra = divmod(max_examples, len(plan.tasks))
-        return [min(self.config.batch_size, base + (1 if i < extra else 0)) for i in range(len(sizes))]
+        return [
+            min(self.config.batch_size, base + (1 if i < extra else 0)) for i in range(len(sizes))
+        ]
 
     def train_step(
         self,
@@ -301,7 +305,9 @@ class Trainer:
             step = self.config.eval_batch_size
             self._eval_cache[key] = [
                 to_device(
-                    self.model.collate(self.task_names[k], take_rows(columns, slice(i, min(i + step, n)))),
+                    self.model.collate(
+                        self.task_names[k], take_rows(columns, slice(i, min(i + step, n)))
+                    ),
                     self.device,
                 )
                 for i in range(0, n, step)
@@ -356,7 +362,9 @@ class Trainer:
         scheduler.reset(self.tasks, self.seed)
         probe_config = scheduler.probe_config if scheduler.requires_probe else None
         if scheduler.requires_probe and probe_config is None:
-            raise ValueError(f"scheduler {scheduler.name!r} requires a probe but has no probe_config")
+            raise ValueError(
+                f"scheduler {scheduler.name!r} requires a probe but has no probe_config"
+            )
         interval = cfg.eval_interval
         next_eval = self.examples_seen + interval
         history: list[tuple[int, EvalResult]] = []
@@ -387,7 +395,9 @@ class Trainer:
                     next_eval += interval
         bar.close()
         if best is None or best_state is None:
-            raise RuntimeError("the run ended without a validation evaluation (budget already spent)")
+            raise RuntimeError(
+                "the run ended without a validation evaluation (budget already spent)"
+            )
         self.model.load_state_dict(best_state)
         test = self.evaluate("test")
         return RunResult(

@@ -5,9 +5,9 @@ Tasks (all over one 16-dimensional input space, teachers sharing 80% of their pr
 ==========  =======  ==========  ===========  ==========================================
 task        classes  difficulty  label noise  role
 ==========  =======  ==========  ===========  ==========================================
-``easy``    2        0.1         0            learned within a few hundred examples
-``medium``  3        0.5         0            needs a steady share of the budget
-``hard``    4        0.9         0.1          keeps improving for the whole budget
+``easy``    2        0.05        0            learned within a few hundred examples
+``medium``  3        0.3         0            needs a steady share of the budget
+``hard``    4        0.5         0.1          keeps improving for the whole budget
 ``noise``   4        --          random       harmful: labels independent of the input
 ==========  =======  ==========  ===========  ==========================================
 
@@ -34,14 +34,16 @@ INPUT_DIM = 16
 LATENT_DIM = 8
 
 
-def synthetic_specs(train_size: int = 1000, validation_size: int = 200) -> tuple[SyntheticTaskSpec, ...]:
+def synthetic_specs(
+    train_size: int = 1000, validation_size: int = 200
+) -> tuple[SyntheticTaskSpec, ...]:
     """The four task specs of the ``synthetic`` benchmark."""
     common = {"train_size": train_size, "validation_size": validation_size, "test_size": 1000}
     return (
-        SyntheticTaskSpec("easy", num_classes=2, difficulty=0.1, relatedness=0.8, **common),
-        SyntheticTaskSpec("medium", num_classes=3, difficulty=0.5, relatedness=0.8, **common),
+        SyntheticTaskSpec("easy", num_classes=2, difficulty=0.05, relatedness=0.8, **common),
+        SyntheticTaskSpec("medium", num_classes=3, difficulty=0.3, relatedness=0.8, **common),
         SyntheticTaskSpec(
-            "hard", num_classes=4, difficulty=0.9, label_noise=0.1, relatedness=0.8, **common
+            "hard", num_classes=4, difficulty=0.5, label_noise=0.1, relatedness=0.8, **common
         ),
         SyntheticTaskSpec("noise", num_classes=4, harmful=True, **common),
     )

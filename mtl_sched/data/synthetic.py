@@ -41,7 +41,7 @@ class SyntheticTaskSpec:
     :param validation_size: validation examples.
     :param test_size: test examples.
     :param difficulty: in ``[0, 1]``; 0 is a nearly linear teacher, 1 a rapidly oscillating one.
-    :param label_noise: probability in ``[0, 1)`` that a training label is replaced by another class.
+    :param label_noise: probability in ``[0, 1)`` that a training label becomes another class.
     :param relatedness: in ``[0, 1]``; share of the teacher projection common to all tasks.
     :param harmful: labels are uniform random in every split (a task that can only hurt).
     """
@@ -85,7 +85,9 @@ def _as_dataset(x: np.ndarray, y: np.ndarray) -> datasets.Dataset:
     return ds.with_format("numpy")
 
 
-def _corrupt(labels: np.ndarray, p: float, num_classes: int, rng: np.random.Generator) -> np.ndarray:
+def _corrupt(
+    labels: np.ndarray, p: float, num_classes: int, rng: np.random.Generator
+) -> np.ndarray:
     flip = rng.random(labels.shape[0]) < p
     # Adding 1..C-1 modulo C always lands on a different class, uniformly.
     offsets = rng.integers(1, num_classes, size=labels.shape[0])

@@ -1,0 +1,69 @@
+"""Figures of what schedulers did."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from mtl_sched.training import RunResult
+
+
+def schedule_shares(schedule: np.ndarray, windows: int) -> np.ndarray:
+    """Share of the examples each task received in each of ``windows`` equal spans of examples.
+
+    :param schedule: examples per task at each step, shape ``(steps, K)``.
+    :param windows: number of spans of the example budget.
+    :returns: shape ``(K, windows)``; each column sums to 1 (or 0 for an empty span).
+    """
+    counts = schedule.astype(float)
+    cumulative = np.cumsum(counts.sum(axis=1))
+    total = cumulative[-1] if len(cumulative) else 0.0
+    shares = np.zeros((schedule.shape[1], windows))
+    if total == 0:
+        return shares
+    span = np.minimum((cumulative - 1e-9) / total * windows, windows - 1).astype(int)
+    for w in range(windows):
+        in_span = counts[span == w].sum(axis=0)
+        if in_span.sum() > 0:
+            shares[:, w] = in_span / in_span.sum()
+    return shares
+
+
+def plot_schedules(runs: Mapping[str, RunResult], path: str | Path, windows: int = 60) -> Path:
+    """Write a PNG with one panel per scheduler: which task got the examples over training.
+
+    :param runs: scheduler label -> one of its runs.
+    :param path: output PNG path.
+    :param windows: time resolution (spans of the example budget).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    labels = list(runs)
+    fig, axes = plt.subplots(len(labels), 1, figsize=(9, 1.1 + 0.9 * len(labels)), squeeze=False)
+    image = None
+    for ax, label in zip(axes[:, 0], labels, strict=True):
+        run = runs[label]
+        shares = schedule_shares(run.schedule, windows)
+        image = ax.imshow(
+            shares,
+            aspect="auto",
+            cmap="viridis",
+            vmin=0,
+            vmax=1,
+            extent=(0, run.examples_seen, len(run.task_names) - 0.5, -0.5),
+        )
+        ax.set_yticks(range(len(run.task_names)), run.task_names, fontsize=7)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    axes[-1, 0].set_xlabel("training examples seen")
+    fig.suptitle("Share of each window's examples given to each task")
+    if image is not None:
+        fig.colorbar(image, ax=axes[:, 0].tolist(), shrink=0.8, label="share")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
