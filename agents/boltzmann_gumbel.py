@@ -121,13 +121,18 @@ class BoltzmannGumbelDQN(DQN):
             exploration_final_eps=0.0,
             **kwargs,
         )
-        self.action_counts = np.zeros(self._num_actions(), dtype=np.int64)
+        # ``load`` builds the object without an environment, then restores the saved counts.
+        action_space = getattr(self, "action_space", None)
+        self.action_counts = np.zeros(self._num_actions(action_space), dtype=np.int64)
         self.exploration_rng = np.random.default_rng(self.seed)
 
-    def _num_actions(self) -> int:
-        if not isinstance(self.action_space, spaces.Discrete):
+    @staticmethod
+    def _num_actions(action_space: spaces.Space | None) -> int:
+        if action_space is None:
+            return 0
+        if not isinstance(action_space, spaces.Discrete):
             raise TypeError("BoltzmannGumbelDQN needs a Discrete action space")
-        return int(self.action_space.n)
+        return int(action_space.n)
 
     def _setup_learn(self, total_timesteps: int, *args: Any, **kwargs: Any) -> Any:
         result = super()._setup_learn(total_timesteps, *args, **kwargs)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mtl_sched.agents.boltzmann_gumbel import BoltzmannGumbelDQN
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from mtl_sched.agents.boltzmann_gumbel import BoltzmannGumbelDQN
 from mtl_sched.data.task import Task
 from mtl_sched.probing import ProbeConfig
 from mtl_sched.registry import register_scheduler
@@ -20,6 +20,8 @@ class QLSScheduler(Scheduler):
 
     :param agent: a trained SB3 agent (e.g. `BoltzmannGumbelDQN`) or the path of a saved one.
     :param probe: probe settings; must match those the agent was trained with.
+    :param steps_per_action: optimizer steps each choice lasts; must match the environment's
+        ``steps_per_action`` during agent training.
     """
 
     name = "qls"
@@ -28,8 +30,17 @@ class QLSScheduler(Scheduler):
     kind = "selection"
     requires_probe = True
 
-    def __init__(self, agent: BaseAlgorithm | str | Path, probe: ProbeConfig | None = None) -> None:
+    def __init__(
+        self,
+        agent: BaseAlgorithm | str | Path,
+        probe: ProbeConfig | None = None,
+        steps_per_action: int = 1,
+    ) -> None:
         super().__init__()
+        if steps_per_action < 1:
+            raise ValueError(f"steps_per_action must be at least 1; got {steps_per_action}")
+        self.steps_per_action = steps_per_action
+        self._current: Step | None = None
         if isinstance(agent, (str, Path)):
             agent = BoltzmannGumbelDQN.load(str(agent), device="cpu")
         self.agent = agent
@@ -41,6 +52,7 @@ class QLSScheduler(Scheduler):
 
     def reset(self, tasks: Sequence[Task], seed: int) -> None:
         super().reset(tasks, seed)
+        self._current = None
         expected = self.num_tasks * self._probe.bins
         obs_shape = self.agent.observation_space.shape
         n_actions = getattr(self.agent.action_space, "n", None)
@@ -52,7 +64,10 @@ class QLSScheduler(Scheduler):
             )
 
     def plan(self, state: TrainState) -> Step:
+        if self._current is not None and state.step % self.steps_per_action != 0:
+            return self._current
         if state.probe is None:
             raise ValueError("QLSScheduler.plan needs state.probe (the trainer provides it)")
         action, _ = self.agent.predict(state.probe.observation, deterministic=True)
-        return Step.select(int(action))
+        self._current = Step.select(int(action))
+        return self._current

@@ -1,6 +1,7 @@
 """Gymnasium environments. Importing this package registers ``mtl_sched/MTLScheduling-v0``."""
 
 import gymnasium as gym
+
 from mtl_sched.envs.scheduling_env import MTLSchedulingEnv
 
 ENV_ID = "mtl_sched/MTLScheduling-v0"

@@ -6,10 +6,17 @@ Spaces
       prediction uncertainty (margin by default) on its validation probe set, task after task.
 
 Reward
-    ``-sum_k L_k``, the summed mean validation loss of all tasks after the step, replaced by
-    ``penalty`` (default -10) while the average validation accuracy is below
-    ``penalty_threshold`` (default 0.95) times the average single-task reference accuracy.
-    Histograms, losses and accuracies all come from the same probe pass.
+    ``reward="loss"`` (seed 002, the default): ``-sum_k L_k``, the summed mean validation loss of
+    all tasks after the step. ``reward="loss-decrease"``: how much that sum fell during the step
+    (``L_before - L_after``); the undiscounted return of an episode is then the initial minus the
+    final loss, and each action's effect is not buried under the level of the loss, which makes
+    short agent trainings learn far faster. Either is replaced by ``penalty`` (default -10) while
+    the average validation accuracy is below ``penalty_threshold`` (default 0.95) times the
+    average single-task reference accuracy: at every step with ``penalty_mode="always"`` (the
+    default), or only after the episode has once reached the threshold with
+    ``penalty_mode="drop"`` (seed 002 punishes accuracy that "drops under" the threshold; a fresh
+    model starts under it whatever the agent does). Histograms, losses and accuracies all come
+    from the same probe pass.
 
 Episodes
     ``reset`` builds a fresh model and trainer. An episode is never ``terminated``; it is
@@ -35,7 +42,7 @@ Seeding
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -48,6 +55,8 @@ from mtl_sched.scheduling import Step
 from mtl_sched.training import Trainer
 
 TrainerFactory = Callable[[int], Trainer]
+RewardKind = Literal["loss", "loss-decrease"]
+PenaltyMode = Literal["always", "drop"]
 
 _SEED_LIMIT = 2**31 - 1
 
@@ -64,7 +73,9 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
     :param episode_steps: steps per episode (default: the benchmark's, or 100 for a factory).
     :param steps_per_action: minibatches of the chosen task per environment step.
     :param probe: probe settings (default: the trainer configuration's).
+    :param reward: ``"loss"`` (minus the summed validation loss) or ``"loss-decrease"``.
     :param penalty: reward while below the accuracy threshold.
+    :param penalty_mode: ``"always"`` or ``"drop"`` (only after the threshold was once reached).
     :param penalty_threshold: fraction of the average single-task accuracy under which the
         penalty applies.
     :param reference_accuracies: single-task validation accuracies per task; ``"auto"`` computes
@@ -84,7 +95,9 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         episode_steps: int | None = None,
         steps_per_action: int = 1,
         probe: ProbeConfig | None = None,
+        reward: RewardKind = "loss",
         penalty: float = -10.0,
+        penalty_mode: PenaltyMode = "always",
         penalty_threshold: float = 0.95,
         reference_accuracies: Sequence[float] | str | None = "auto",
         reference_seed: int = 0,
@@ -113,6 +126,12 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         if self.episode_steps < 1:
             raise ValueError(f"episode_steps must be at least 1; got {self.episode_steps}")
         self.steps_per_action = steps_per_action
+        if reward not in ("loss", "loss-decrease"):
+            raise ValueError(f"reward must be 'loss' or 'loss-decrease'; got {reward!r}")
+        if penalty_mode not in ("always", "drop"):
+            raise ValueError(f"penalty_mode must be 'always' or 'drop'; got {penalty_mode!r}")
+        self.reward_kind: RewardKind = reward
+        self.penalty_mode: PenaltyMode = penalty_mode
         self.penalty = float(penalty)
         self.penalty_threshold = float(penalty_threshold)
         self.reference_seed = reference_seed
@@ -125,6 +144,8 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         )
         self.trainer: Trainer | None = None
         self._episode_step = 0
+        self._last_total_loss = 0.0
+        self._reached_threshold = False
 
     @property
     def num_tasks(self) -> int:
@@ -169,7 +190,10 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         refs = self.reference_accuracies
         if refs is None:
             return False
-        return bool(result.accuracies.mean() < self.penalty_threshold * refs.mean())
+        below = bool(result.accuracies.mean() < self.penalty_threshold * refs.mean())
+        if not below:
+            self._reached_threshold = True
+        return below and (self.penalty_mode == "always" or self._reached_threshold)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -183,7 +207,9 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
                 f"{self.task_names}"
             )
         self._episode_step = 0
+        self._reached_threshold = False
         result = self.trainer.probe(self.probe_config)
+        self._last_total_loss = float(result.losses.sum())
         return result.observation, self._info(result, self._is_penalized(result))
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -199,7 +225,14 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         self._episode_step += 1
         result = self.trainer.probe(self.probe_config)
         penalized = self._is_penalized(result)
-        reward = self.penalty if penalized else -float(result.losses.sum())
+        total_loss = float(result.losses.sum())
+        if penalized:
+            reward = self.penalty
+        elif self.reward_kind == "loss":
+            reward = -total_loss
+        else:
+            reward = self._last_total_loss - total_loss
+        self._last_total_loss = total_loss
         truncated = self._episode_step >= self.episode_steps
         info = self._info(result, penalized)
         info.update(task=task, task_name=self.task_names[task], train_loss=outcome.task_losses[0])

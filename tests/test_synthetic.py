@@ -38,7 +38,9 @@ def test_classes_are_roughly_balanced():
 
 def test_label_noise_flips_the_expected_share_of_training_labels_only():
     clean = SyntheticTaskSpec("a", num_classes=3, train_size=4000, validation_size=500)
-    noisy = SyntheticTaskSpec("a", num_classes=3, train_size=4000, validation_size=500, label_noise=0.3)
+    noisy = SyntheticTaskSpec(
+        "a", num_classes=3, train_size=4000, validation_size=500, label_noise=0.3
+    )
     (c,) = make_synthetic_tasks([clean], seed=1)
     (n,) = make_synthetic_tasks([noisy], seed=1)
     flipped = (_xy(c, "train")[1] != _xy(n, "train")[1]).mean()
@@ -49,7 +51,9 @@ def test_label_noise_flips_the_expected_share_of_training_labels_only():
 def test_harmful_task_is_unlearnable_while_a_related_easy_task_is_learnable():
     specs = [
         SyntheticTaskSpec("easy", num_classes=2, train_size=1000, validation_size=400),
-        SyntheticTaskSpec("noise", num_classes=2, train_size=1000, validation_size=400, harmful=True),
+        SyntheticTaskSpec(
+            "noise", num_classes=2, train_size=1000, validation_size=400, harmful=True
+        ),
     ]
     easy, noise = make_synthetic_tasks(specs, input_dim=4, seed=0)
     assert _one_nn_accuracy(easy) > 0.85
@@ -59,7 +63,10 @@ def test_harmful_task_is_unlearnable_while_a_related_easy_task_is_learnable():
 def test_difficulty_lowers_learnability():
     base = {"num_classes": 3, "train_size": 1500, "validation_size": 500, "relatedness": 0.0}
     easy, hard = make_synthetic_tasks(
-        [SyntheticTaskSpec("easy", difficulty=0.0, **base), SyntheticTaskSpec("hard", difficulty=1.0, **base)],
+        [
+            SyntheticTaskSpec("easy", difficulty=0.0, **base),
+            SyntheticTaskSpec("hard", difficulty=1.0, **base),
+        ],
         input_dim=6,
         seed=2,
     )
@@ -67,7 +74,7 @@ def test_difficulty_lowers_learnability():
 
 
 def test_invalid_specs_name_the_field():
-    with pytest.raises(ValueError, match="label_noise=1.0"):
+    with pytest.raises(ValueError, match=r"label_noise=1\.0"):
         SyntheticTaskSpec("a", label_noise=1.0)
     with pytest.raises(ValueError, match="num_classes=1"):
         SyntheticTaskSpec("a", num_classes=1)

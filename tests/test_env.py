@@ -1,0 +1,275 @@
+import importlib
+import re
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import mtl_sched.envs
+import mtl_sched.envs.scheduling_env
+import mtl_sched.references
+from conftest import tiny_synthetic
+from mtl_sched.envs import ENV_ID, MTLSchedulingEnv
+from mtl_sched.probing import ProbeConfig
+
+K, BINS = 4, 20
+
+
+def make_env(benchmark, **kwargs):
+    kwargs.setdefault("reference_accuracies", None)
+    return MTLSchedulingEnv(benchmark, **kwargs)
+
+
+def documented_info_keys():
+    """``(all keys, keys marked *)`` from the module docstring's ``info`` list."""
+    doc = mtl_sched.envs.scheduling_env.__doc__
+    entries = re.findall(r"^\s*- ``(\w+)``( \*)? \(", doc, flags=re.MULTILINE)
+    return {key for key, _ in entries}, {key for key, star in entries if star}
+
+
+# ------------------------------------------------------------------------------- checkers
+def test_gymnasium_env_checker_passes_without_warnings(tiny_benchmark):
+    # Made through gymnasium.make so the env has a spec: without one the checker's render
+    # test only warns "Not able to test alternative render modes ... not having a spec".
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env = gym.make(ENV_ID, benchmark=tiny_benchmark, episode_steps=5, reference_accuracies=None)
+        gym_check_env(env.unwrapped)
+        # the env declares no render modes, so a spec-less env skips only the render check
+        gym_check_env(make_env(tiny_benchmark, episode_steps=5), skip_render_check=True)
+
+
+def test_sb3_env_checker_passes_without_warnings(tiny_benchmark):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sb3_check_env(make_env(tiny_benchmark, episode_steps=5))
+
+
+def test_gymnasium_make_and_idempotent_registration(tiny_benchmark):
+    env = gym.make(ENV_ID, benchmark=tiny_benchmark, reference_accuracies=None)
+    assert isinstance(env.unwrapped, MTLSchedulingEnv)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (K * BINS,)
+    env.step(0)
+    module = importlib.reload(mtl_sched.envs)
+    assert module.ENV_ID == ENV_ID and ENV_ID in gym.registry
+
+
+# ----------------------------------------------------------------------------- determinism
+def _rollout(env, seed, actions):
+    obs, _ = env.reset(seed=seed)
+    observations, rewards = [obs], []
+    for action in actions:
+        obs, reward, *_ = env.step(action)
+        observations.append(obs)
+        rewards.append(reward)
+    return np.stack(observations), np.asarray(rewards)
+
+
+def test_same_seed_and_actions_reproduce_observations_and_rewards(tiny_benchmark):
+    actions = [0, 1, 2, 3, 2]
+    obs_a, rew_a = _rollout(make_env(tiny_benchmark), 3, actions)
+    obs_b, rew_b = _rollout(make_env(tiny_benchmark), 3, actions)
+    assert np.array_equal(obs_a, obs_b)
+    assert np.array_equal(rew_a, rew_b)
+    obs_c, rew_c = _rollout(make_env(tiny_benchmark), 4, actions)
+    assert not np.array_equal(obs_a[0], obs_c[0]) or not np.array_equal(rew_a, rew_c)
+
+
+# -------------------------------------------------------------------------- spaces, flags
+def test_observations_are_normalized_histograms_and_episodes_truncate(tiny_benchmark):
+    env = make_env(tiny_benchmark, episode_steps=3)
+    assert env.action_space == gym.spaces.Discrete(K)
+    assert env.observation_space.shape == (K * BINS,)
+    obs, _ = env.reset(seed=0)
+    observations, truncations = [obs], []
+    for action in (3, 0, 1):
+        obs, reward, terminated, truncated, _ = env.step(action)
+        assert terminated is False
+        assert isinstance(reward, float)
+        observations.append(obs)
+        truncations.append(truncated)
+    assert truncations == [False, False, True]
+    for obs in observations:
+        assert obs.dtype == np.float32
+        assert env.observation_space.contains(obs)
+        np.testing.assert_allclose(obs.reshape(K, BINS).sum(axis=1), np.ones(K), rtol=1e-5)
+    # a new episode starts over
+    env.reset()
+    assert env.step(0)[3] is False
+
+
+def test_steps_per_action_trains_that_many_minibatches(tiny_benchmark):
+    env = make_env(tiny_benchmark, steps_per_action=3)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(2)
+    assert info["examples_seen"] == 3 * 32 == env.trainer.examples_per_task[2]
+    assert info["episode_step"] == 1
+
+
+# --------------------------------------------------------------------------------- reward
+def test_reward_is_minus_the_summed_validation_loss_of_the_probe_pass(tiny_benchmark):
+    env = make_env(tiny_benchmark)
+    env.reset(seed=0)
+    for action in (0, 3):
+        _, reward, _, _, info = env.step(action)
+        assert info["penalized"] is False
+        assert reward == -float(np.sum(info["validation_losses"]))
+        # the probe pool is the whole validation split, so it matches a full evaluation
+        evaluation = env.trainer.evaluate("validation")
+        np.testing.assert_allclose(info["validation_losses"], evaluation.losses, rtol=1e-5)
+        np.testing.assert_allclose(info["validation_accuracies"], evaluation.scores, atol=1e-6)
+
+
+def test_references_of_zero_never_penalize(tiny_benchmark):
+    env = make_env(tiny_benchmark, reference_accuracies=[0.0] * K)
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(1)
+    assert info["penalized"] is False
+    assert reward == -float(np.sum(info["validation_losses"]))
+
+
+@pytest.mark.parametrize(("kwargs", "expected"), [({}, -10.0), ({"penalty": -3.5}, -3.5)])
+def test_below_the_reference_threshold_the_reward_is_the_penalty(
+    tiny_benchmark, kwargs, expected
+):
+    env = make_env(tiny_benchmark, reference_accuracies=[1.0] * K, **kwargs)
+    _, info = env.reset(seed=0)
+    assert info["penalized"] is True
+    for action in (0, 1, 2):
+        _, reward, _, _, info = env.step(action)
+        assert info["penalized"] is True
+        assert info["average_accuracy"] < 0.95
+        assert reward == expected
+
+
+# ----------------------------------------------------------------------------------- info
+def test_documented_info_keys_are_present(tiny_benchmark):
+    documented, at_reset = documented_info_keys()
+    # the docstring was parsed (it lists at least these)
+    assert {"task", "task_name", "train_loss"} <= documented - at_reset
+    assert {"validation_losses", "penalized", "examples_seen", "episode_step"} <= at_reset
+    env = make_env(tiny_benchmark)
+    _, reset_info = env.reset(seed=0)
+    assert at_reset <= set(reset_info)
+    _, _, _, _, info = env.step(2)
+    assert documented <= set(info)
+
+    assert info["task"] == 2 and info["task_name"] == tiny_benchmark.task_names[2]
+    assert isinstance(info["train_loss"], float) and info["train_loss"] > 0
+    assert info["validation_losses"].shape == info["validation_accuracies"].shape == (K,)
+    assert info["average_accuracy"] == pytest.approx(info["validation_accuracies"].mean())
+    assert info["examples_seen"] == 32 and info["episode_step"] == 1
+    assert reset_info["examples_seen"] == 0 and reset_info["episode_step"] == 0
+
+
+# --------------------------------------------------------------------------------- errors
+def test_invalid_use_raises(tiny_benchmark):
+    env = make_env(tiny_benchmark)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(0)
+    env.reset(seed=0)
+    for action in (7, -1, K):
+        with pytest.raises(ValueError, match="not a task index"):
+            env.step(action)
+    with pytest.raises(ValueError, match="3 values for 4 tasks"):
+        make_env(tiny_benchmark, reference_accuracies=[1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="reference_accuracies"):
+        make_env(tiny_benchmark, reference_accuracies="best")
+    with pytest.raises(ValueError, match="needs a benchmark or a trainer_factory"):
+        MTLSchedulingEnv(None)
+    with pytest.raises(ValueError, match="episode_steps"):
+        make_env(tiny_benchmark, episode_steps=-1)
+
+
+# ----------------------------------------------------------------------------- references
+def test_auto_references_are_computed_once_and_cached_on_disk(monkeypatch, tmp_path):
+    monkeypatch.setenv("MTL_SCHED_CACHE", str(tmp_path))
+    calls = []
+    original = mtl_sched.references.compute_single_task_references
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(mtl_sched.references, "compute_single_task_references", counting)
+    env = MTLSchedulingEnv(tiny_synthetic())
+    first = env.reference_accuracies
+    assert first.shape == (K,) and ((first >= 0) & (first <= 1)).all()
+    assert env.reference_accuracies is first  # computed once per env
+    assert len(calls) == 1
+    assert len(list((tmp_path / "references").glob("*.json"))) == 1
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("references should have been read from the cache")
+
+    monkeypatch.setattr(mtl_sched.references, "compute_single_task_references", forbidden)
+    again = MTLSchedulingEnv(tiny_synthetic()).reference_accuracies  # a new benchmark object
+    assert np.array_equal(again, first)
+
+
+# ------------------------------------------------------------------------ trainer factory
+def test_a_user_trainer_factory_defines_tasks_and_spaces(tiny_benchmark):
+    env = MTLSchedulingEnv(
+        None, trainer_factory=tiny_benchmark.make_trainer, reference_accuracies=None
+    )
+    assert env.task_names == tiny_benchmark.task_names
+    assert env.action_space == gym.spaces.Discrete(K)
+    assert env.observation_space.shape == (K * BINS,)
+    assert env.episode_steps == 100
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    _, _, _, _, info = env.step(1)
+    assert info["task_name"] == tiny_benchmark.task_names[1]
+
+
+def test_a_factory_whose_tasks_differ_from_the_given_names_is_rejected(tiny_benchmark):
+    env = MTLSchedulingEnv(
+        None,
+        trainer_factory=tiny_benchmark.make_trainer,
+        task_names=("a", "b", "c", "d"),
+        probe=ProbeConfig(bins=5),
+        reference_accuracies=None,
+    )
+    assert env.observation_space.shape == (K * 5,)
+    with pytest.raises(ValueError, match="differ"):
+        env.reset(seed=0)
+
+
+def test_loss_decrease_reward_telescopes_to_initial_minus_final_loss(tiny_benchmark):
+    env = make_env(tiny_benchmark, reward="loss-decrease", reference_accuracies=None)
+    _, info = env.reset(seed=5)
+    initial = info["validation_losses"].sum()
+    previous, rewards = initial, []
+    for action in [0, 1, 2, 3, 0, 2]:
+        _, reward, _, _, info = env.step(action)
+        assert reward == pytest.approx(previous - info["validation_losses"].sum())
+        previous = info["validation_losses"].sum()
+        rewards.append(reward)
+    assert sum(rewards) == pytest.approx(initial - previous)
+
+
+def test_drop_penalty_waits_until_the_threshold_was_reached(tiny_benchmark):
+    # Untrained accuracy is near chance (mean ~0.33), under 0.95 * 0.5 = 0.475.
+    refs = [0.5, 0.5, 0.5, 0.5]
+    always = make_env(tiny_benchmark, reference_accuracies=refs)
+    drop = make_env(tiny_benchmark, reference_accuracies=refs, penalty_mode="drop")
+    always.reset(seed=0)
+    drop.reset(seed=0)
+    assert always.step(0)[1] == -10.0
+    _, reward, _, _, info = drop.step(0)
+    assert not info["penalized"] and reward == pytest.approx(-info["validation_losses"].sum())
+    # Once the episode has been above the threshold, falling under it is punished.
+    drop._reached_threshold = True
+    _, reward, _, _, info = drop.step(0)
+    assert info["average_accuracy"] < 0.475 and info["penalized"] and reward == -10.0
+
+
+def test_unknown_reward_or_penalty_mode_is_rejected(tiny_benchmark):
+    with pytest.raises(ValueError, match="reward must be"):
+        make_env(tiny_benchmark, reward="accuracy")
+    with pytest.raises(ValueError, match="penalty_mode must be"):
+        make_env(tiny_benchmark, penalty_mode="sometimes")
