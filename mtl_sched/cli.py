@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="output directory")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    demo.add_argument(
+        "--reward", choices=["loss", "loss-decrease"], default=None, help="environment reward"
+    )
+    demo.add_argument(
+        "--penalty", action="store_true", help="apply the 95%%-of-single-task accuracy penalty"
+    )
+    demo.add_argument("--gamma", type=float, default=None, help="discount factor")
+    demo.add_argument("--exploration-c", type=float, default=None, help="Boltzmann-Gumbel C")
 
     listing = commands.add_parser("list", help="list schedulers or benchmarks")
     listing.add_argument("what", choices=["schedulers", "benchmarks"])
@@ -140,11 +148,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "demo":
         from mtl_sched.demo import DemoConfig, run_demo
 
-        config = DemoConfig(out=args.out, progress=not args.no_progress)
-        if args.agent_steps is not None:
-            config.agent_steps = args.agent_steps
-        if args.seeds is not None:
-            config.eval_seeds = args.seeds
+        config = DemoConfig(out=args.out, progress=not args.no_progress, use_penalty=args.penalty)
+        for option, attribute in [
+            ("agent_steps", "agent_steps"),
+            ("seeds", "eval_seeds"),
+            ("reward", "reward"),
+            ("gamma", "gamma"),
+            ("exploration_c", "exploration_c"),
+        ]:
+            value = getattr(args, option)
+            if value is not None:
+                setattr(config, attribute, value)
         print(run_demo(config))
     return 0
 

@@ -49,3 +49,24 @@ def test_bad_arguments_exit_with_usage(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--benchmark", "synthetic", "--scheduler", "uniform", "--budget", "0"])
     assert "positive integer" in capsys.readouterr().err
+
+
+def test_demo_flags_reach_the_demo_configuration(monkeypatch, tmp_path, capsys):
+    import mtl_sched.demo
+
+    seen = {}
+
+    def fake_run_demo(config):
+        seen["config"] = config
+        return "report"
+
+    monkeypatch.setattr(mtl_sched.demo, "run_demo", fake_run_demo)
+    argv = ["demo", "--agent-steps", "123", "--seeds", "7,8", "--out", str(tmp_path)]
+    argv += ["--reward", "loss", "--penalty", "--gamma", "0.5", "--exploration-c", "2"]
+    assert main(argv) == 0
+    config = seen["config"]
+    assert (config.agent_steps, config.eval_seeds, config.out) == (123, (7, 8), tmp_path)
+    assert (config.reward, config.use_penalty, config.gamma, config.exploration_c) == (
+        "loss", True, 0.5, 2.0,
+    )
+    assert capsys.readouterr().out.strip() == "report"
