@@ -45,7 +45,9 @@ def plot_schedules(runs: Mapping[str, RunResult], path: str | Path, windows: int
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     labels = list(runs)
-    fig, axes = plt.subplots(len(labels), 1, figsize=(9, 1.1 + 0.9 * len(labels)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(labels), 1, figsize=(9, 1.1 + 0.9 * len(labels)), squeeze=False, sharex=True
+    )
     image = None
     for ax, label in zip(axes[:, 0], labels, strict=True):
         run = runs[label]
