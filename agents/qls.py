@@ -63,8 +63,14 @@ class QLSScheduler(Scheduler):
                 f"= ({expected},) and {self.num_tasks} actions"
             )
 
+    def _keeps_choice(self, step: int) -> bool:
+        return self._current is not None and step % self.steps_per_action != 0
+
+    def wants_probe(self, step: int) -> bool:
+        return not self._keeps_choice(step)
+
     def plan(self, state: TrainState) -> Step:
-        if self._current is not None and state.step % self.steps_per_action != 0:
+        if self._keeps_choice(state.step):
             return self._current
         if state.probe is None:
             raise ValueError("QLSScheduler.plan needs state.probe (the trainer provides it)")

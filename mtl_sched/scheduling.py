@@ -206,6 +206,11 @@ class Scheduler(ABC):
         """The probe settings this scheduler's observation needs (``requires_probe`` only)."""
         return None
 
+    def wants_probe(self, step: int) -> bool:
+        """Whether ``plan`` at optimizer step ``step`` will read ``state.probe`` (a probe pass
+        is only computed then)."""
+        return self.requires_probe
+
     def reset(self, tasks: Sequence[Task], seed: int) -> None:
         """Start a run on ``tasks``; all randomness of the run derives from ``seed``."""
         self.task_names = tuple(t.name for t in tasks)

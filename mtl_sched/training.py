@@ -375,7 +375,8 @@ class Trainer:
         start = time.perf_counter()
         bar = tqdm(total=cfg.budget, disable=not progress, unit="ex", desc=scheduler.name)
         while self.examples_seen < cfg.budget:
-            probe_result = self.probe(probe_config) if probe_config is not None else None
+            wants_probe = probe_config is not None and scheduler.wants_probe(self.step_count)
+            probe_result = self.probe(probe_config) if wants_probe else None
             plan = scheduler.plan(self.state(probe_result))
             before = self.examples_seen
             outcome = self.train_step(plan, scheduler, max_examples=cfg.budget - self.examples_seen)

@@ -244,3 +244,19 @@ def test_qls_keeps_each_choice_for_steps_per_action_steps(tiny_benchmark, mtl_ag
     assert len(chosen) == 9
     for start in (0, 3, 6):
         assert len(set(chosen[start : start + 3].tolist())) == 1
+
+
+def test_trainer_probes_only_when_qls_decides(tiny_benchmark, mtl_agent, monkeypatch):
+    from mtl_sched.training import Trainer
+
+    calls = []
+    original = Trainer.probe
+
+    def counting_probe(self, config=None):
+        calls.append(self.step_count)
+        return original(self, config)
+
+    monkeypatch.setattr(Trainer, "probe", counting_probe)
+    scheduler = QLSScheduler(mtl_agent, ProbeConfig(bins=20), steps_per_action=3)
+    tiny_benchmark.make_trainer(0, budget=32 * 9).run(scheduler)
+    assert calls == [0, 3, 6]
