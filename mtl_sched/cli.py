@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="train a scheduler agent on 'synthetic' and compare")
     demo.add_argument("--agent-steps", type=_positive, default=None, help="agent training steps")
+    demo.add_argument("--agent-seed", type=int, default=None, help="seed of agent training")
     demo.add_argument(
         "--seeds", type=_parse_seeds, default=None, help="evaluation seeds, e.g. 100,101,102"
     )
@@ -151,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = DemoConfig(out=args.out, progress=not args.no_progress, use_penalty=args.penalty)
         for option, attribute in [
             ("agent_steps", "agent_steps"),
+            ("agent_seed", "agent_seed"),
             ("seeds", "eval_seeds"),
             ("reward", "reward"),
             ("gamma", "gamma"),

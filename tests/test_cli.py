@@ -61,11 +61,13 @@ def test_demo_flags_reach_the_demo_configuration(monkeypatch, tmp_path, capsys):
         return "report"
 
     monkeypatch.setattr(mtl_sched.demo, "run_demo", fake_run_demo)
-    argv = ["demo", "--agent-steps", "123", "--seeds", "7,8", "--out", str(tmp_path)]
+    argv = ["demo", "--agent-steps", "123", "--agent-seed", "4", "--seeds", "7,8"]
+    argv += ["--out", str(tmp_path)]
     argv += ["--reward", "loss", "--penalty", "--gamma", "0.5", "--exploration-c", "2"]
     assert main(argv) == 0
     config = seen["config"]
-    assert (config.agent_steps, config.eval_seeds, config.out) == (123, (7, 8), tmp_path)
+    assert (config.agent_steps, config.agent_seed, config.eval_seeds) == (123, 4, (7, 8))
+    assert config.out == tmp_path
     assert (config.reward, config.use_penalty, config.gamma, config.exploration_c) == (
         "loss", True, 0.5, 2.0,
     )
