@@ -178,6 +178,12 @@ class SchedulerInfo:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+def weighted_sum(losses: torch.Tensor, plan: Step) -> torch.Tensor:
+    """``sum_i w_i L_i`` over the planned tasks (``losses`` in plan order)."""
+    weights = torch.as_tensor(plan.weights, dtype=losses.dtype, device=losses.device)
+    return (weights * losses).sum()
+
+
 class Scheduler(ABC):
     """Base class of every scheduler.
 
@@ -222,8 +228,7 @@ class Scheduler(ABC):
 
     def combine(self, losses: torch.Tensor, context: CombineContext) -> torch.Tensor:
         """Combine the planned tasks' mean losses (shape ``(n,)``, plan order) into one loss."""
-        weights = torch.as_tensor(context.plan.weights, dtype=losses.dtype, device=losses.device)
-        return (weights * losses).sum()
+        return weighted_sum(losses, context.plan)
 
     def observe(self, outcome: StepOutcome | EvalOutcome) -> None:  # noqa: B027
         """Feedback after each optimizer step and each validation evaluation."""

@@ -31,6 +31,7 @@ from mtl_sched.scheduling import (
     Step,
     StepOutcome,
     TrainState,
+    weighted_sum,
 )
 
 
@@ -271,8 +272,7 @@ class Trainer:
         task_losses = torch.stack([o.loss() for o in outputs])
         context = CombineContext(plan=plan, model=self.model, outputs=outputs, state=state)
         if scheduler is None:
-            weights = torch.as_tensor(plan.weights, dtype=task_losses.dtype, device=self.device)
-            loss = (weights * task_losses).sum()
+            loss = weighted_sum(task_losses, plan)
         else:
             loss = scheduler.combine(task_losses, context)
         self.optimizer.zero_grad(set_to_none=True)
