@@ -7,11 +7,21 @@ from mtl_sched.agents.boltzmann_gumbel import (
 )
 from mtl_sched.agents.progress import TqdmCallback
 from mtl_sched.agents.qls import QLSScheduler
+from mtl_sched.agents.training import (
+    AgentSettings,
+    TrainAgentConfig,
+    load_trained_agent,
+    train_agent,
+)
 
 __all__ = [
+    "AgentSettings",
     "BoltzmannGumbelDQN",
     "QLSScheduler",
     "TqdmCallback",
+    "TrainAgentConfig",
     "annealed_temperature",
     "boltzmann_gumbel_choice",
+    "load_trained_agent",
+    "train_agent",
 ]

@@ -21,6 +21,7 @@ import torch
 from gymnasium import spaces
 from stable_baselines3 import DQN
 from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
 
 TemperatureSchedule = Literal["linear", "exponential"]
 
@@ -173,6 +174,17 @@ class BoltzmannGumbelDQN(DQN):
             )
             self.action_counts[actions[i]] += 1
         return actions, actions
+
+    def collect_rollouts(
+        self, env: Any, callback: Any, train_freq: TrainFreq, *args: Any, **kwargs: Any
+    ) -> Any:
+        # SB3 collects whole ``train_freq`` rounds, overshooting a total that is not a multiple
+        # of it; a resumed run starts anywhere, so the last round is cut to end exactly.
+        if train_freq.unit == TrainFrequencyUnit.STEP:
+            remaining = self._total_timesteps - self.num_timesteps
+            if 0 < remaining < train_freq.frequency:
+                train_freq = TrainFreq(remaining, train_freq.unit)
+        return super().collect_rollouts(env, callback, train_freq, *args, **kwargs)
 
     def _on_step(self) -> None:
         super()._on_step()

@@ -11,16 +11,18 @@ class TqdmCallback(BaseCallback):
 
     :param total: timesteps of the ``learn`` call (the bar's length).
     :param description: text in front of the bar.
+    :param initial: timesteps already done (a resumed training starts the bar there).
     """
 
-    def __init__(self, total: int, description: str = "training agent") -> None:
+    def __init__(self, total: int, description: str = "training agent", initial: int = 0) -> None:
         super().__init__()
         self.total = total
         self.description = description
+        self.initial = initial
         self._bar: tqdm | None = None
 
     def _on_training_start(self) -> None:
-        self._bar = tqdm(total=self.total, desc=self.description, unit="step")
+        self._bar = tqdm(total=self.total, initial=self.initial, desc=self.description, unit="step")
 
     def _on_step(self) -> bool:
         assert self._bar is not None

@@ -18,10 +18,12 @@ from mtl_sched.scheduling import Scheduler, Step, TrainState
 class QLSScheduler(Scheduler):
     """Pick ``argmax_a Q(s, a)`` where ``s`` is the current uncertainty-histogram observation.
 
-    :param agent: a trained SB3 agent (e.g. `BoltzmannGumbelDQN`) or the path of a saved one.
-    :param probe: probe settings; must match those the agent was trained with.
+    :param agent: a trained SB3 agent (e.g. `BoltzmannGumbelDQN`), the path of a saved one, or a
+        ``train-agent`` output directory (its best agent, probe settings and steps per action).
+    :param probe: probe settings; must match those the agent was trained with (default: the
+        directory's, else ``ProbeConfig()``).
     :param steps_per_action: optimizer steps each choice lasts; must match the environment's
-        ``steps_per_action`` during agent training.
+        ``steps_per_action`` during agent training (default: the directory's, else 1).
     """
 
     name = "qls"
@@ -34,15 +36,23 @@ class QLSScheduler(Scheduler):
         self,
         agent: BaseAlgorithm | str | Path,
         probe: ProbeConfig | None = None,
-        steps_per_action: int = 1,
+        steps_per_action: int | None = None,
     ) -> None:
         super().__init__()
+        if isinstance(agent, (str, Path)) and Path(agent).is_dir():
+            from mtl_sched.agents.training import load_trained_agent
+
+            trained = load_trained_agent(agent)
+            agent = trained.agent
+            probe = probe or trained.probe
+            steps_per_action = steps_per_action or trained.settings.steps_per_action
+        elif isinstance(agent, (str, Path)):
+            agent = BoltzmannGumbelDQN.load(str(agent), device="cpu")
+        steps_per_action = 1 if steps_per_action is None else steps_per_action
         if steps_per_action < 1:
             raise ValueError(f"steps_per_action must be at least 1; got {steps_per_action}")
         self.steps_per_action = steps_per_action
         self._current: Step | None = None
-        if isinstance(agent, (str, Path)):
-            agent = BoltzmannGumbelDQN.load(str(agent), device="cpu")
         self.agent = agent
         self._probe = probe or ProbeConfig()
 

@@ -13,13 +13,14 @@ class GreedyScheduler(Scheduler):
     """Train next the task with the highest latest training-minibatch loss.
 
     Tasks not yet trained come first (their loss is unknown), in index order; ties go to the
-    lower index.
+    lower index. Apart from these tie-breaks, tasks are treated alike.
     """
 
     name = "greedy"
     description = "the task with the highest current training loss is trained next"
     source = "seed 002, Table 2 (Greedy)"
     kind = "selection"
+    task_symmetric = True
 
     def plan(self, state: TrainState) -> Step:
         losses = state.train_losses

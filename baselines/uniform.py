@@ -14,6 +14,7 @@ class UniformScheduler(Scheduler):
     description = "every task every step with equal loss weights (fully-shared MTL baseline)"
     source = "seed 002, Table 2 (Uniform baseline)"
     kind = "weighting"
+    task_symmetric = True
 
     def plan(self, state: TrainState) -> Step:
         return Step.weighted([1.0] * self.num_tasks)

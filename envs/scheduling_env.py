@@ -10,17 +10,20 @@ Reward
     all tasks after the step. ``reward="loss-decrease"``: how much that sum fell during the step
     (``L_before - L_after``); the undiscounted return of an episode is then the initial minus the
     final loss, and each action's effect is not buried under the level of the loss, which makes
-    short agent trainings learn far faster. Either is replaced by ``penalty`` (default -10) while
-    the average validation accuracy is below ``penalty_threshold`` (default 0.95) times the
-    average single-task reference accuracy: at every step with ``penalty_mode="always"`` (the
-    default), or only after the episode has once reached the threshold with
-    ``penalty_mode="drop"`` (seed 002 punishes accuracy that "drops under" the threshold; a fresh
-    model starts under it whatever the agent does). Histograms, losses and accuracies all come
-    from the same probe pass.
+    short agent trainings learn far faster. ``reward="accuracy-increase"``: how much the average
+    validation accuracy rose during the step; the return of an episode is then the final minus
+    the initial average accuracy, the quantity schedules are judged by. Any of them is replaced
+    by ``penalty`` (default -10) while the average validation accuracy is below
+    ``penalty_threshold`` (default 0.95) times the average single-task reference accuracy: at
+    every step with ``penalty_mode="always"`` (the default), or only after the episode has once
+    reached the threshold with ``penalty_mode="drop"`` (seed 002 punishes accuracy that "drops
+    under" the threshold; a fresh model starts under it whatever the agent does). Histograms,
+    losses and accuracies all come from the same probe pass.
 
 Episodes
     ``reset`` builds a fresh model and trainer. An episode is never ``terminated``; it is
-    ``truncated`` after ``episode_steps`` steps (seed 002 resets the model every 10K steps).
+    ``truncated`` after ``episode_steps`` steps, by default the steps that spend the benchmark's
+    example budget once (seed 002 resets the model every 10K steps).
 
 Seeding
     ``reset(seed=s)`` seeds the environment's generator; each reset draws the trainer seed (model
@@ -41,6 +44,7 @@ Seeding
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -55,8 +59,9 @@ from mtl_sched.scheduling import Step
 from mtl_sched.training import Trainer
 
 TrainerFactory = Callable[[int], Trainer]
-RewardKind = Literal["loss", "loss-decrease"]
+RewardKind = Literal["loss", "loss-decrease", "accuracy-increase"]
 PenaltyMode = Literal["always", "drop"]
+REWARD_KINDS: tuple[str, ...] = ("loss", "loss-decrease", "accuracy-increase")
 
 _SEED_LIMIT = 2**31 - 1
 
@@ -70,10 +75,12 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
     :param benchmark_options: keyword options of the named benchmark's factory.
     :param trainer_factory: ``seed -> Trainer`` over a fresh model; used instead of a benchmark.
     :param task_names: the factory's task names (found by building one trainer when omitted).
-    :param episode_steps: steps per episode (default: the benchmark's, or 100 for a factory).
+    :param episode_steps: steps per episode (default: enough steps to spend the benchmark's
+        budget once, or 100 for a factory).
     :param steps_per_action: minibatches of the chosen task per environment step.
     :param probe: probe settings (default: the trainer configuration's).
-    :param reward: ``"loss"`` (minus the summed validation loss) or ``"loss-decrease"``.
+    :param reward: ``"loss"`` (minus the summed validation loss), ``"loss-decrease"`` or
+        ``"accuracy-increase"`` (see Reward above).
     :param penalty: reward while below the accuracy threshold.
     :param penalty_mode: ``"always"`` or ``"drop"`` (only after the threshold was once reached).
     :param penalty_threshold: fraction of the average single-task accuracy under which the
@@ -103,6 +110,8 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         reference_seed: int = 0,
     ) -> None:
         super().__init__()
+        if steps_per_action < 1:
+            raise ValueError(f"steps_per_action must be at least 1; got {steps_per_action}")
         if trainer_factory is not None:
             self.benchmark: Benchmark | None = None
             self._factory = trainer_factory
@@ -117,17 +126,16 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             self._factory = benchmark.make_trainer
             self.task_names = benchmark.task_names
             self.probe_config = probe or benchmark.trainer_config.probe
-            default_steps = benchmark.env_episode_steps
+            # One episode is one training run of the benchmark's budget.
+            default_steps = math.ceil(benchmark.env_episode_steps / steps_per_action)
         else:
             raise ValueError("MTLSchedulingEnv needs a benchmark or a trainer_factory")
-        if steps_per_action < 1:
-            raise ValueError(f"steps_per_action must be at least 1; got {steps_per_action}")
         self.episode_steps = int(episode_steps or default_steps)
         if self.episode_steps < 1:
             raise ValueError(f"episode_steps must be at least 1; got {self.episode_steps}")
         self.steps_per_action = steps_per_action
-        if reward not in ("loss", "loss-decrease"):
-            raise ValueError(f"reward must be 'loss' or 'loss-decrease'; got {reward!r}")
+        if reward not in REWARD_KINDS:
+            raise ValueError(f"reward must be one of {REWARD_KINDS}; got {reward!r}")
         if penalty_mode not in ("always", "drop"):
             raise ValueError(f"penalty_mode must be 'always' or 'drop'; got {penalty_mode!r}")
         self.reward_kind: RewardKind = reward
@@ -145,6 +153,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         self.trainer: Trainer | None = None
         self._episode_step = 0
         self._last_total_loss = 0.0
+        self._last_accuracy = 0.0
         self._reached_threshold = False
 
     @property
@@ -210,6 +219,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         self._reached_threshold = False
         result = self.trainer.probe(self.probe_config)
         self._last_total_loss = float(result.losses.sum())
+        self._last_accuracy = float(result.accuracies.mean())
         return result.observation, self._info(result, self._is_penalized(result))
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -230,9 +240,12 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             reward = self.penalty
         elif self.reward_kind == "loss":
             reward = -total_loss
-        else:
+        elif self.reward_kind == "loss-decrease":
             reward = self._last_total_loss - total_loss
+        else:
+            reward = float(result.accuracies.mean()) - self._last_accuracy
         self._last_total_loss = total_loss
+        self._last_accuracy = float(result.accuracies.mean())
         truncated = self._episode_step >= self.episode_steps
         info = self._info(result, penalized)
         info.update(task=task, task_name=self.task_names[task], train_loss=outcome.task_losses[0])

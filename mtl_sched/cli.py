@@ -1,6 +1,7 @@
 """The ``mtl-sched`` command.
 
 - ``mtl-sched demo``: learn a schedule on ``synthetic`` and compare it with baselines.
+- ``mtl-sched train-agent --steps N --out DIR``: train a scheduler agent (checkpoints, resume).
 - ``mtl-sched list schedulers|benchmarks``: what is available.
 - ``mtl-sched run --benchmark B --scheduler S``: one training run, test metrics printed.
 """
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from mtl_sched.envs.scheduling_env import REWARD_KINDS
 
 
 def _parse_seeds(text: str) -> tuple[int, ...]:
@@ -32,7 +35,7 @@ def _parse_seeds(text: str) -> tuple[int, ...]:
 def _parse_param(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key:
-        raise argparse.ArgumentTypeError(f"--param expects KEY=VALUE; got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE; got {text!r}")
     try:
         value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
@@ -59,14 +62,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="output directory")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    demo.add_argument(
-        "--reward", choices=["loss", "loss-decrease"], default=None, help="environment reward"
-    )
+    demo.add_argument("--reward", choices=REWARD_KINDS, default=None, help="environment reward")
     demo.add_argument(
         "--penalty", action="store_true", help="apply the 95%%-of-single-task accuracy penalty"
     )
     demo.add_argument("--gamma", type=float, default=None, help="discount factor")
     demo.add_argument("--exploration-c", type=float, default=None, help="Boltzmann-Gumbel C")
+
+    train = commands.add_parser(
+        "train-agent", help="train a scheduler agent with checkpoints and greedy evaluation"
+    )
+    train.add_argument("--benchmark", default=None, help="benchmark name (default: synthetic)")
+    train.add_argument("--steps", type=_positive, required=True, help="total agent steps")
+    train.add_argument("--out", type=Path, required=True, help="output directory of the run")
+    train.add_argument("--seed", type=int, default=None, help="seed of the agent (default: 0)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    train.add_argument(
+        "--eval-every", type=int, default=2_000, help="steps between greedy evaluations (0: none)"
+    )
+    train.add_argument(
+        "--eval-seeds", type=_parse_seeds, default=(1_000, 1_001), help="evaluation run seeds"
+    )
+    train.add_argument(
+        "--checkpoint-every", type=_positive, default=1_000, help="steps between checkpoints"
+    )
+    train.add_argument(
+        "--option",
+        type=_parse_param,
+        action="append",
+        default=[],
+        help="benchmark option (repeatable), e.g. --option budget=4800",
+    )
+    train.add_argument(
+        "--setting",
+        type=_parse_param,
+        action="append",
+        default=[],
+        help="agent setting (repeatable; see AgentSettings), e.g. --setting gamma=0.5",
+    )
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     listing = commands.add_parser("list", help="list schedulers or benchmarks")
     listing.add_argument("what", choices=["schedulers", "benchmarks"])
@@ -76,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", required=True, help="scheduler name (see 'list schedulers')")
     run.add_argument("--seed", type=int, default=0, help="run seed")
     run.add_argument("--budget", type=_positive, default=None, help="training examples")
-    run.add_argument("--agent", type=Path, default=None, help="saved agent (for --scheduler qls)")
+    run.add_argument(
+        "--agent", type=Path, default=None, help="saved agent .zip or train-agent directory (qls)"
+    )
     run.add_argument(
         "--param",
         type=_parse_param,
@@ -110,10 +146,10 @@ def _list(what: str) -> str:
 def _run(args: argparse.Namespace) -> str:
     from mtl_sched.benchmarks import get_benchmark
     from mtl_sched.comparison import summary_table
-    from mtl_sched.registry import make_scheduler
+    from mtl_sched.registry import coerce_hyperparameters, make_scheduler
 
     benchmark = get_benchmark(args.benchmark)
-    params = dict(args.param)
+    params = coerce_hyperparameters(args.scheduler, dict(args.param))
     if args.scheduler == "qls":
         if args.agent is None:
             raise SystemExit("mtl-sched run: --scheduler qls needs --agent PATH (a saved agent)")
@@ -122,17 +158,73 @@ def _run(args: argparse.Namespace) -> str:
         params.setdefault("agent", args.agent)
         params.setdefault("probe", benchmark.trainer_config.probe)
     scheduler = make_scheduler(args.scheduler, **params)
+    # single-task references and weight searches come from the benchmark (cached on disk)
+    scheduler.prepare(benchmark)
     overrides = {"budget": args.budget} if args.budget else {}
     result = benchmark.make_trainer(args.seed, **overrides).run(scheduler, progress=True)
     per_task = "\n".join(
         f"  {name}: {score:.4f}"
         for name, score in zip(result.task_names, result.test.scores, strict=True)
     )
-    return (
-        f"{summary_table({args.scheduler: [result]})}\n"
+    lines = [
+        summary_table({args.scheduler: [result]}),
         f"test accuracy per task (model selected on validation at "
-        f"{result.best_examples_seen} examples):\n{per_task}"
+        f"{result.best_examples_seen} examples):\n{per_task}",
+    ]
+    if result.preparation_examples:
+        lines.append(
+            f"before the run, the scheduler spent {result.preparation_examples} training "
+            "examples outside the budget (e.g. a weight search on validation data)"
+        )
+    return "\n".join(lines)
+
+
+def _train_agent(args: argparse.Namespace) -> int:
+    from mtl_sched.agents.training import (
+        AgentSettings,
+        TrainAgentConfig,
+        stored_identity,
+        train_agent,
     )
+
+    # A resumed run takes its identity from disk; flags given explicitly must agree with it.
+    stored = stored_identity(args.out) if args.resume else {}
+    agent_values = dict(stored.get("agent", {})) | dict(args.setting)
+    options = dict(stored.get("benchmark_options", {})) | dict(args.option)
+    try:
+        config = TrainAgentConfig(
+            out=args.out,
+            benchmark=args.benchmark or stored.get("benchmark", "synthetic"),
+            benchmark_options=options,
+            steps=args.steps,
+            seed=args.seed if args.seed is not None else stored.get("seed", 0),
+            agent=AgentSettings.from_dict(agent_values),
+            eval_every=args.eval_every,
+            eval_seeds=args.eval_seeds,
+            checkpoint_every=args.checkpoint_every,
+            progress=not args.no_progress,
+        )
+        result = train_agent(config, resume=args.resume)
+    except KeyboardInterrupt:
+        print(
+            f"interrupted; a checkpoint was written to {args.out}. Continue with: "
+            f"mtl-sched train-agent --out {args.out} --steps {args.steps} --resume",
+            file=sys.stderr,
+        )
+        return 130
+    except (FileExistsError, FileNotFoundError, KeyError, TypeError, ValueError) as err:
+        raise SystemExit(f"mtl-sched train-agent: {err}") from None
+    best = (
+        f"best greedy validation average {result.best_score:.4f} at step {result.best_timesteps}"
+        if result.best_timesteps >= 0
+        else "no greedy evaluation ran"
+    )
+    print(
+        f"trained {result.timesteps} steps into {result.out}; {best}\n"
+        f"run it: mtl-sched run --benchmark {config.benchmark} --scheduler qls "
+        f"--agent {result.out}"
+    )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -146,21 +238,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(_run(args))
         except (KeyError, TypeError, ValueError) as err:
             raise SystemExit(f"mtl-sched run: {err}") from None
+    elif args.command == "train-agent":
+        return _train_agent(args)
     elif args.command == "demo":
         from mtl_sched.demo import DemoConfig, run_demo
 
-        config = DemoConfig(out=args.out, progress=not args.no_progress, use_penalty=args.penalty)
-        for option, attribute in [
-            ("agent_steps", "agent_steps"),
-            ("agent_seed", "agent_seed"),
-            ("seeds", "eval_seeds"),
-            ("reward", "reward"),
-            ("gamma", "gamma"),
-            ("exploration_c", "exploration_c"),
+        config = DemoConfig(out=args.out, progress=not args.no_progress)
+        config.agent.use_penalty = args.penalty
+        for option, target, attribute in [
+            ("agent_steps", config, "agent_steps"),
+            ("agent_seed", config, "agent_seed"),
+            ("seeds", config, "eval_seeds"),
+            ("reward", config.agent, "reward"),
+            ("gamma", config.agent, "gamma"),
+            ("exploration_c", config.agent, "exploration_c"),
         ]:
             value = getattr(args, option)
             if value is not None:
-                setattr(config, attribute, value)
+                setattr(target, attribute, value)
         print(run_demo(config))
     return 0
 

@@ -33,7 +33,9 @@ def compare_schedulers(
         for label, factory in schedulers.items():
             for seed in seeds:
                 bar.set_postfix(scheduler=label, seed=seed)
-                results[label].append(benchmark.make_trainer(seed).run(factory()))
+                scheduler = factory()
+                scheduler.prepare(benchmark)
+                results[label].append(benchmark.make_trainer(seed).run(scheduler))
                 bar.update()
     return results
 
@@ -41,24 +43,31 @@ def compare_schedulers(
 def summary_table(results: Mapping[str, Sequence[RunResult]], split: str = "test") -> str:
     """A plain-text table: mean and std of the average score, and each task's share of examples.
 
+    When a scheduler spent training examples before its runs (a weight search), a last column,
+    "search examples", shows them: they are outside the equal budget of the comparison.
+
     :param results: label -> runs (all on the same tasks).
     :param split: ``"test"`` or ``"validation"`` (the selected model's validation score).
     """
     first = next(iter(results.values()))[0]
     names = first.task_names
     header = ["scheduler", f"avg {split} acc (mean ± std)", *[f"{n} share" for n in names], "steps"]
+    show_preparation = any(r.preparation_examples for runs in results.values() for r in runs)
+    if show_preparation:
+        header.append("search examples")
     rows = []
     for label, runs in results.items():
         scores = [(r.test if split == "test" else r.best_validation).average_score for r in runs]
         shares = np.mean([r.task_share for r in runs], axis=0)
-        rows.append(
-            [
-                label,
-                f"{np.mean(scores):.4f} ± {np.std(scores):.4f}",
-                *[f"{s:.2f}" for s in shares],
-                f"{np.mean([r.steps for r in runs]):.0f}",
-            ]
-        )
+        row = [
+            label,
+            f"{np.mean(scores):.4f} ± {np.std(scores):.4f}",
+            *[f"{s:.2f}" for s in shares],
+            f"{np.mean([r.steps for r in runs]):.0f}",
+        ]
+        if show_preparation:
+            row.append(f"{max(r.preparation_examples for r in runs)}")
+        rows.append(row)
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))

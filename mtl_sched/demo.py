@@ -17,8 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mtl_sched.agents import BoltzmannGumbelDQN, QLSScheduler, TqdmCallback
+from mtl_sched.agents.training import AgentSettings
 from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.comparison import compare_schedulers, summary_table
+from mtl_sched.envs import MTLSchedulingEnv
 from mtl_sched.plotting import plot_schedules
 from mtl_sched.registry import make_scheduler
 
@@ -33,13 +36,7 @@ class DemoConfig:
     :param eval_seeds: fresh seeds on which every scheduler is run.
     :param baselines: baseline scheduler names to compare with.
     :param out: directory for the agent, the plot and the results.
-    :param reward: environment reward, ``"loss"`` (seed 002) or ``"loss-decrease"``.
-    :param use_penalty: apply the single-task accuracy penalty (references computed and cached).
-    :param gamma: discount factor.
-    :param learning_rate: Q-network learning rate.
-    :param exploration_c: Boltzmann-Gumbel constant ``C``.
-    :param temperature_initial: initial exploration temperature.
-    :param temperature_final: final exploration temperature.
+    :param agent: environment and DQN settings of the agent.
     :param progress: show progress bars.
     """
 
@@ -49,42 +46,14 @@ class DemoConfig:
     eval_seeds: tuple[int, ...] = (100, 101, 102)
     baselines: tuple[str, ...] = ("uniform", "random", "round-robin", "greedy")
     out: Path = field(default_factory=lambda: Path("demo-output"))
-    reward: str = "loss-decrease"
-    use_penalty: bool = False
-    gamma: float = 0.9
-    learning_rate: float = 1e-3
-    exploration_c: float = 0.1
-    temperature_initial: float = 1.0
-    temperature_final: float = 0.05
+    agent: AgentSettings = field(default_factory=AgentSettings)
     progress: bool = True
 
 
-def train_scheduler_agent(config: DemoConfig):
+def train_scheduler_agent(config: DemoConfig) -> tuple[BoltzmannGumbelDQN, MTLSchedulingEnv]:
     """Train a Boltzmann-Gumbel DQN on the benchmark's scheduling environment."""
-    from mtl_sched.agents import BoltzmannGumbelDQN, TqdmCallback
-    from mtl_sched.envs import MTLSchedulingEnv
-
-    env = MTLSchedulingEnv(
-        config.benchmark,
-        reward=config.reward,  # type: ignore[arg-type]
-        reference_accuracies="auto" if config.use_penalty else None,
-    )
-    agent = BoltzmannGumbelDQN(
-        "MlpPolicy",
-        env,
-        gamma=config.gamma,
-        learning_rate=config.learning_rate,
-        exploration_c=config.exploration_c,
-        temperature_initial=config.temperature_initial,
-        temperature_final=config.temperature_final,
-        learning_starts=500,
-        buffer_size=100_000,
-        target_update_interval=500,
-        train_freq=4,
-        policy_kwargs={"net_arch": [64, 64]},
-        seed=config.agent_seed,
-        device="auto",
-    )
+    env = config.agent.make_env(get_benchmark(config.benchmark))
+    agent = config.agent.make_agent(env, config.agent_seed, total_steps=config.agent_steps)
     callback = TqdmCallback(config.agent_steps) if config.progress else None
     agent.learn(config.agent_steps, callback=callback)
     return agent, env
@@ -92,7 +61,6 @@ def train_scheduler_agent(config: DemoConfig):
 
 def run_demo(config: DemoConfig) -> str:
     """Run the demo; returns the printed report."""
-    from mtl_sched.agents import QLSScheduler
 
     start = time.perf_counter()
     config.out.mkdir(parents=True, exist_ok=True)
@@ -114,8 +82,9 @@ def run_demo(config: DemoConfig) -> str:
     lines = [
         f"benchmark {benchmark.name}: tasks {', '.join(benchmark.task_names)}; "
         f"budget {benchmark.trainer_config.budget} training examples per run",
-        f"agent: {config.agent_steps} environment steps, reward {config.reward!r}, "
-        f"penalty {'on' if config.use_penalty else 'off'}, gamma {config.gamma}; action counts "
+        f"agent: {config.agent_steps} environment steps, reward {config.agent.reward!r}, "
+        f"penalty {'on' if config.agent.use_penalty else 'off'}, gamma {config.agent.gamma}; "
+        "action counts "
         + ", ".join(
             f"{n} {c}" for n, c in zip(benchmark.task_names, agent.action_counts, strict=True)
         ),

@@ -58,7 +58,8 @@ def compute_single_task_references(
     return np.asarray(scores)
 
 
-def _write_json_atomically(path: Path, payload: dict) -> None:
+def write_json_atomically(path: Path, payload: dict) -> None:
+    """Write ``payload`` as JSON to ``path`` so that readers never see a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "w") as handle:
@@ -88,7 +89,7 @@ def single_task_references(
     scores = compute_single_task_references(
         benchmark.make_trainer, benchmark.task_names, seed, budget
     )
-    _write_json_atomically(
+    write_json_atomically(
         path,
         {
             "benchmark": benchmark.name,

@@ -7,6 +7,11 @@ imported; lookups import them on first use, so ``import mtl_sched`` stays light.
 from __future__ import annotations
 
 import importlib
+import inspect
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from mtl_sched.scheduling import Scheduler, SchedulerInfo
@@ -70,3 +75,132 @@ def make_scheduler(name: str, **kwargs: Any) -> Scheduler:
 def scheduler_infos() -> list[SchedulerInfo]:
     """Name, description, source and kind of every registered scheduler."""
     return [cls.info() for cls in (scheduler_class(n) for n in scheduler_names())]
+
+
+def scheduler_hyperparameters(name: str) -> dict[str, inspect.Parameter]:
+    """The keyword hyperparameters of scheduler ``name``: parameter name -> its signature entry
+    (annotation resolved to a type, default)."""
+    cls = scheduler_class(name)
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except NameError:
+        hints = {}  # annotations naming types imported for type checking only stay unchecked
+    params = {}
+    for key, param in inspect.signature(cls.__init__).parameters.items():
+        if key == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        params[key] = param.replace(annotation=hints.get(key, param.annotation))
+    return params
+
+
+class _Mismatch(Exception):
+    pass
+
+
+def _coerce(value: Any, annotation: Any) -> Any:
+    """``value`` converted to ``annotation`` when the conversion loses nothing; ``_Mismatch``
+    otherwise. Command-line values arrive as Python literals (``2``, ``[1, 2]``) or strings."""
+    if annotation in (Any, inspect.Parameter.empty):
+        return value
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for member in args:
+            try:
+                return _coerce(value, member)
+            except _Mismatch:
+                continue
+        raise _Mismatch
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise _Mismatch
+    if annotation is type(None):
+        if value is None:
+            return None
+        raise _Mismatch
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise _Mismatch
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise _Mismatch
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise _Mismatch
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise _Mismatch
+    if annotation is Path:
+        if isinstance(value, (str, Path)):
+            return Path(value)
+        raise _Mismatch
+    if origin in (Sequence, list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise _Mismatch
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise _Mismatch
+            return tuple(_coerce(v, a) for v, a in zip(value, args, strict=True))
+        item = args[0] if args else Any
+        converted = [_coerce(v, item) for v in value]
+        return converted if origin is list else tuple(converted)
+    if origin is Mapping or origin is dict:
+        if isinstance(value, Mapping):
+            return dict(value)
+        raise _Mismatch
+    if isinstance(annotation, type) and isinstance(value, annotation):
+        return value
+    if origin is None and not isinstance(annotation, type):
+        return value  # an annotation we cannot check (a protocol, a string): trust the caller
+    raise _Mismatch
+
+
+def _describe(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return "None"
+    if origin is None and isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("collections.abc.", "").replace("typing.", "")
+
+
+def coerce_hyperparameters(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Check ``raw`` hyperparameters against scheduler ``name``'s signature and convert them to
+    the declared types (``2`` -> ``2.0`` for a float, a list -> a tuple for a sequence, ...).
+
+    :param name: registered scheduler name.
+    :param raw: parameter name -> value, e.g. parsed from ``--param KEY=VALUE``.
+    :raises TypeError: naming the scheduler and the unknown key or the value that does not fit.
+    """
+    params = scheduler_hyperparameters(name)
+    converted = {}
+    for key, value in raw.items():
+        if key not in params:
+            known = ", ".join(params) or "none"
+            raise TypeError(
+                f"scheduler {name!r} has no hyperparameter {key!r} (its hyperparameters: {known})"
+            )
+        annotation = params[key].annotation
+        try:
+            converted[key] = _coerce(value, annotation)
+        except _Mismatch:
+            raise TypeError(
+                f"scheduler {name!r}: hyperparameter {key!r} expects {_describe(annotation)}; "
+                f"got {value!r}"
+            ) from None
+    return converted

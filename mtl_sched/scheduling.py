@@ -10,6 +10,16 @@ covers all four:
   is the weighted sum; methods with learnable terms, gradient surgery or sample re-weighting
   override it);
 - ``observe(outcome)``: feedback after every optimizer step and every evaluation.
+
+Three optional hooks serve methods that need more than that:
+
+- ``prepare(benchmark)``: fetch what a method needs from the benchmark before its runs (cached
+  single-task references, a weight search on validation data). Runners call it; a scheduler used
+  without a benchmark takes the same inputs as keyword arguments instead.
+- ``parameters()`` and ``to(device)``: learnable scheduler terms (homoscedastic uncertainty's
+  log-variances) that the trainer's optimizer trains together with the model.
+- ``preparation_examples``: training examples spent before the run (a weight search), reported
+  beside the run's own budget so that comparisons can show the full cost.
 """
 
 from __future__ import annotations
@@ -24,8 +34,9 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:
+    from mtl_sched.benchmarks.base import Benchmark
     from mtl_sched.data.task import Task
-    from mtl_sched.models.base import MTLModel, TaskOutput
+    from mtl_sched.models.base import Batch, MTLModel, TaskOutput
     from mtl_sched.probing import ProbeConfig, ProbeResult
 
 SchedulerKind = Literal["selection", "weighting"]
@@ -159,12 +170,16 @@ class CombineContext:
     :param model: the model being trained (for methods that need shared-layer gradients).
     :param outputs: the planned tasks' outputs on their minibatches, in plan order.
     :param state: the training state before this step.
+    :param batches: the planned tasks' minibatches, in plan order, so that a method measuring
+        learning progress can re-evaluate the same examples after the update (Exp3.S's
+        prediction gain); empty when the caller has none to give.
     """
 
     plan: Step
     model: MTLModel
     outputs: Sequence[TaskOutput]
     state: TrainState
+    batches: Sequence[Batch] = ()
 
 
 @dataclass
@@ -190,6 +205,11 @@ class Scheduler(ABC):
     Subclasses set the class attributes ``name``, ``description``, ``source`` and ``kind``, and
     implement ``plan``. ``requires_probe`` schedulers get the current probe pass (uncertainty
     histograms) in ``TrainState.probe``, computed with their ``probe_config``.
+    ``requires_references`` schedulers need single-task reference accuracies: a ``references``
+    keyword argument, or ``prepare(benchmark)``, which reads the benchmark's cached ones.
+    ``task_symmetric`` schedulers treat tasks alike (relabelling the tasks relabels the plan);
+    the property tests check it. It is off by default: order-dependent methods (round-robin, a
+    coordinate search, a trained policy) need not say so.
     """
 
     name: ClassVar[str] = ""
@@ -197,6 +217,8 @@ class Scheduler(ABC):
     source: ClassVar[str] = ""
     kind: ClassVar[SchedulerKind] = "selection"
     requires_probe: ClassVar[bool] = False
+    requires_references: ClassVar[bool] = False
+    task_symmetric: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.task_names: tuple[str, ...] = ()
@@ -217,10 +239,37 @@ class Scheduler(ABC):
         is only computed then)."""
         return self.requires_probe
 
+    def prepare(self, benchmark: Benchmark) -> None:  # noqa: B027
+        """Fetch, once and before any run, what this scheduler needs from ``benchmark``.
+
+        Runners (``compare_schedulers``, ``mtl-sched run``) call it before training; the default
+        needs nothing. Results that cost training (single-task references, a weight search) are
+        cached on disk per benchmark configuration, so calling it for every run is cheap.
+        """
+
+    @property
+    def preparation_examples(self) -> int:
+        """Training examples spent before the run (e.g. a weight search); 0 for most methods.
+
+        It is not part of the run's budget; ``RunResult.preparation_examples`` reports it.
+        """
+        return 0
+
     def reset(self, tasks: Sequence[Task], seed: int) -> None:
         """Start a run on ``tasks``; all randomness of the run derives from ``seed``."""
         self.task_names = tuple(t.name for t in tasks)
         self.rng = np.random.default_rng(seed)
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """Learnable terms the trainer's optimizer trains together with the model.
+
+        Created by ``reset``; the trainer calls ``to(device)`` and then adds them to its
+        optimizer as their own parameter group (without weight decay) at the start of each run.
+        """
+        return []
+
+    def to(self, device: torch.device) -> None:  # noqa: B027
+        """Move learnable terms and other tensors to ``device`` (called after ``reset``)."""
 
     @abstractmethod
     def plan(self, state: TrainState) -> Step:

@@ -114,6 +114,7 @@ class RunResult:
     examples_seen: int
     steps: int
     wall_time: float
+    preparation_examples: int = 0
 
     @property
     def examples_per_task(self) -> np.ndarray:
@@ -196,6 +197,7 @@ class Trainer:
         self.model = model
         model.to(self.device)
         self.optimizer = self._make_optimizer()
+        self._model_param_groups = len(self.optimizer.param_groups)
         self._train_sets = [materialize(t.split("train")) for t in tasks]
         self._samplers = [
             _TaskSampler(t.size("train"), np.random.default_rng([seed, k]))
@@ -218,6 +220,25 @@ class Trainer:
         if cfg.optimizer == "sgd":
             return torch.optim.SGD(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         return torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+    def attach(self, scheduler: Scheduler) -> None:
+        """Start ``scheduler`` on this trainer: reset it with the tasks and seed, move its
+        tensors to the device and let the optimizer train its learnable terms.
+
+        ``run`` calls this; call it yourself when driving ``train_step`` with a scheduler. The
+        scheduler's parameters form their own optimizer group without weight decay (the decay
+        would pull, e.g., log-variances toward 0 for no reason); the group of a previously
+        attached scheduler is dropped.
+        """
+        scheduler.reset(self.tasks, self.seed)
+        scheduler.to(self.device)
+        for group in self.optimizer.param_groups[self._model_param_groups :]:
+            for param in group["params"]:
+                self.optimizer.state.pop(param, None)
+        del self.optimizer.param_groups[self._model_param_groups :]
+        params = list(scheduler.parameters())
+        if params:
+            self.optimizer.add_param_group({"params": params, "weight_decay": 0.0})
 
     # ----------------------------------------------------------------------------- state
     def state(self, probe_result: ProbeResult | None = None) -> TrainState:
@@ -265,12 +286,16 @@ class Trainer:
         state = self.state()
         self.model.train()
         outputs: list[TaskOutput] = []
+        batches: list[Batch] = []
         for k, n in zip(plan.tasks, sizes, strict=True):
             rows = take_rows(self._train_sets[k], self._samplers[k].take(n))
             batch = to_device(self.model.collate(self.task_names[k], rows), self.device)
+            batches.append(batch)
             outputs.append(self.model.task_output(self.task_names[k], batch))
         task_losses = torch.stack([o.loss() for o in outputs])
-        context = CombineContext(plan=plan, model=self.model, outputs=outputs, state=state)
+        context = CombineContext(
+            plan=plan, model=self.model, outputs=outputs, state=state, batches=batches
+        )
         if scheduler is None:
             loss = weighted_sum(task_losses, plan)
         else:
@@ -355,11 +380,13 @@ class Trainer:
         """Train under ``scheduler`` until the budget is spent; return test metrics of the model
         selected on validation.
 
-        :param scheduler: any scheduler; reset here with this trainer's tasks and seed.
+        :param scheduler: any scheduler; attached here (reset with this trainer's tasks and
+            seed, its learnable terms added to the optimizer). Schedulers that need a
+            benchmark's references or a search must have been given them (``prepare``).
         :param progress: show a progress bar over examples.
         """
         cfg = self.config
-        scheduler.reset(self.tasks, self.seed)
+        self.attach(scheduler)
         probe_config = scheduler.probe_config if scheduler.requires_probe else None
         if scheduler.requires_probe and probe_config is None:
             raise ValueError(
@@ -413,4 +440,5 @@ class Trainer:
             examples_seen=self.examples_seen,
             steps=self.step_count,
             wall_time=time.perf_counter() - start,
+            preparation_examples=scheduler.preparation_examples,
         )

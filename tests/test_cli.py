@@ -28,9 +28,34 @@ def test_run_prints_test_metrics_and_accepts_hyperparameters(capsys):
     assert "0.50" in out and "0.00" in out
 
 
+def test_run_prepares_the_scheduler_and_reports_a_search_cost(capsys):
+    argv = ["run", "--benchmark", "synthetic", "--scheduler", "hand-crafted", "--budget", "256"]
+    argv += ["--param", "candidates=[1, 2]", "--param", "search_budget=64"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "hand-crafted" in out and "noise:" in out
+    # all ones, then the other candidate for each of the 4 tasks: 5 trials of 64 examples
+    assert "spent 320 training examples outside the budget" in out
+
+
+RUN_UNIFORM = ["run", "--benchmark", "synthetic", "--scheduler"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
+        (
+            [*RUN_UNIFORM, "temperature", "--param", "temperature=hot"],
+            "hyperparameter 'temperature' expects float; got 'hot'",
+        ),
+        (
+            [*RUN_UNIFORM, "uncertainty", "--param", "form=gaussian"],
+            "hyperparameter 'form' expects",
+        ),
+        (
+            [*RUN_UNIFORM, "dtp", "--param", "temperature=2"],
+            "scheduler 'dtp' has no hyperparameter 'temperature'",
+        ),
         (["run", "--benchmark", "nope", "--scheduler", "uniform"], "unknown benchmark 'nope'"),
         (["run", "--benchmark", "synthetic", "--scheduler", "nope"], "unknown scheduler 'nope'"),
         (["run", "--benchmark", "synthetic", "--scheduler", "qls"], "needs --agent"),
@@ -68,7 +93,53 @@ def test_demo_flags_reach_the_demo_configuration(monkeypatch, tmp_path, capsys):
     config = seen["config"]
     assert (config.agent_steps, config.agent_seed, config.eval_seeds) == (123, 4, (7, 8))
     assert config.out == tmp_path
-    assert (config.reward, config.use_penalty, config.gamma, config.exploration_c) == (
-        "loss", True, 0.5, 2.0,
-    )
+    agent = config.agent
+    options = (agent.reward, agent.use_penalty, agent.gamma, agent.exploration_c)
+    assert options == ("loss", True, 0.5, 2.0)
     assert capsys.readouterr().out.strip() == "report"
+
+
+TINY_OPTIONS = [
+    "--option",
+    "budget=640",
+    "--option",
+    "train_size=200",
+    "--option",
+    "hidden_sizes=(16,)",
+]
+
+
+def test_train_agent_trains_resumes_and_its_directory_runs_as_qls(tmp_path, capsys):
+    out = tmp_path / "agent"
+    common = ["train-agent", "--out", str(out), "--eval-every", "10", "--eval-seeds", "3"]
+    common += ["--checkpoint-every", "10", "--no-progress", "--setting", "learning_starts=5"]
+    assert main([*common, "--steps", "20", *TINY_OPTIONS]) == 0
+    assert "trained 20 steps" in capsys.readouterr().out
+    # resuming reads benchmark options and settings from the directory
+    assert (
+        main(
+            [
+                "train-agent",
+                "--out",
+                str(out),
+                "--steps",
+                "30",
+                "--resume",
+                "--no-progress",
+                "--eval-every",
+                "10",
+                "--eval-seeds",
+                "3",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "trained 30 steps" in printed and "best greedy validation average" in printed
+    with pytest.raises(SystemExit, match="--resume"):
+        main([*common, "--steps", "20", *TINY_OPTIONS])
+    with pytest.raises(SystemExit, match="unknown agent settings"):
+        main([*common, "--steps", "20", "--setting", "gama=0.5", "--out", str(tmp_path / "x")])
+    argv = ["run", "--benchmark", "synthetic", "--scheduler", "qls", "--agent", str(out)]
+    assert main([*argv, "--budget", "320"]) == 0
+    assert "qls" in capsys.readouterr().out

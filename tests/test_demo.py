@@ -5,7 +5,10 @@ from mtl_sched.demo import DemoConfig, run_demo
 
 def test_demo_trains_compares_plots_and_saves(tmp_path):
     config = DemoConfig(
-        agent_steps=300, eval_seeds=(100,), baselines=("uniform", "greedy"), out=tmp_path,
+        agent_steps=300,
+        eval_seeds=(100,),
+        baselines=("uniform", "greedy"),
+        out=tmp_path,
         progress=False,
     )
     report = run_demo(config)

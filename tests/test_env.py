@@ -1,4 +1,5 @@
 import importlib
+import math
 import re
 import warnings
 
@@ -110,6 +111,20 @@ def test_steps_per_action_trains_that_many_minibatches(tiny_benchmark):
     assert info["episode_step"] == 1
 
 
+def test_an_episode_spends_the_benchmark_budget_once_whatever_the_steps_per_action(
+    tiny_benchmark,
+):
+    budget, batch = tiny_benchmark.trainer_config.budget, tiny_benchmark.trainer_config.batch_size
+    for steps_per_action in (1, 3):
+        env = make_env(tiny_benchmark, steps_per_action=steps_per_action)
+        assert env.episode_steps == math.ceil(budget / (batch * steps_per_action))
+        env.reset(seed=0)
+        truncated, info = False, {}
+        while not truncated:
+            _, _, _, truncated, info = env.step(0)
+        assert budget <= info["examples_seen"] < budget + batch * steps_per_action
+
+
 # --------------------------------------------------------------------------------- reward
 def test_reward_is_minus_the_summed_validation_loss_of_the_probe_pass(tiny_benchmark):
     env = make_env(tiny_benchmark)
@@ -133,9 +148,7 @@ def test_references_of_zero_never_penalize(tiny_benchmark):
 
 
 @pytest.mark.parametrize(("kwargs", "expected"), [({}, -10.0), ({"penalty": -3.5}, -3.5)])
-def test_below_the_reference_threshold_the_reward_is_the_penalty(
-    tiny_benchmark, kwargs, expected
-):
+def test_below_the_reference_threshold_the_reward_is_the_penalty(tiny_benchmark, kwargs, expected):
     env = make_env(tiny_benchmark, reference_accuracies=[1.0] * K, **kwargs)
     _, info = env.reset(seed=0)
     assert info["penalized"] is True
@@ -250,6 +263,20 @@ def test_loss_decrease_reward_telescopes_to_initial_minus_final_loss(tiny_benchm
         previous = info["validation_losses"].sum()
         rewards.append(reward)
     assert sum(rewards) == pytest.approx(initial - previous)
+
+
+def test_accuracy_increase_reward_telescopes_to_final_minus_initial_accuracy(tiny_benchmark):
+    env = make_env(tiny_benchmark, reward="accuracy-increase")
+    _, info = env.reset(seed=5)
+    initial = previous = info["average_accuracy"]
+    rewards = []
+    for action in [0, 1, 2, 3, 0, 2]:
+        _, reward, _, _, info = env.step(action)
+        assert reward == pytest.approx(info["average_accuracy"] - previous)
+        assert info["average_accuracy"] == pytest.approx(info["validation_accuracies"].mean())
+        previous = info["average_accuracy"]
+        rewards.append(reward)
+    assert sum(rewards) == pytest.approx(previous - initial)
 
 
 def test_drop_penalty_waits_until_the_threshold_was_reached(tiny_benchmark):

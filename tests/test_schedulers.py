@@ -1,24 +1,47 @@
 """One property suite run over every registered scheduler, then per-scheduler behaviour."""
 
+import functools
 import math
 
+import datasets
 import numpy as np
 import pytest
+import torch
 
 from mtl_sched.agents import BoltzmannGumbelDQN, QLSScheduler
-from mtl_sched.baselines import GreedyScheduler
+from mtl_sched.baselines import GreedyScheduler, SamplingScheduler
+from mtl_sched.data.task import SPLITS, Task
 from mtl_sched.envs import MTLSchedulingEnv
+from mtl_sched.models import SharedMLP
 from mtl_sched.registry import (
+    coerce_hyperparameters,
     make_scheduler,
     register_scheduler,
     scheduler_class,
     scheduler_infos,
     scheduler_names,
 )
-from mtl_sched.scheduling import Scheduler, Step, TrainState
+from mtl_sched.scheduling import (
+    CombineContext,
+    EvalOutcome,
+    EvalResult,
+    Scheduler,
+    Step,
+    StepOutcome,
+    TrainState,
+)
 
 BUDGET = 200  # not a multiple of the batch size 32 nor of 4 x 32
 SUBSET = ["hard", "easy"]
+
+SEED_002_AND_BANDIT_SCHEDULERS = (
+    "uniform", "random", "round-robin", "proportional", "temperature", "hand-crafted", "greedy",
+    "loss-exponentiation", "uncertainty", "self-paced", "focal", "dtp", "gradnorm", "adaptive",
+    "adaptive-implicit", "prior-easy", "prior-hard", "constant-schedule", "exponential-schedule",
+    "sigmoid-schedule", "exp3s", "qls",
+)  # fmt: skip
+# order matters to these: a fixed cycle, a coordinate search, a policy network over task slots
+ORDER_DEPENDENT = {"round-robin", "hand-crafted", "qls"}
 
 CASES = [pytest.param(name, {}, id=name) for name in scheduler_names()] + [
     pytest.param("round-robin", {"tasks": SUBSET}, id="round-robin-subset")
@@ -33,12 +56,15 @@ def qls_agent(tiny_benchmark):
 
 @pytest.fixture
 def build(tiny_benchmark, qls_agent):
-    """``build(name, kwargs)``: a fresh scheduler (an untrained agent's for ``qls``)."""
+    """``build(name, kwargs)``: a fresh scheduler (an untrained agent's for ``qls``), prepared
+    on the tiny benchmark (cached references, a weight search) as runners prepare them."""
 
     def _build(name, kwargs):
         if name == "qls":
             return QLSScheduler(qls_agent, tiny_benchmark.trainer_config.probe)
-        return make_scheduler(name, **kwargs)
+        scheduler = make_scheduler(name, **kwargs)
+        scheduler.prepare(tiny_benchmark)
+        return scheduler
 
     return _build
 
@@ -59,7 +85,7 @@ def run_collecting_plans(scheduler, benchmark, seed=0, budget=BUDGET):
 
 def test_every_registered_scheduler_is_covered():
     names = set(scheduler_names())
-    assert {"greedy", "random", "round-robin", "uniform", "qls"} <= names
+    assert set(SEED_002_AND_BANDIT_SCHEDULERS) <= names
     assert {p.values[0] for p in CASES} == names
     for info in scheduler_infos():
         assert info.kind in ("selection", "weighting")
@@ -144,9 +170,8 @@ def test_greedy_run_starts_with_every_task_once(tiny_benchmark):
 def test_round_robin_cycles_in_order(tiny_benchmark):
     every = make_scheduler("round-robin")
     every.reset(tiny_benchmark.tasks, 0)
-    assert [every.plan(_state([0.0] * 4, step=s)).tasks[0] for s in range(6)] == [
-        0, 1, 2, 3, 0, 1,
-    ]
+    cycle = [every.plan(_state([0.0] * 4, step=s)).tasks[0] for s in range(6)]
+    assert cycle == [0, 1, 2, 3, 0, 1]
     subset = make_scheduler("round-robin", tasks=SUBSET)
     subset.reset(tiny_benchmark.tasks, 0)
     assert [subset.plan(_state([0.0] * 4, step=s)).tasks[0] for s in range(5)] == [2, 0, 2, 0, 2]
@@ -201,6 +226,42 @@ def test_unknown_scheduler_name_lists_the_known_ones():
         assert name in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("name", "raw", "expected"),
+    [
+        ("temperature", {"temperature": 3}, {"temperature": 3.0}),
+        ("hand-crafted", {"weights": [1, 2.5]}, {"weights": (1.0, 2.5)}),
+        ("hand-crafted", {"search_budget": None}, {"search_budget": None}),
+        ("hand-crafted", {"search_budget": 64.0}, {"search_budget": 64}),
+        ("round-robin", {"tasks": ["easy"]}, {"tasks": ("easy",)}),
+        ("exponential-schedule", {"main_task": "hard"}, {"main_task": "hard"}),
+        ("exponential-schedule", {"main_task": 2}, {"main_task": 2}),
+        ("dtp", {"kpi": "validation"}, {"kpi": "validation"}),
+        ("self-paced", {"initial_threshold": 2}, {"initial_threshold": 2.0}),
+    ],
+)
+def test_hyperparameters_are_coerced_to_their_declared_types(name, raw, expected):
+    coerced = coerce_hyperparameters(name, raw)
+    assert coerced == expected
+    assert [type(v) for v in coerced.values()] == [type(v) for v in expected.values()]
+    make_scheduler(name, **coerced)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        ("temperature", {"temperature": "hot"}, "'temperature' expects float; got 'hot'"),
+        ("hand-crafted", {"search_budget": 1.5}, "'search_budget' expects"),
+        ("hand-crafted", {"weights": [1, "x"]}, "'weights' expects"),
+        ("dtp", {"kpi": "test"}, "'kpi' expects"),
+        ("gradnorm", {"beta": 1}, "has no hyperparameter 'beta'.*alpha"),
+    ],
+)
+def test_bad_hyperparameter_values_are_named(name, raw, message):
+    with pytest.raises(TypeError, match=f"scheduler '{name}'.*{message}"):
+        coerce_hyperparameters(name, raw)
+
+
 def test_bad_hyperparameters_name_the_scheduler():
     with pytest.raises(TypeError, match="'uniform'"):
         make_scheduler("uniform", temperature=2.0)
@@ -238,3 +299,123 @@ def test_qls_plans_the_agents_greedy_action(tiny_benchmark, qls_agent):
     assert scheduler.plan(trainer.state(result)) == Step.select(int(np.argmax(q[0])))
     with pytest.raises(ValueError, match=r"state\.probe"):
         scheduler.plan(trainer.state())
+
+
+# ------------------------------------------------------------ permutation equivariance
+# A scripted training on four tasks of different sizes, replayed with the tasks listed in
+# another order: a scheduler that treats tasks alike must give every task (by name) the same
+# weight or probability, and the same combined loss, in both orders. Selection schedulers are
+# compared on their distributions; the task actually trained follows a fixed script.
+HARNESS_NAMES = ("a", "b", "c", "d")
+HARNESS_CLASSES = {"a": 2, "b": 3, "c": 2, "d": 4}
+HARNESS_TRAIN_SIZES = {"a": 10, "b": 20, "c": 40, "d": 80}
+HARNESS_REFERENCES = {"a": 0.9, "b": 0.5, "c": 0.7, "d": 0.6}
+HARNESS_STEPS = 12
+HARNESS_SCRIPT = "abcdddacbbca"  # the task trained at each step by selection schedulers
+PERMUTED = ("c", "a", "d", "b")
+SYMMETRIC = [n for n in scheduler_names() if scheduler_class(n).task_symmetric]
+
+
+def _harness_split(size, classes, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(size, 3)).astype(np.float32)
+    return datasets.Dataset.from_dict({"x": x, "label": rng.integers(classes, size=size)})
+
+
+@functools.cache
+def _harness_tasks(order):
+    tasks = []
+    for name in order:
+        size, classes = HARNESS_TRAIN_SIZES[name], HARNESS_CLASSES[name]
+        splits = {split: _harness_split(size, classes, i) for i, split in enumerate(SPLITS)}
+        tasks.append(Task(name, splits, num_classes=classes))
+    return tasks
+
+
+def _harness_run(name, order):
+    """Per step: name -> weight (weighting) or probability (selection), and the loss value."""
+    cls = scheduler_class(name)
+    kwargs = {}
+    if cls.requires_references:
+        kwargs["references"] = [HARNESS_REFERENCES[n] for n in order]
+    if name.endswith("-schedule"):
+        kwargs["main_task"] = "c"
+    scheduler = make_scheduler(name, **kwargs)
+    scheduler.reset(_harness_tasks(order), seed=7)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        canonical = SharedMLP(3, {n: HARNESS_CLASSES[n] for n in HARNESS_NAMES}, (5,))
+    model = SharedMLP(3, {n: HARNESS_CLASSES[n] for n in order}, (5,))
+    model.load_state_dict(canonical.state_dict())  # same weights, keyed by task name
+    optimizer = torch.optim.SGD([*model.parameters(), *scheduler.parameters()], lr=0.1)
+    data_rng = np.random.default_rng(1)
+    batches = {
+        n: {
+            "x": torch.as_tensor(data_rng.normal(size=(8, 3)), dtype=torch.float32),
+            "label": torch.as_tensor(data_rng.integers(HARNESS_CLASSES[n], size=8)),
+        }
+        for n in HARNESS_NAMES
+    }
+    script_rng = np.random.default_rng(2)
+    train_losses = {n: script_rng.uniform(0.5, 2.0, HARNESS_STEPS) for n in HARNESS_NAMES}
+    scores = {n: script_rng.uniform(0.2, 1.0, HARNESS_STEPS) for n in HARNESS_NAMES}
+
+    def evaluation(t):
+        return EvalResult(
+            split="validation",
+            losses=np.asarray([train_losses[n][t] for n in order]),
+            scores=np.asarray([scores[n][t] for n in order]),
+            metric_names=("accuracy",) * len(order),
+        )
+
+    records, validation, seen = [], None, 0
+    for t in range(HARNESS_STEPS):
+        state = TrainState(
+            step=t,
+            examples_seen=seen,
+            budget=8 * 4 * HARNESS_STEPS,
+            examples_per_task=np.zeros(len(order), dtype=np.int64),
+            train_losses=np.asarray([train_losses[n][t] for n in order]),
+            validation=validation,
+        )
+        if isinstance(scheduler, SamplingScheduler):
+            values = scheduler.probabilities(state)
+            plan = Step.select(order.index(HARNESS_SCRIPT[t]))
+        else:
+            plan = scheduler.plan(state)
+            values = np.zeros(len(order))
+            values[list(plan.tasks)] = plan.weights
+        names = [order[k] for k in plan.tasks]
+        outputs = [model.task_output(n, batches[n]) for n in names]
+        losses = torch.stack([o.loss() for o in outputs])
+        context = CombineContext(plan, model, outputs, state, [batches[n] for n in names])
+        loss = scheduler.combine(losses, context)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        seen += 8 * len(names)
+        records.append(({n: float(v) for n, v in zip(order, values, strict=True)}, loss.item()))
+        outcome = StepOutcome(t, plan, tuple(losses.tolist()), loss.item(), (8,) * len(names), seen)
+        scheduler.observe(outcome)
+        if t % 4 == 3:
+            validation = evaluation(t)
+            scheduler.observe(EvalOutcome(seen, validation))
+    return records
+
+
+def test_task_symmetry_flags_cover_every_scheduler_but_the_order_dependent_ones():
+    assert set(scheduler_names()) - set(SYMMETRIC) == ORDER_DEPENDENT
+
+
+@pytest.mark.parametrize("name", SYMMETRIC)
+def test_relabelling_the_tasks_relabels_the_plan(name):
+    original = _harness_run(name, HARNESS_NAMES)
+    permuted = _harness_run(name, PERMUTED)
+    for (values, loss), (permuted_values, permuted_loss) in zip(original, permuted, strict=True):
+        for task in HARNESS_NAMES:
+            assert permuted_values[task] == pytest.approx(values[task], rel=1e-5, abs=1e-7)
+        assert permuted_loss == pytest.approx(loss, rel=1e-5)
+    # the script exercises the method: tasks get different values, or values change over time
+    if name not in ("uniform", "random", "loss-exponentiation", "focal", "self-paced"):
+        differ = any(len({round(v, 9) for v in values.values()}) > 1 for values, _ in original)
+        assert differ or original[0][0] != original[-1][0]

@@ -1,0 +1,494 @@
+"""Train a scheduler agent with checkpoints, greedy evaluation and resume (``train-agent``).
+
+An output directory holds one training run:
+
+``settings.json``
+    the benchmark, the seed and the `AgentSettings`; a resumed run must use the same ones.
+``checkpoints/step-<timesteps>/``
+    ``agent.zip`` (network, optimizer, exploration counts and temperature schedule),
+    ``replay_buffer.pkl`` and ``progress.json``. ``progress.json`` is written last, so a
+    checkpoint without it was cut short and is ignored; the two newest complete ones are kept.
+``evaluations.csv``
+    one row per greedy evaluation: timesteps, mean validation score, one score per seed.
+``best/agent.zip``, ``best/evaluation.json``
+    the agent of the best greedy evaluation so far.
+``agent.zip``
+    the agent when training finished.
+``logs/run-<timesteps at start>/``
+    the SB3 logger's ``progress.csv`` (and TensorBoard events when ``tensorboard`` is installed),
+    one folder per start or resume so a resume never overwrites earlier logs.
+
+An interrupted run (Ctrl-C or a killed process) resumes from its newest complete checkpoint and
+loses at most the steps taken since then.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import configure
+
+from mtl_sched.agents.boltzmann_gumbel import BoltzmannGumbelDQN, TemperatureSchedule
+from mtl_sched.agents.progress import TqdmCallback
+from mtl_sched.benchmarks import Benchmark, get_benchmark
+from mtl_sched.envs.scheduling_env import MTLSchedulingEnv, RewardKind
+from mtl_sched.probing import ProbeConfig
+
+SETTINGS_FILE = "settings.json"
+EVALUATIONS_FILE = "evaluations.csv"
+CHECKPOINTS_DIR = "checkpoints"
+PROGRESS_FILE = "progress.json"
+KEPT_CHECKPOINTS = 2
+
+
+@dataclass
+class AgentSettings:
+    """The environment and DQN settings of a scheduler agent.
+
+    :param reward: environment reward (``"loss"``, ``"loss-decrease"``, ``"accuracy-increase"``).
+    :param use_penalty: apply the single-task accuracy penalty (references computed and cached).
+    :param steps_per_action: minibatches each choice of the agent trains.
+    :param gamma: discount factor.
+    :param learning_rate: Q-network learning rate.
+    :param exploration_c: Boltzmann-Gumbel constant ``C`` (match it to the scale of Q).
+    :param temperature_initial: exploration temperature at the start.
+    :param temperature_final: exploration temperature after annealing.
+    :param temperature_fraction: fraction of training over which the temperature is annealed.
+    :param temperature_schedule: ``"linear"`` or ``"exponential"`` annealing.
+    :param learning_starts: environment steps collected before the first gradient update.
+    :param buffer_size: replay buffer capacity (capped at the training steps).
+    :param batch_size: replay minibatch size.
+    :param train_freq: environment steps between gradient updates.
+    :param target_update_interval: environment steps between target-network updates.
+    :param net_arch: hidden layer widths of the Q-network.
+    """
+
+    reward: RewardKind = "loss-decrease"
+    use_penalty: bool = False
+    steps_per_action: int = 1
+    gamma: float = 0.9
+    learning_rate: float = 1e-3
+    exploration_c: float = 0.1
+    temperature_initial: float = 1.0
+    temperature_final: float = 0.05
+    temperature_fraction: float = 0.8
+    temperature_schedule: TemperatureSchedule = "exponential"
+    learning_starts: int = 500
+    buffer_size: int = 100_000
+    batch_size: int = 32
+    train_freq: int = 4
+    target_update_interval: int = 500
+    net_arch: tuple[int, ...] = (64, 64)
+
+    def __post_init__(self) -> None:
+        self.net_arch = tuple(int(width) for width in self.net_arch)
+
+    def make_env(self, benchmark: Benchmark) -> MTLSchedulingEnv:
+        """The scheduling environment these settings train on."""
+        return MTLSchedulingEnv(
+            benchmark,
+            reward=self.reward,
+            reference_accuracies="auto" if self.use_penalty else None,
+            steps_per_action=self.steps_per_action,
+        )
+
+    def make_agent(
+        self, env: MTLSchedulingEnv, seed: int, total_steps: int | None = None
+    ) -> BoltzmannGumbelDQN:
+        """A fresh agent on ``env``; ``total_steps`` caps the replay buffer at what is needed."""
+        buffer_size = self.buffer_size
+        if total_steps is not None:
+            buffer_size = min(buffer_size, total_steps)
+        return BoltzmannGumbelDQN(
+            "MlpPolicy",
+            env,
+            gamma=self.gamma,
+            learning_rate=self.learning_rate,
+            exploration_c=self.exploration_c,
+            temperature_initial=self.temperature_initial,
+            temperature_final=self.temperature_final,
+            temperature_fraction=self.temperature_fraction,
+            temperature_schedule=self.temperature_schedule,
+            learning_starts=self.learning_starts,
+            buffer_size=max(1, buffer_size),
+            batch_size=self.batch_size,
+            train_freq=self.train_freq,
+            target_update_interval=self.target_update_interval,
+            policy_kwargs={"net_arch": list(self.net_arch)},
+            seed=seed,
+            device="auto",
+        )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> AgentSettings:
+        """Settings from a ``settings.json`` entry; unknown keys are an error naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown agent settings {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+@dataclass
+class TrainAgentConfig:
+    """What ``train_agent`` does.
+
+    :param out: output directory (see the module docstring for its layout).
+    :param benchmark: registered benchmark name.
+    :param benchmark_options: keyword arguments of the benchmark's factory (e.g. ``budget``).
+    :param steps: total environment steps of agent training.
+    :param seed: seed of the agent and its environment.
+    :param agent: environment and DQN settings.
+    :param eval_every: environment steps between greedy evaluations (0 disables them).
+    :param eval_seeds: training seeds of the greedy evaluation runs (held out from training,
+        whose episodes draw their seeds from ``seed``); scored on validation data.
+    :param checkpoint_every: environment steps between checkpoints.
+    :param progress: show a progress bar.
+    """
+
+    out: Path
+    benchmark: str = "synthetic"
+    benchmark_options: dict[str, Any] = field(default_factory=dict)
+    steps: int = 20_000
+    seed: int = 0
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    eval_every: int = 2_000
+    eval_seeds: tuple[int, ...] = (1_000, 1_001)
+    checkpoint_every: int = 1_000
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        for name in ("steps", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive; got {getattr(self, name)}")
+        if self.eval_every < 0:
+            raise ValueError(f"eval_every must be non-negative; got {self.eval_every}")
+        if self.eval_every and not self.eval_seeds:
+            raise ValueError("greedy evaluation needs at least one eval seed")
+
+    def identity(self) -> dict[str, Any]:
+        """What a resumed run must share with the run it continues."""
+        identity = {
+            "benchmark": self.benchmark,
+            "benchmark_options": self.benchmark_options,
+            "seed": self.seed,
+            "agent": asdict(self.agent),
+        }
+        return json.loads(json.dumps(identity))  # tuples become lists, as read back from disk
+
+
+@dataclass
+class TrainAgentResult:
+    """Outcome of ``train_agent``.
+
+    :param agent: the agent at the end of training.
+    :param timesteps: environment steps trained in total (over all resumes).
+    :param best_score: best mean validation score of the greedy evaluations (NaN if none ran).
+    :param best_timesteps: timesteps of that evaluation (-1 if none ran).
+    :param out: the output directory.
+    """
+
+    agent: BoltzmannGumbelDQN
+    timesteps: int
+    best_score: float
+    best_timesteps: int
+    out: Path
+
+
+@dataclass
+class TrainedAgent:
+    """A trained agent with what is needed to schedule with it.
+
+    :param agent: the agent.
+    :param settings: its environment and DQN settings.
+    :param probe: probe settings of its observation.
+    :param benchmark: the benchmark it was trained on.
+    :param path: the file it was loaded from.
+    """
+
+    agent: BoltzmannGumbelDQN
+    settings: AgentSettings
+    probe: ProbeConfig
+    benchmark: str
+    path: Path
+
+
+def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(payload, indent=2))
+    os.replace(temporary, path)
+
+
+def complete_checkpoints(out: Path) -> list[Path]:
+    """Complete checkpoints of the run in ``out``, oldest first."""
+    root = out / CHECKPOINTS_DIR
+    if not root.is_dir():
+        return []
+    found = [p for p in root.glob("step-*") if (p / PROGRESS_FILE).is_file()]
+    return sorted(found, key=lambda p: int(p.name.removeprefix("step-")))
+
+
+def stored_identity(out: str | Path) -> dict[str, Any]:
+    """The benchmark, options, seed and agent settings stored in a run directory."""
+    return _read_settings(Path(out))
+
+
+def _read_settings(out: Path) -> dict[str, Any]:
+    path = out / SETTINGS_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing: {out} holds no agent training run") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON (line {err.lineno}): {err.msg}") from None
+
+
+class CheckpointCallback(BaseCallback):
+    """Save agent, replay buffer and progress every ``every`` steps (and on demand).
+
+    :param out: the run's output directory.
+    :param every: environment steps between checkpoints.
+    :param progress_state: extra state stored in ``progress.json`` (kept up to date by its owner).
+    """
+
+    def __init__(self, out: Path, every: int, progress_state: dict[str, Any]) -> None:
+        super().__init__()
+        self.out = out
+        self.every = every
+        self.progress_state = progress_state
+        self.last_saved = -1
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps % self.every == 0:
+            self.save()
+        return True
+
+    def save(self) -> Path:
+        """Write a checkpoint of the current timestep; returns its folder."""
+        model = self.model
+        folder = self.out / CHECKPOINTS_DIR / f"step-{model.num_timesteps:09d}"
+        if self.last_saved == model.num_timesteps and (folder / PROGRESS_FILE).is_file():
+            return folder
+        folder.mkdir(parents=True, exist_ok=True)
+        model.save(folder / "agent.zip")
+        model.save_replay_buffer(folder / "replay_buffer.pkl")
+        _write_json_atomically(
+            folder / PROGRESS_FILE, {"timesteps": model.num_timesteps, **self.progress_state}
+        )
+        self.last_saved = model.num_timesteps
+        for stale in complete_checkpoints(self.out)[:-KEPT_CHECKPOINTS]:
+            shutil.rmtree(stale, ignore_errors=True)
+        return folder
+
+
+class GreedyEvaluationCallback(BaseCallback):
+    """Every ``every`` steps, run the agent greedily as a scheduler and keep the best agent.
+
+    Each evaluation trains the benchmark's model from scratch once per seed under
+    `QLSScheduler` and scores the selected model's average validation accuracy.
+
+    :param out: the run's output directory.
+    :param benchmark: the benchmark to run on.
+    :param env: the training environment (for its probe settings and steps per action).
+    :param seeds: training seeds of the evaluation runs.
+    :param every: environment steps between evaluations.
+    :param progress_state: shared state holding ``best_score`` and ``best_timesteps``.
+    """
+
+    def __init__(
+        self,
+        out: Path,
+        benchmark: Benchmark,
+        env: MTLSchedulingEnv,
+        seeds: Sequence[int],
+        every: int,
+        progress_state: dict[str, Any],
+    ) -> None:
+        super().__init__()
+        self.out = out
+        self.benchmark = benchmark
+        self.env = env
+        self.seeds = tuple(seeds)
+        self.every = every
+        self.progress_state = progress_state
+        self.last_evaluated = -1
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps % self.every == 0:
+            self.evaluate()
+        return True
+
+    def evaluate(self) -> float:
+        """Run the evaluation now; returns the mean validation score."""
+        from mtl_sched.agents.qls import QLSScheduler
+
+        model = self.model
+        if self.last_evaluated == model.num_timesteps:
+            return float("nan")
+        scores = []
+        for seed in self.seeds:
+            scheduler = QLSScheduler(
+                model, self.env.probe_config, steps_per_action=self.env.steps_per_action
+            )
+            result = self.benchmark.make_trainer(seed).run(scheduler)
+            scores.append(result.best_validation.average_score)
+        mean = float(np.mean(scores))
+        self.last_evaluated = model.num_timesteps
+        self._append_row(model.num_timesteps, mean, scores)
+        self.logger.record("eval/validation_average", mean)
+        if not mean <= self.progress_state.get("best_score", -np.inf):
+            best = self.out / "best"
+            best.mkdir(exist_ok=True)
+            model.save(best / "agent.tmp.zip")
+            os.replace(best / "agent.tmp.zip", best / "agent.zip")
+            self.progress_state.update(best_score=mean, best_timesteps=model.num_timesteps)
+            _write_json_atomically(
+                best / "evaluation.json",
+                {"timesteps": model.num_timesteps, "validation_average": mean, "scores": scores},
+            )
+        return mean
+
+    def _append_row(self, timesteps: int, mean: float, scores: list[float]) -> None:
+        path = self.out / EVALUATIONS_FILE
+        new = not path.exists()
+        with path.open("a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                seed_columns = [f"seed_{seed}" for seed in self.seeds]
+                writer.writerow(["timesteps", "validation_average", *seed_columns])
+            writer.writerow([timesteps, f"{mean:.6f}"] + [f"{s:.6f}" for s in scores])
+
+
+def _logger_formats() -> list[str]:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return ["csv"]
+    return ["csv", "tensorboard"]
+
+
+def _prepare_out(config: TrainAgentConfig, resume: bool) -> None:
+    out = config.out
+    settings_path = out / SETTINGS_FILE
+    if resume:
+        stored = _read_settings(out)
+        wanted = config.identity()
+        differing = sorted(k for k in wanted if stored.get(k) != wanted[k])
+        if differing:
+            raise ValueError(
+                f"{settings_path} was written for different {differing} "
+                f"(stored {[stored.get(k) for k in differing]}, "
+                f"given {[wanted[k] for k in differing]}); resume with the same settings"
+            )
+        return
+    if settings_path.exists() or complete_checkpoints(out):
+        raise FileExistsError(
+            f"{out} already holds an agent training run; pass --resume to continue it or "
+            "choose another output directory"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json_atomically(settings_path, config.identity())
+
+
+def train_agent(
+    config: TrainAgentConfig,
+    resume: bool = False,
+    callbacks: Sequence[BaseCallback] = (),
+) -> TrainAgentResult:
+    """Train (or, with ``resume``, continue training) a scheduler agent into ``config.out``.
+
+    :param config: what to train and where.
+    :param resume: continue the run in ``config.out`` from its newest complete checkpoint.
+    :param callbacks: extra SB3 callbacks, called after the checkpoint and evaluation ones.
+    :raises KeyboardInterrupt: after writing a checkpoint, when interrupted.
+    """
+    _prepare_out(config, resume)
+    out = config.out
+    benchmark = get_benchmark(config.benchmark, **config.benchmark_options)
+    env = config.agent.make_env(benchmark)
+    checkpoints = complete_checkpoints(out) if resume else []
+    state: dict[str, Any] = {"best_score": -np.inf, "best_timesteps": -1}
+    if checkpoints:
+        latest = checkpoints[-1]
+        agent = BoltzmannGumbelDQN.load(latest / "agent.zip", env=env, device="auto")
+        agent.load_replay_buffer(latest / "replay_buffer.pkl")
+        stored = json.loads((latest / PROGRESS_FILE).read_text())
+        state.update({k: v for k, v in stored.items() if k != "timesteps"})
+    else:
+        agent = config.agent.make_agent(env, config.seed, total_steps=config.steps)
+    start = agent.num_timesteps
+    agent.set_logger(configure(str(out / "logs" / f"run-{start:09d}"), _logger_formats()))
+
+    checkpointer = CheckpointCallback(out, config.checkpoint_every, state)
+    active: list[BaseCallback] = [checkpointer]
+    evaluator = None
+    if config.eval_every:
+        evaluator = GreedyEvaluationCallback(
+            out, benchmark, env, config.eval_seeds, config.eval_every, state
+        )
+        active.append(evaluator)
+    if config.progress:
+        active.append(TqdmCallback(config.steps, initial=start))
+    active.extend(callbacks)
+    remaining = config.steps - start
+    if remaining > 0:
+        try:
+            agent.learn(remaining, callback=CallbackList(active), reset_num_timesteps=not start)
+        except KeyboardInterrupt:
+            checkpointer.save()
+            raise
+    checkpointer.init_callback(agent)
+    checkpointer.save()
+    if evaluator is not None and evaluator.last_evaluated != agent.num_timesteps and remaining > 0:
+        evaluator.init_callback(agent)
+        evaluator.evaluate()
+        checkpointer.save()
+    agent.save(out / "agent.zip")
+    best_score = float(state["best_score"]) if np.isfinite(state["best_score"]) else float("nan")
+    return TrainAgentResult(
+        agent=agent,
+        timesteps=agent.num_timesteps,
+        best_score=best_score,
+        best_timesteps=int(state["best_timesteps"]),
+        out=out,
+    )
+
+
+def load_trained_agent(path: str | Path, which: str = "best") -> TrainedAgent:
+    """Load an agent from a ``train-agent`` output directory.
+
+    :param path: the output directory.
+    :param which: ``"best"`` (the best greedy evaluation; the final agent when no evaluation
+        ran), ``"final"`` (``agent.zip``) or ``"latest"`` (the newest checkpoint).
+    """
+    out = Path(path)
+    stored = _read_settings(out)
+    candidates = {
+        "best": [out / "best" / "agent.zip", out / "agent.zip"],
+        "final": [out / "agent.zip"],
+        "latest": [c / "agent.zip" for c in reversed(complete_checkpoints(out))],
+    }
+    if which not in candidates:
+        raise ValueError(f"which must be one of {sorted(candidates)}; got {which!r}")
+    found = next((p for p in candidates[which] if p.is_file()), None)
+    if found is None:
+        raise FileNotFoundError(f"{out} has no {which!r} agent (looked for {candidates[which]})")
+    settings = AgentSettings.from_dict(stored["agent"])
+    benchmark = get_benchmark(stored["benchmark"], **stored.get("benchmark_options", {}))
+    return TrainedAgent(
+        agent=BoltzmannGumbelDQN.load(found, device="cpu"),
+        settings=settings,
+        probe=benchmark.trainer_config.probe,
+        benchmark=stored["benchmark"],
+        path=found,
+    )

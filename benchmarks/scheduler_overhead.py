@@ -1,0 +1,203 @@
+"""Time per training example of every registered scheduler, relative to ``uniform``.
+
+Every scheduler trains a fresh model of one benchmark at the same example budget, and every
+optimizer step is timed: the scheduler's plan, the training step with its combine, backward pass
+and update, the scheduler's observe, and a probe pass where the scheduler reads one; evaluations
+(the same for every scheduler) and the preparation before the run (cached references, a weight
+search) are left out. The time per example is the median step time times the steps over the
+examples, pooled over repeated runs interleaved across the schedulers: on a shared machine,
+bursts of other load slow some steps down, and the median ignores them where a total would not.
+Garbage collection is paused during the runs (as in ``timeit``).
+
+Two ratios are shown: against ``uniform``, and against the simplest scheduler of the same kind
+(``uniform`` for weighting, ``round-robin`` for selection). A selection step draws one minibatch
+where a weighting step draws one per task, so selection methods take K times more optimizer
+steps for the same examples: a cost of the kind, not of the method.
+
+    python benchmarks/scheduler_overhead.py
+    python benchmarks/scheduler_overhead.py --repeats 5 --schedulers uniform,gradnorm,exp3s
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import statistics
+import time
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from mtl_sched.benchmarks import Benchmark, get_benchmark
+from mtl_sched.registry import make_scheduler, scheduler_class, scheduler_names
+from mtl_sched.scheduling import Scheduler, StepOutcome
+from mtl_sched.training import Trainer
+
+
+@dataclass
+class Args:
+    """Command-line arguments: ``--name value`` for each field (dashes for underscores)."""
+
+    benchmark: str = field(default="synthetic", metadata={"help": "benchmark to train on"})
+    budget: int | None = field(
+        default=None, metadata={"help": "training examples per run; None: the benchmark's"}
+    )
+    repeats: int = field(default=3, metadata={"help": "runs per scheduler, interleaved"})
+    seed: int = field(default=0, metadata={"help": "seed of every run"})
+    threads: int = field(default=1, metadata={"help": "torch CPU threads"})
+    device: str = field(default="cpu", metadata={"help": "training device: cpu, cuda or auto"})
+    schedulers: str = field(
+        default="", metadata={"help": "comma-separated names (default: every registered one)"}
+    )
+    clock: str = field(
+        default="auto",
+        metadata={
+            "help": "process (CPU time of this process: steady on a shared machine), wall, "
+            "or auto (process on the CPU, wall on CUDA, where CPU time misses the GPU's)"
+        },
+    )
+
+
+def parse_args() -> Args:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    hints = typing.get_type_hints(Args)
+    for option in dataclasses.fields(Args):
+        members = [t for t in typing.get_args(hints[option.name]) if t is not type(None)]
+        parser.add_argument(
+            f"--{option.name.replace('_', '-')}",
+            type=members[0] if members else hints[option.name],
+            default=option.default,
+            help=f"{option.metadata['help']} (default: {option.default!r})",
+        )
+    return Args(**vars(parser.parse_args()))
+
+
+def build_scheduler(name: str, benchmark: Benchmark) -> Scheduler:
+    """A prepared scheduler; ``qls`` gets an untrained agent (its cost does not depend on the
+    policy's quality)."""
+    if name == "qls":
+        from mtl_sched.agents import BoltzmannGumbelDQN, QLSScheduler
+        from mtl_sched.envs import MTLSchedulingEnv
+
+        env = MTLSchedulingEnv(benchmark, reference_accuracies=None)
+        agent = BoltzmannGumbelDQN("MlpPolicy", env, seed=0, learning_starts=0)
+        return QLSScheduler(agent, env.probe_config)
+    scheduler = make_scheduler(name)
+    scheduler.prepare(benchmark)
+    return scheduler
+
+
+def make_clock(wall: bool, synchronize_cuda: bool) -> Callable[[], float]:
+    """Wall-clock or process CPU time; on CUDA, each reading first waits for queued kernels
+    (they run asynchronously and would otherwise be charged to a later reading)."""
+    read = time.perf_counter if wall else time.process_time
+    if not synchronize_cuda:
+        return read
+
+    def synchronized() -> float:
+        torch.cuda.synchronize()
+        return read()
+
+    return synchronized
+
+
+def step_seconds(
+    trainer: Trainer, scheduler: Scheduler, clock: Callable[[], float]
+) -> tuple[list[float], int]:
+    """Seconds of each optimizer step of one run, and the run's examples.
+
+    A step's time is everything the run does for it: the probe pass (schedulers that read one),
+    the scheduler's ``plan``, the trainer's ``train_step`` (with the scheduler's ``combine``, the
+    backward pass and the optimizer update) and the scheduler's ``observe``. Evaluations, the
+    same for every scheduler, are left out.
+    """
+    times: list[float] = []
+    pending = 0.0
+
+    def timed(function: Callable[..., Any], closes_step: bool = False) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            nonlocal pending
+            start = clock()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                pending += clock() - start
+                if closes_step and args and isinstance(args[0], StepOutcome):
+                    times.append(pending)
+                    pending = 0.0
+
+        return wrapper
+
+    # instance attributes shadow the methods for this run only
+    trainer.probe = timed(trainer.probe)  # type: ignore[method-assign]
+    trainer.train_step = timed(trainer.train_step)  # type: ignore[method-assign]
+    scheduler.plan = timed(scheduler.plan)  # type: ignore[method-assign]
+    scheduler.observe = timed(scheduler.observe, closes_step=True)  # type: ignore[method-assign]
+    # as timeit does: a garbage collection landing in one step would be charged to its scheduler
+    gc.collect()
+    gc.disable()
+    try:
+        result = trainer.run(scheduler)
+    finally:
+        gc.enable()
+        del scheduler.plan, scheduler.observe
+    return times, result.examples_seen
+
+
+def main(args: Args) -> str:
+    torch.set_num_threads(args.threads)
+    benchmark = get_benchmark(args.benchmark)
+    names = [n for n in args.schedulers.split(",") if n] or scheduler_names()
+    for required in ("uniform", "round-robin"):
+        if required not in names:
+            names.insert(0, required)
+    overrides: dict[str, object] = {"device": args.device}
+    if args.budget is not None:
+        overrides["budget"] = args.budget
+
+    def trainer() -> Trainer:
+        return benchmark.make_trainer(args.seed, **overrides)
+
+    if args.clock not in ("auto", "process", "wall"):
+        raise SystemExit(f"--clock must be auto, process or wall; got {args.clock!r}")
+    on_cuda = trainer().device.type == "cuda"
+    use_wall = args.clock == "wall" or (args.clock == "auto" and on_cuda)
+    clock = make_clock(use_wall, synchronize_cuda=on_cuda)
+
+    trainer().run(make_scheduler("uniform"))  # warm-up: lazy imports, allocator, caches
+    prepared = {n: build_scheduler(n, benchmark) for n in names}
+    times: dict[str, list[float]] = {n: [] for n in names}
+    steps: dict[str, int] = {}
+    examples: dict[str, int] = {}
+    for _ in range(args.repeats):
+        for name in names:
+            run_times, examples[name] = step_seconds(trainer(), prepared[name], clock)
+            times[name] += run_times
+            steps[name] = len(run_times)
+    # the median step, scaled to the run: robust to bursts of other load on the machine
+    per_example = {n: statistics.median(times[n]) * steps[n] / examples[n] for n in names}
+    header = f"{'scheduler':22} {'kind':9} {'steps':>5} {'us/example':>10} {'vs uniform':>10}"
+    lines = [header + f" {'vs same kind':>12}", "-" * (len(header) + 13)]
+    for name in names:
+        kind = scheduler_class(name).kind
+        reference = "uniform" if kind == "weighting" else "round-robin"
+        lines.append(
+            f"{name:22} {kind:9} {steps[name]:>5} {per_example[name] * 1e6:>10.1f} "
+            f"{per_example[name] / per_example['uniform']:>10.2f} "
+            f"{per_example[name] / per_example[reference]:>12.2f}"
+        )
+    budget = args.budget or benchmark.trainer_config.budget
+    lines.append(
+        f"{args.benchmark}, {budget} examples per run, median step of {args.repeats} runs, "
+        f"device {args.device}, {args.threads} thread(s), "
+        f"{'wall-clock' if use_wall else 'process CPU'} time; evaluations excluded"
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(main(parse_args()))
