@@ -277,14 +277,14 @@ class CheckpointCallback(BaseCallback):
         """Write a checkpoint of the current timestep; returns its folder."""
         model = self.model
         folder = self.out / CHECKPOINTS_DIR / f"step-{model.num_timesteps:09d}"
-        if self.last_saved == model.num_timesteps and (folder / PROGRESS_FILE).is_file():
-            return folder
-        folder.mkdir(parents=True, exist_ok=True)
-        model.save(folder / "agent.zip")
-        model.save_replay_buffer(folder / "replay_buffer.pkl")
-        _write_json_atomically(
-            folder / PROGRESS_FILE, {"timesteps": model.num_timesteps, **self.progress_state}
-        )
+        progress = folder / PROGRESS_FILE
+        if not (self.last_saved == model.num_timesteps and progress.is_file()):
+            folder.mkdir(parents=True, exist_ok=True)
+            model.save(folder / "agent.zip")
+            model.save_replay_buffer(folder / "replay_buffer.pkl")
+        # Rewritten even when the agent was already saved at this step: an evaluation since
+        # then may have changed the best score.
+        _write_json_atomically(progress, {"timesteps": model.num_timesteps, **self.progress_state})
         self.last_saved = model.num_timesteps
         for stale in complete_checkpoints(self.out)[:-KEPT_CHECKPOINTS]:
             shutil.rmtree(stale, ignore_errors=True)
@@ -447,12 +447,12 @@ def train_agent(
         except KeyboardInterrupt:
             checkpointer.save()
             raise
-    checkpointer.init_callback(agent)
-    checkpointer.save()
+    # Evaluate before the last checkpoint so that its progress.json holds the final best score.
     if evaluator is not None and evaluator.last_evaluated != agent.num_timesteps and remaining > 0:
         evaluator.init_callback(agent)
         evaluator.evaluate()
-        checkpointer.save()
+    checkpointer.init_callback(agent)
+    checkpointer.save()
     agent.save(out / "agent.zip")
     best_score = float(state["best_score"]) if np.isfinite(state["best_score"]) else float("nan")
     return TrainAgentResult(
