@@ -7,6 +7,7 @@ schedulers in `mtl_sched.baselines`.
 
 from mtl_sched.benchmarks import Benchmark, benchmark_names, get_benchmark
 from mtl_sched.data import SyntheticTaskSpec, Task, make_synthetic_tasks
+from mtl_sched.hooks import ProbeData, SchedulerDriver
 from mtl_sched.models import MTLModel, SharedMLP, TaskOutput
 from mtl_sched.probing import ProbeConfig, ProbeResult
 from mtl_sched.registry import make_scheduler, register_scheduler, scheduler_names
@@ -20,9 +21,11 @@ __all__ = [
     "EvalResult",
     "MTLModel",
     "ProbeConfig",
+    "ProbeData",
     "ProbeResult",
     "RunResult",
     "Scheduler",
+    "SchedulerDriver",
     "SharedMLP",
     "Step",
     "SyntheticTaskSpec",

@@ -4,6 +4,10 @@
 - ``mtl-sched train-agent --steps N --out DIR``: train a scheduler agent (checkpoints, resume).
 - ``mtl-sched list schedulers|benchmarks``: what is available.
 - ``mtl-sched run --benchmark B --scheduler S``: one training run, test metrics printed.
+- ``mtl-sched run --benchmark B --single-task``: the cached single-task reference scores.
+
+Benchmarks on real data read it from ``--data-dir`` or ``$MTL_SCHED_DATA``; ``--small`` picks a
+benchmark's small variant (a few hundred examples per task, a tiny model).
 """
 
 from __future__ import annotations
@@ -48,6 +52,25 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer; got {text}")
     return value
+
+
+def _add_benchmark_source(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--data-dir", type=Path, default=None, help="data directory (default: $MTL_SCHED_DATA)"
+    )
+    command.add_argument(
+        "--small", action="store_true", help="the benchmark's small variant (tests, smoke runs)"
+    )
+
+
+def _benchmark_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The factory options that --data-dir and --small ask for (only those given)."""
+    options: dict[str, Any] = {}
+    if getattr(args, "data_dir", None) is not None:
+        options["data_dir"] = str(args.data_dir)
+    if getattr(args, "small", False):
+        options["small"] = True
+    return options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,13 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="agent setting (repeatable; see AgentSettings), e.g. --setting gamma=0.5",
     )
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_benchmark_source(train)
 
     listing = commands.add_parser("list", help="list schedulers or benchmarks")
     listing.add_argument("what", choices=["schedulers", "benchmarks"])
+    _add_benchmark_source(listing)
 
     run = commands.add_parser("run", help="train once under a scheduler and print test metrics")
     run.add_argument("--benchmark", required=True, help="benchmark name (see 'list benchmarks')")
-    run.add_argument("--scheduler", required=True, help="scheduler name (see 'list schedulers')")
+    run.add_argument("--scheduler", default=None, help="scheduler name (see 'list schedulers')")
+    run.add_argument(
+        "--single-task",
+        action="store_true",
+        help="compute (or read from the cache) and print the single-task reference scores",
+    )
     run.add_argument("--seed", type=int, default=0, help="run seed")
     run.add_argument("--budget", type=_positive, default=None, help="training examples")
     run.add_argument(
@@ -121,10 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="scheduler hyperparameter (repeatable), e.g. --param tasks=\"['easy','hard']\"",
     )
+    _add_benchmark_source(run)
     return parser
 
 
-def _list(what: str) -> str:
+def _list(what: str, options: dict[str, Any]) -> str:
     if what == "schedulers":
         from mtl_sched.registry import scheduler_infos
 
@@ -137,10 +168,32 @@ def _list(what: str) -> str:
 
     lines = []
     for name in benchmark_names():
-        bench = get_benchmark(name)
-        sizes = ", ".join(f"{t.name} ({t.size('train')} train)" for t in bench.tasks)
-        lines.append(f"{name}: {bench.description}\n    tasks: {sizes}")
+        try:
+            bench = get_benchmark(name, **options)
+            sizes = ", ".join(
+                f"{t.name} ({t.size('train')}/{t.size('validation')}/{t.size('test')})"
+                for t in bench.tasks
+            )
+        except FileNotFoundError as err:
+            lines.append(f"{name}: data unavailable ({err})")
+            continue
+        lines.append(f"{name}: {bench.description}\n    tasks (train/validation/test): {sizes}")
     return "\n".join(lines)
+
+
+def _single_task(benchmark: Any, seed: int) -> str:
+    from mtl_sched.references import single_task_references
+
+    scores = single_task_references(benchmark, seed=seed)
+    budget = max(1, benchmark.trainer_config.budget // benchmark.num_tasks)
+    rows = "\n".join(
+        f"  {task.name}: {score:.4f} ({task.metric})"
+        for task, score in zip(benchmark.tasks, scores, strict=True)
+    )
+    return (
+        f"single-task validation scores on {benchmark.name} (seed {seed}, {budget} training "
+        f"examples per task, cached by benchmark configuration and seed):\n{rows}"
+    )
 
 
 def _run(args: argparse.Namespace) -> str:
@@ -148,7 +201,11 @@ def _run(args: argparse.Namespace) -> str:
     from mtl_sched.comparison import summary_table
     from mtl_sched.registry import coerce_hyperparameters, make_scheduler
 
-    benchmark = get_benchmark(args.benchmark)
+    benchmark = get_benchmark(args.benchmark, **_benchmark_options(args))
+    if args.single_task:
+        return _single_task(benchmark, args.seed)
+    if args.scheduler is None:
+        raise SystemExit("mtl-sched run: give --scheduler NAME or --single-task")
     params = coerce_hyperparameters(args.scheduler, dict(args.param))
     if args.scheduler == "qls":
         if args.agent is None:
@@ -163,12 +220,14 @@ def _run(args: argparse.Namespace) -> str:
     overrides = {"budget": args.budget} if args.budget else {}
     result = benchmark.make_trainer(args.seed, **overrides).run(scheduler, progress=True)
     per_task = "\n".join(
-        f"  {name}: {score:.4f}"
-        for name, score in zip(result.task_names, result.test.scores, strict=True)
+        f"  {name}: {score:.4f} ({metric})"
+        for name, score, metric in zip(
+            result.task_names, result.test.scores, result.test.metric_names, strict=True
+        )
     )
     lines = [
         summary_table({args.scheduler: [result]}),
-        f"test accuracy per task (model selected on validation at "
+        f"test score per task (model selected on validation at "
         f"{result.best_examples_seen} examples):\n{per_task}",
     ]
     if result.preparation_examples:
@@ -190,7 +249,9 @@ def _train_agent(args: argparse.Namespace) -> int:
     # A resumed run takes its identity from disk; flags given explicitly must agree with it.
     stored = stored_identity(args.out) if args.resume else {}
     agent_values = dict(stored.get("agent", {})) | dict(args.setting)
-    options = dict(stored.get("benchmark_options", {})) | dict(args.option)
+    options = (
+        dict(stored.get("benchmark_options", {})) | _benchmark_options(args) | dict(args.option)
+    )
     try:
         config = TrainAgentConfig(
             out=args.out,
@@ -232,11 +293,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     if args.command == "list":
-        print(_list(args.what))
+        print(_list(args.what, _benchmark_options(args)))
     elif args.command == "run":
         try:
             print(_run(args))
-        except (KeyError, TypeError, ValueError) as err:
+        except (FileNotFoundError, KeyError, TypeError, ValueError) as err:
             raise SystemExit(f"mtl-sched run: {err}") from None
     elif args.command == "train-agent":
         return _train_agent(args)

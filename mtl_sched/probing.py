@@ -4,6 +4,7 @@ histograms (the scheduler's observation) and the validation losses and accuracie
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -71,6 +72,61 @@ def _concat_outputs(outputs: Sequence[TaskOutput]) -> TaskOutput:
 
 
 @torch.no_grad()
+def probe_from_probabilities(
+    probabilities: Sequence[torch.Tensor],
+    config: ProbeConfig,
+    targets: Sequence[torch.Tensor | None] | None = None,
+    unit_losses: Sequence[torch.Tensor | None] | None = None,
+) -> ProbeResult:
+    """Summarize per-task predictions on the probe pools into a `ProbeResult`.
+
+    The probe pass of the trainer and the hook for external training loops
+    (`mtl_sched.hooks.SchedulerDriver`) both end here, so the two give the same histograms for
+    the same predictions. A task's loss is the mean of its unit losses and its accuracy the share
+    of units whose most probable class is the target; either is NaN when neither unit losses
+    nor targets are given (resp. no targets). Inputs are trusted: validate them first.
+
+    :param probabilities: for each task, class probabilities of its probe units, ``(U_k, C_k)``.
+    :param config: histogram settings; ``hard_size`` ranks the units by their loss.
+    :param targets: for each task, gold labels ``(U_k,)`` or ``None``; without unit losses, a
+        unit's loss is its negative log-likelihood ``-log p(target)``.
+    :param unit_losses: for each task, per-unit losses ``(U_k,)`` or ``None`` (e.g. a CRF's).
+    """
+    num_tasks = len(probabilities)
+    targets = list(targets) if targets is not None else [None] * num_tasks
+    unit_losses = list(unit_losses) if unit_losses is not None else [None] * num_tasks
+    hists, losses, accs, values = [], [], [], []
+    for probs, gold, per_unit in zip(probabilities, targets, unit_losses, strict=True):
+        if per_unit is None and gold is not None:
+            picked = probs.gather(1, gold.reshape(-1, 1).long()).reshape(-1)
+            per_unit = -torch.log(picked.clamp_min(torch.finfo(probs.dtype).tiny))
+        if per_unit is None:
+            if config.hard_size is not None:
+                raise ValueError(
+                    f"batch-hard probe selection (hard_size={config.hard_size}) ranks units by "
+                    "their loss: give per-unit losses or targets"
+                )
+            hard = torch.arange(probs.shape[0], device=probs.device)
+        else:
+            hard = batch_hard_indices(per_unit, config.hard_size).to(probs.device)
+        u = uncertainty(probs[hard], config.measure)
+        # .cpu(): the histogram stays on the predictions' device, NumPy needs host memory
+        hists.append(histogram(u, config.bins).cpu().numpy())
+        losses.append(math.nan if per_unit is None else float(per_unit.mean()))
+        if gold is None:
+            accs.append(math.nan)
+        else:
+            accs.append(float((probs.argmax(dim=-1) == gold).float().mean()))
+        values.append(u.cpu().numpy())
+    return ProbeResult(
+        histograms=np.stack(hists),
+        losses=np.asarray(losses),
+        accuracies=np.asarray(accs),
+        uncertainties=values,
+    )
+
+
+@torch.no_grad()
 def probe(
     model: MTLModel,
     probe_batches: Sequence[Sequence[Batch]],
@@ -86,22 +142,15 @@ def probe(
     was_training = model.training  # type: ignore[attr-defined]
     model.eval()
     try:
-        hists, losses, accs, values = [], [], [], []
-        for task, batches in zip(model.task_names, probe_batches, strict=True):
-            out = _concat_outputs([model.task_output(task, b) for b in batches])
-            unit_losses = out.losses()
-            probs = out.probabilities()
-            hard = batch_hard_indices(unit_losses, config.hard_size).to(probs.device)
-            u = uncertainty(probs[hard], config.measure)
-            hists.append(histogram(u, config.bins).numpy())
-            losses.append(float(unit_losses.mean()))
-            accs.append(float((probs.argmax(dim=-1) == out.targets).float().mean()))
-            values.append(u.cpu().numpy())
+        outputs = [
+            _concat_outputs([model.task_output(task, b) for b in batches])
+            for task, batches in zip(model.task_names, probe_batches, strict=True)
+        ]
     finally:
         model.train(was_training)
-    return ProbeResult(
-        histograms=np.stack(hists),
-        losses=np.asarray(losses),
-        accuracies=np.asarray(accs),
-        uncertainties=values,
+    return probe_from_probabilities(
+        [o.probabilities() for o in outputs],
+        config,
+        targets=[o.targets for o in outputs],
+        unit_losses=[o.losses() for o in outputs],
     )

@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mtl_sched.data.task import Task
+from mtl_sched.metrics import task_score
 from mtl_sched.models.base import Batch, MTLModel, TaskOutput, to_device
 from mtl_sched.probing import ProbeConfig, ProbeResult, probe
 from mtl_sched.scheduling import (
@@ -341,20 +342,38 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, split: str = "validation") -> EvalResult:
-        """Mean loss and accuracy of every task on ``split``."""
+        """Mean unit loss and the metric of every task on ``split``.
+
+        The metric is unit accuracy for ``"accuracy"`` tasks; for the others the model's
+        ``decode`` predicts every example, scored against the task's reference column by
+        `mtl_sched.metrics.task_score`.
+        """
         was_training = self.model.training  # type: ignore[attr-defined]
         self.model.eval()
         losses, scores = [], []
         try:
-            for k, name in enumerate(self.task_names):
+            for k, (task, name) in enumerate(zip(self.tasks, self.task_names, strict=True)):
+                decodes = task.metric != "accuracy"
+                if decodes and not hasattr(self.model, "decode"):
+                    raise TypeError(
+                        f"task {name!r} is scored by {task.metric!r}, which needs the model's "
+                        f"decode(task, batch); {type(self.model).__name__} has none"
+                    )
                 total_loss, correct, units = 0.0, 0, 0
+                predictions: list = []
                 for batch in self._cached_batches(k, split, None):
                     out = self.model.task_output(name, batch)
                     total_loss += float(out.losses().sum())
                     correct += int((out.logits.argmax(dim=-1) == out.targets).sum())
                     units += int(out.targets.numel())
+                    if decodes:
+                        predictions.extend(self.model.decode(name, batch))  # type: ignore[union-attr]
                 losses.append(total_loss / max(units, 1))
-                scores.append(correct / max(units, 1))
+                if decodes:
+                    references = task.split(split)[task.reference_column]
+                    scores.append(task_score(task, predictions, references))
+                else:
+                    scores.append(correct / max(units, 1))
         finally:
             self.model.train(was_training)
         result = EvalResult(

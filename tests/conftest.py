@@ -20,15 +20,8 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 def tiny_synthetic(**overrides: object) -> Benchmark:
-    """The synthetic benchmark shrunk to a few hundred examples per task."""
-    options: dict[str, object] = {
-        "budget": 640,
-        "train_size": 200,
-        "validation_size": 60,
-        "hidden_sizes": (16,),
-    }
-    options.update(overrides)
-    return get_benchmark("synthetic", **options)
+    """The synthetic benchmark's small variant (a few hundred examples per task)."""
+    return get_benchmark("synthetic", small=True, **overrides)
 
 
 @pytest.fixture(scope="session")

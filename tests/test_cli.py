@@ -16,7 +16,30 @@ def test_list_benchmarks_shows_tasks_and_sizes(capsys):
     assert main(["list", "benchmarks"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("synthetic:")
-    assert "easy (1000 train)" in out and "noise (1000 train)" in out
+    assert "easy (1000/200/1000)" in out and "noise (1000/200/1000)" in out
+
+
+def test_small_picks_each_benchmarks_small_variant(capsys):
+    assert main(["list", "benchmarks", "--small"]) == 0
+    assert "easy (200/60/1000)" in capsys.readouterr().out
+
+
+def test_single_task_references_are_printed_and_then_read_from_the_cache(monkeypatch, capsys):
+    argv = ["run", "--benchmark", "synthetic", "--small", "--single-task", "--seed", "3"]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert "seed 3, 160 training examples per task" in first
+    scores = [float(line.split()[1]) for line in first.splitlines() if line.startswith("  ")]
+    assert len(scores) == 4 and all(0.0 <= s <= 1.0 for s in scores)
+
+    import mtl_sched.references
+
+    def no_recomputation(*args, **kwargs):
+        raise AssertionError("the cached references should have been used")
+
+    monkeypatch.setattr(mtl_sched.references, "compute_single_task_references", no_recomputation)
+    assert main(argv) == 0
+    assert capsys.readouterr().out == first
 
 
 def test_run_prints_test_metrics_and_accepts_hyperparameters(capsys):
@@ -59,6 +82,7 @@ RUN_UNIFORM = ["run", "--benchmark", "synthetic", "--scheduler"]
         (["run", "--benchmark", "nope", "--scheduler", "uniform"], "unknown benchmark 'nope'"),
         (["run", "--benchmark", "synthetic", "--scheduler", "nope"], "unknown scheduler 'nope'"),
         (["run", "--benchmark", "synthetic", "--scheduler", "qls"], "needs --agent"),
+        (["run", "--benchmark", "synthetic"], "give --scheduler NAME or --single-task"),
         (
             ["run", "--benchmark", "synthetic", "--scheduler", "uniform", "--param", "alpha=2"],
             "scheduler 'uniform'",

@@ -83,6 +83,26 @@ def run_collecting_plans(scheduler, benchmark, seed=0, budget=BUDGET):
     return plans, result
 
 
+@pytest.fixture(scope="module")
+def seed_zero_run(tiny_benchmark, qls_agent):
+    """``seed_zero_run(name, kwargs)``: (scheduler, plans, result) of one run at seed 0, shared
+    by the property tests that only inspect it (each run costs about a second)."""
+    runs = {}
+
+    def _run(name, kwargs):
+        key = (name, repr(kwargs))
+        if key not in runs:
+            if name == "qls":
+                scheduler = QLSScheduler(qls_agent, tiny_benchmark.trainer_config.probe)
+            else:
+                scheduler = make_scheduler(name, **kwargs)
+                scheduler.prepare(tiny_benchmark)
+            runs[key] = (scheduler, *run_collecting_plans(scheduler, tiny_benchmark, seed=0))
+        return runs[key]
+
+    return _run
+
+
 def test_every_registered_scheduler_is_covered():
     names = set(scheduler_names())
     assert set(SEED_002_AND_BANDIT_SCHEDULERS) <= names
@@ -94,10 +114,8 @@ def test_every_registered_scheduler_is_covered():
 
 # --------------------------------------------------------------------- shared properties
 @pytest.mark.parametrize(("name", "kwargs"), CASES)
-def test_plans_name_valid_tasks_with_finite_non_negative_weights(
-    build, tiny_benchmark, name, kwargs
-):
-    plans, result = run_collecting_plans(build(name, kwargs), tiny_benchmark)
+def test_plans_name_valid_tasks_with_finite_non_negative_weights(seed_zero_run, name, kwargs):
+    _, plans, result = seed_zero_run(name, kwargs)
     assert len(plans) == result.steps > 0
     for plan in plans:
         assert isinstance(plan, Step)
@@ -107,9 +125,8 @@ def test_plans_name_valid_tasks_with_finite_non_negative_weights(
 
 
 @pytest.mark.parametrize(("name", "kwargs"), CASES)
-def test_plan_shape_matches_the_scheduler_kind(build, tiny_benchmark, name, kwargs):
-    scheduler = build(name, kwargs)
-    plans, _ = run_collecting_plans(scheduler, tiny_benchmark)
+def test_plan_shape_matches_the_scheduler_kind(seed_zero_run, name, kwargs):
+    scheduler, plans, _ = seed_zero_run(name, kwargs)
     if scheduler.kind == "selection":
         assert all(len(p.tasks) == 1 for p in plans)
     else:
@@ -119,17 +136,16 @@ def test_plan_shape_matches_the_scheduler_kind(build, tiny_benchmark, name, kwar
 
 
 @pytest.mark.parametrize(("name", "kwargs"), CASES)
-def test_same_seed_gives_the_same_plan_sequence(build, tiny_benchmark, name, kwargs):
-    first, first_result = run_collecting_plans(build(name, kwargs), tiny_benchmark, seed=3)
-    second, second_result = run_collecting_plans(build(name, kwargs), tiny_benchmark, seed=3)
+def test_same_seed_gives_the_same_plan_sequence(build, seed_zero_run, tiny_benchmark, name, kwargs):
+    _, first, first_result = seed_zero_run(name, kwargs)
+    second, second_result = run_collecting_plans(build(name, kwargs), tiny_benchmark, seed=0)
     assert first == second
     assert np.array_equal(first_result.schedule, second_result.schedule)
 
 
 @pytest.mark.parametrize(("name", "kwargs"), CASES)
-def test_a_full_run_spends_exactly_the_budget(build, tiny_benchmark, name, kwargs):
-    scheduler = build(name, kwargs)
-    _, result = run_collecting_plans(scheduler, tiny_benchmark)
+def test_a_full_run_spends_exactly_the_budget(seed_zero_run, name, kwargs):
+    scheduler, _, result = seed_zero_run(name, kwargs)
     assert result.examples_seen == BUDGET
     assert int(result.schedule.sum()) == BUDGET
     assert result.scheduler == scheduler.name == name

@@ -21,7 +21,9 @@ encoder can only memorize, so the related tasks both get fewer examples and a no
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from typing import Any
 
 from mtl_sched.benchmarks.base import Benchmark, ScheduleRecipe
 from mtl_sched.data.synthetic import SyntheticTaskSpec, make_synthetic_tasks
@@ -49,27 +51,54 @@ def synthetic_specs(
     )
 
 
+SMALL_SETTINGS: dict[str, Any] = {
+    "budget": 640,
+    "train_size": 200,
+    "validation_size": 60,
+    "hidden_sizes": (16,),
+}
+
+
 def synthetic_benchmark(
-    budget: int = 9_600,
+    budget: int | None = None,
     batch_size: int = 32,
-    train_size: int = 1000,
-    validation_size: int = 200,
-    hidden_sizes: Sequence[int] = (64, 32),
+    train_size: int | None = None,
+    validation_size: int | None = None,
+    hidden_sizes: Sequence[int] | None = None,
     learning_rate: float = 3e-3,
     data_seed: int = 0,
     bins: int = 20,
+    small: bool = False,
+    data_dir: str | os.PathLike[str] | None = None,
 ) -> Benchmark:
     """Build the ``synthetic`` benchmark.
 
-    :param budget: training examples per run.
+    :param budget: training examples per run (default 9600; 640 when ``small``).
     :param batch_size: examples per minibatch.
-    :param train_size: training examples per task.
-    :param validation_size: validation examples per task (the probe pool).
-    :param hidden_sizes: shared encoder widths.
+    :param train_size: training examples per task (default 1000; 200 when ``small``).
+    :param validation_size: validation examples per task, the probe pool (default 200; 60
+        when ``small``).
+    :param hidden_sizes: shared encoder widths (default (64, 32); (16,) when ``small``).
     :param learning_rate: Adam learning rate.
     :param data_seed: seed of the generated data (fixed per benchmark, like a real corpus).
     :param bins: histogram bins of the scheduler's observation.
+    :param small: the small variant (runs in about a second); explicit values still win.
+    :param data_dir: accepted for a uniform interface with the real-data benchmarks; the
+        synthetic data needs no files.
     """
+    del data_dir
+    preset: dict[str, Any] = {
+        "budget": 9_600,
+        "train_size": 1000,
+        "validation_size": 200,
+        "hidden_sizes": (64, 32),
+    }
+    if small:
+        preset.update(SMALL_SETTINGS)
+    budget = preset["budget"] if budget is None else budget
+    train_size = preset["train_size"] if train_size is None else train_size
+    validation_size = preset["validation_size"] if validation_size is None else validation_size
+    hidden_sizes = preset["hidden_sizes"] if hidden_sizes is None else hidden_sizes
     specs = synthetic_specs(train_size, validation_size)
 
     def build_tasks() -> list[Task]:

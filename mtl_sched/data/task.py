@@ -9,6 +9,7 @@ import datasets
 
 TaskKind = Literal["classification", "tagging", "seq2seq"]
 SPLITS = ("train", "validation", "test")
+METRICS: tuple[str, ...] = ("accuracy", "span-f1", "bleu")
 
 
 @dataclass
@@ -21,7 +22,12 @@ class Task:
     :param kind: ``"classification"`` (one label per example), ``"tagging"`` (one per token) or
         ``"seq2seq"`` (one per target token).
     :param label_names: human-readable label names, ``num_classes`` of them.
-    :param metric: the task's validation/test metric; ``"accuracy"`` for classification.
+    :param metric: the task's validation/test metric, one of `METRICS`: ``"accuracy"`` (of
+        prediction units: examples, tokens or target tokens), ``"span-f1"`` (seqeval) or
+        ``"bleu"`` (sacrebleu); see `mtl_sched.metrics`.
+    :param reference_column: the dataset column holding each example's reference for a metric
+        other than ``"accuracy"`` (tag ids for span F1, the detokenized target for BLEU); the
+        model's ``decode`` predicts values of the same type.
     :param metadata: free-form facts about the task (e.g. how a synthetic task was generated).
     """
 
@@ -31,6 +37,7 @@ class Task:
     kind: TaskKind = "classification"
     label_names: tuple[str, ...] = ()
     metric: str = "accuracy"
+    reference_column: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -39,6 +46,21 @@ class Task:
             raise ValueError(f"task {self.name!r} is missing split(s) {missing}")
         if self.num_classes < 2:
             raise ValueError(f"task {self.name!r}: num_classes must be at least 2")
+        if self.metric not in METRICS:
+            raise ValueError(
+                f"task {self.name!r}: metric must be one of {METRICS}; got {self.metric!r}"
+            )
+        if self.metric != "accuracy":
+            if self.reference_column is None:
+                raise ValueError(
+                    f"task {self.name!r}: metric {self.metric!r} needs a reference_column"
+                )
+            for split, dataset in self.splits.items():
+                if self.reference_column not in dataset.column_names:
+                    raise ValueError(
+                        f"task {self.name!r}: split {split!r} has no reference column "
+                        f"{self.reference_column!r}"
+                    )
         if not self.label_names:
             self.label_names = tuple(str(i) for i in range(self.num_classes))
         if len(self.label_names) != self.num_classes:

@@ -50,7 +50,11 @@ class MTLModel(Protocol):
     """A multi-task network: a shared part and one head per task (hard parameter sharing).
 
     Implementations are ``torch.nn.Module`` subclasses (the trainer uses ``parameters``,
-    ``state_dict``, ``load_state_dict``, ``train``/``eval`` and ``to``) that also provide:
+    ``state_dict``, ``load_state_dict``, ``train``/``eval`` and ``to``) that also provide the
+    methods below. Models with tasks scored by a metric other than unit accuracy (span F1,
+    BLEU) also define ``decode(task, batch) -> list``: one prediction per example of the batch,
+    in row order, of the type of the task's ``reference_column`` (e.g. Viterbi tag ids, a
+    detokenized translation).
     """
 
     task_names: Sequence[str]

@@ -1,0 +1,423 @@
+"""Drive any scheduler from your own PyTorch training loop.
+
+`SchedulerDriver` keeps the bookkeeping the `Trainer` keeps (optimizer steps, examples seen in
+total and per task, each task's latest training loss, the latest validation result), turns your
+model's class probabilities on each task's probe set into the observation histograms exactly as
+the trainer's probe pass does (both go through `mtl_sched.probing.probe_from_probabilities`),
+and asks the scheduler for the next step::
+
+    driver = SchedulerDriver(scheduler, ["sentiment", "topic"], seed=0)
+    while not driver.done:
+        probs = my_probe_probabilities() if driver.needs_probe else None
+        step = driver.next_step(probs, targets=probe_labels)
+        losses = torch.stack([my_loss(task) for task in step.tasks])
+        loss = driver.combine(losses)  # the weighted sum, or the scheduler's own combination
+        optimizer.zero_grad(); loss.backward(); optimizer.step()
+        driver.report(losses, batch_sizes=[32] * len(step.tasks))
+
+A selection scheduler returns one task with weight 1 (`next_task` gives its index); a weighting
+scheduler returns every task with its loss weight. What each built-in scheduler needs from you:
+
+- the plan alone (``loss = sum_k w_k L_k`` is their whole combination): ``uniform``,
+  ``random``, ``round-robin``, ``constant-schedule``, ``exponential-schedule``,
+  ``sigmoid-schedule``, ``proportional`` and ``temperature`` (pass ``train_sizes``),
+  ``hand-crafted`` (``weights=``), ``prior-easy``/``prior-hard`` (``references=``),
+  ``greedy`` (reads the losses you ``report``), ``adaptive``/``adaptive-implicit``
+  (``references=``; read the scores you ``report_evaluation``), ``qls`` (probe data, see below);
+- ``combine(losses)`` on the task losses alone: ``loss-exponentiation``, ``self-paced`` with
+  ``level="task"``, and ``uncertainty``, whose learnable log-variances (``driver.parameters()``)
+  must also go into your optimizer;
+- ``combine(losses, outputs=...)`` with each planned task's `TaskOutput` (logits and targets of
+  its prediction units): ``focal``, ``self-paced`` with ``level="example"``, ``dtp`` (its
+  default ``kpi="train"``; ``kpi="validation"`` reads ``report_evaluation`` instead);
+- ``combine(losses, model=..., ...)`` with a model satisfying `MTLModel`: ``gradnorm``
+  (differentiates each task loss with respect to the last weight of ``shared_parameters()``)
+  and ``exp3s`` with ``progress="prediction-gain"`` (re-evaluates ``model.task_output`` on the
+  step's ``batches`` before the update in ``combine`` and after it in ``report``;
+  ``progress="loss-change"`` needs only ``report``).
+
+Schedulers with ``requires_probe`` (``qls``) read the uncertainty histograms of the model's
+class probabilities on a fixed probe set of each task. Give them, at the steps where
+``needs_probe`` is true, to ``next_step`` or through ``probe_fn``. To match an agent trained in
+`mtl_sched.envs.MTLSchedulingEnv`, use the probe set the trainer uses: the first
+``probe.pool_size`` validation examples of each task (all of them when it is ``None``), with the
+model in evaluation mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import torch
+
+from mtl_sched.probe_inputs import PerTask, ProbeData, check_probe_data
+from mtl_sched.probing import ProbeConfig, ProbeResult, probe_from_probabilities
+from mtl_sched.scheduling import (
+    CombineContext,
+    EvalOutcome,
+    EvalResult,
+    Scheduler,
+    Step,
+    StepOutcome,
+    TrainState,
+)
+
+if TYPE_CHECKING:
+    from mtl_sched.data.task import Task
+    from mtl_sched.models.base import Batch, MTLModel, TaskOutput
+
+ProbeFn = Callable[[], ProbeData | PerTask]
+
+
+class _NamedTask:
+    """Stands in for a `Task` when the loop owns its data: a name and, if known, a size."""
+
+    def __init__(self, name: str, train_size: int | None) -> None:
+        self.name = name
+        self.train_size = train_size
+
+    def size(self, split: str = "train") -> int:
+        if split != "train" or self.train_size is None:
+            raise ValueError(
+                f"the scheduler asked for the size of task {self.name!r}'s {split} split: pass "
+                "train_sizes=[...] (training examples per task) to SchedulerDriver"
+            )
+        return self.train_size
+
+
+class SchedulerDriver:
+    """Run a scheduler inside a training loop you own.
+
+    Per step: ``next_step`` (with probe data when ``needs_probe``), train the planned tasks,
+    optionally ``combine`` their losses, then ``report`` what was trained. Call
+    ``report_evaluation`` after validating, for schedulers that read validation scores.
+
+    :param scheduler: any scheduler (e.g. ``make_scheduler("round-robin")`` or a
+        `mtl_sched.agents.QLSScheduler`); it is reset here with the task names and ``seed``.
+    :param tasks: task names in the order of the scheduler's task indices (or `Task` objects).
+    :param seed: seed of the scheduler's randomness; the same seed as a `Trainer` run gives
+        the same decisions for the same feedback.
+    :param budget: the run's budget in training examples, shown to the scheduler and used by
+        ``done`` (0: no fixed budget, ``done`` stays false).
+    :param train_sizes: training examples per task, for schedulers that sample by dataset size
+        (``proportional``, ``temperature``); ignored when ``tasks`` are `Task` objects.
+    :param probe: probe settings of the observation; defaults to the scheduler's
+        ``probe_config`` (a different one is refused) or ``ProbeConfig()``.
+    :param probe_fn: called without arguments when the scheduler needs probe data and
+        ``next_step`` got none; returns a `ProbeData` or the per-task probabilities.
+    :param device: where the scheduler's learnable terms live (your model's device).
+    :param atol: how far a probability row's sum may be from 1.
+    """
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        tasks: Sequence[str] | Sequence[Task],
+        *,
+        seed: int = 0,
+        budget: int = 0,
+        train_sizes: Sequence[int] | None = None,
+        probe: ProbeConfig | None = None,
+        probe_fn: ProbeFn | None = None,
+        device: str | torch.device = "cpu",
+        atol: float = 1e-3,
+    ) -> None:
+        if not tasks:
+            raise ValueError("SchedulerDriver needs at least one task")
+        if budget < 0:
+            raise ValueError(f"budget must be non-negative; got {budget}")
+        stand_ins = self._task_objects(tasks, train_sizes)
+        self.task_names: tuple[str, ...] = tuple(t.name for t in stand_ins)
+        if len(set(self.task_names)) != len(self.task_names):
+            raise ValueError(f"task names must be unique; got {list(self.task_names)}")
+        own = scheduler.probe_config if scheduler.requires_probe else None
+        if probe is not None and own is not None and probe != own:
+            raise ValueError(
+                f"scheduler {scheduler.name!r} observes with {own}, not the given {probe}"
+            )
+        self.probe_config: ProbeConfig = probe or own or ProbeConfig()
+        self.scheduler = scheduler
+        self.seed = seed
+        self.budget = budget
+        self.probe_fn = probe_fn
+        self.atol = atol
+        scheduler.reset(cast("Sequence[Task]", stand_ins), seed)
+        scheduler.to(torch.device(device))
+        self.step = 0
+        self.examples_seen = 0
+        self.examples_per_task = np.zeros(self.num_tasks, dtype=np.int64)
+        self.train_losses = np.full(self.num_tasks, np.nan)
+        self.validation: EvalResult | None = None
+        self.last_probe: ProbeResult | None = None
+        self._pending: Step | None = None
+        self._pending_state: TrainState | None = None
+
+    @staticmethod
+    def _task_objects(
+        tasks: Sequence[str] | Sequence[Task], train_sizes: Sequence[int] | None
+    ) -> list[Any]:
+        if not all(isinstance(t, str) for t in tasks):
+            return list(tasks)
+        if train_sizes is not None and len(train_sizes) != len(tasks):
+            raise ValueError(f"{len(train_sizes)} train_sizes for {len(tasks)} tasks")
+        sizes = list(train_sizes) if train_sizes is not None else [None] * len(tasks)
+        return [_NamedTask(str(n), s) for n, s in zip(tasks, sizes, strict=True)]
+
+    # ------------------------------------------------------------------------------ state
+    @property
+    def num_tasks(self) -> int:
+        """Number of tasks."""
+        return len(self.task_names)
+
+    @property
+    def needs_probe(self) -> bool:
+        """Whether the next ``next_step`` reads probe data (compute probabilities only then)."""
+        return self.scheduler.requires_probe and self.scheduler.wants_probe(self.step)
+
+    @property
+    def owns_combination(self) -> bool:
+        """Whether the scheduler combines the task losses itself (call ``combine``); when false,
+        ``combine`` is the plain weighted sum of the plan."""
+        return type(self.scheduler).combine is not Scheduler.combine
+
+    @property
+    def done(self) -> bool:
+        """Whether the example budget is spent (never, without a budget)."""
+        return self.budget > 0 and self.examples_seen >= self.budget
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """The scheduler's learnable terms: add them to your optimizer (without weight decay)."""
+        return list(self.scheduler.parameters())
+
+    def state(self, probe: ProbeResult | None = None) -> TrainState:
+        """The training state the scheduler plans from.
+
+        :param probe: the probe result to show the scheduler, if any.
+        """
+        return TrainState(
+            step=self.step,
+            examples_seen=self.examples_seen,
+            budget=self.budget,
+            examples_per_task=self.examples_per_task.copy(),
+            train_losses=self.train_losses.copy(),
+            validation=self.validation,
+            probe=probe,
+        )
+
+    # ------------------------------------------------------------------------------ probe
+    def probe_result(
+        self,
+        probabilities: PerTask,
+        targets: PerTask | None = None,
+        losses: PerTask | None = None,
+    ) -> ProbeResult:
+        """Validate per-task probe predictions and summarize them as the probe pass does.
+
+        :param probabilities: class probabilities per task, shape ``(N_k, C_k)``.
+        :param targets: gold labels per task, shape ``(N_k,)``, or ``None``.
+        :param losses: per-unit losses per task, shape ``(N_k,)``, or ``None``.
+        """
+        return self._summarize(ProbeData(probabilities, targets, losses))
+
+    def _summarize(self, data: ProbeData) -> ProbeResult:
+        probs, gold, unit_losses = check_probe_data(data, self.task_names, self.atol)
+        return probe_from_probabilities(probs, self.probe_config, gold, unit_losses)
+
+    def _probe_for_step(
+        self, probabilities: PerTask | None, targets: PerTask | None, losses: PerTask | None
+    ) -> ProbeResult | None:
+        if not self.needs_probe:
+            return None
+        if probabilities is not None:
+            return self._summarize(ProbeData(probabilities, targets, losses))
+        if self.probe_fn is None:
+            raise ValueError(
+                f"scheduler {self.scheduler.name!r} reads the probe at step {self.step}: pass "
+                "next_step(probabilities, targets=...) or give SchedulerDriver a probe_fn"
+            )
+        produced = self.probe_fn()
+        return self._summarize(produced if isinstance(produced, ProbeData) else ProbeData(produced))
+
+    # --------------------------------------------------------------------------- planning
+    def next_step(
+        self,
+        probabilities: PerTask | None = None,
+        *,
+        targets: PerTask | None = None,
+        losses: PerTask | None = None,
+    ) -> Step:
+        """The scheduler's plan for the next optimizer step.
+
+        Probe data are read only when ``needs_probe`` is true (otherwise ignored, and
+        ``probe_fn`` is not called).
+
+        :param probabilities: class probabilities per task on its probe set, shape
+            ``(N_k, C_k)``, as a sequence in task order or a mapping by task name.
+        :param targets: gold labels per task, shape ``(N_k,)`` (accuracies; unit losses for
+            batch-hard selection when ``losses`` is not given).
+        :param losses: per-unit losses per task, shape ``(N_k,)``.
+        """
+        if self._pending is not None:
+            raise RuntimeError(
+                f"step {self.step} was planned but not reported: call report(...) after training "
+                "it, before planning the next step"
+            )
+        probe = self._probe_for_step(probabilities, targets, losses)
+        if probe is not None:
+            self.last_probe = probe
+        state = self.state(probe)
+        plan = self.scheduler.plan(state)
+        plan.validate(self.num_tasks)
+        self._pending, self._pending_state = plan, state
+        return plan
+
+    def next_task(
+        self,
+        probabilities: PerTask | None = None,
+        *,
+        targets: PerTask | None = None,
+        losses: PerTask | None = None,
+    ) -> int:
+        """The index of the task to train next, for selection schedulers (see ``next_step``).
+
+        :param probabilities: as for ``next_step``.
+        :param targets: as for ``next_step``.
+        :param losses: as for ``next_step``.
+        """
+        if self.scheduler.kind != "selection":
+            raise ValueError(
+                f"scheduler {self.scheduler.name!r} weights every task: use next_step(), which "
+                "returns the tasks and their loss weights"
+            )
+        plan = self.next_step(probabilities, targets=targets, losses=losses)
+        return plan.tasks[0]
+
+    # --------------------------------------------------------------------------- training
+    def combine(
+        self,
+        task_losses: torch.Tensor,
+        *,
+        outputs: Sequence[TaskOutput] = (),
+        model: MTLModel | None = None,
+        batches: Sequence[Batch] = (),
+    ) -> torch.Tensor:
+        """The loss to back-propagate for the planned step (see the module docstring for what
+        each scheduler needs).
+
+        :param task_losses: mean loss of each planned task, shape ``(n,)``, in plan order, still
+            attached to the graph.
+        :param outputs: each planned task's `TaskOutput` on its minibatch, in plan order.
+        :param model: the model being trained, satisfying `MTLModel`.
+        :param batches: each planned task's minibatch, in plan order, as ``model.task_output``
+            takes it.
+        """
+        plan, state = self._require_pending("combine")
+        if task_losses.dim() != 1 or task_losses.shape[0] != len(plan.tasks):
+            raise ValueError(
+                f"task_losses must have shape ({len(plan.tasks)},), one mean loss per planned "
+                f"task {list(plan.tasks)}; got {tuple(task_losses.shape)}"
+            )
+        for name, given in (("outputs", outputs), ("batches", batches)):
+            if given and len(given) != len(plan.tasks):
+                raise ValueError(f"{len(given)} {name} for {len(plan.tasks)} planned tasks")
+        context = CombineContext(
+            plan=plan,
+            model=cast("MTLModel", model),
+            outputs=outputs,
+            state=state,
+            batches=batches,
+        )
+        return self.scheduler.combine(task_losses, context)
+
+    def _require_pending(self, caller: str) -> tuple[Step, TrainState]:
+        if self._pending is None or self._pending_state is None:
+            raise RuntimeError(f"{caller}() needs a planned step: call next_step() first")
+        return self._pending, self._pending_state
+
+    def report(
+        self,
+        task_losses: float | torch.Tensor | Sequence[float | torch.Tensor],
+        batch_sizes: int | Sequence[int],
+        *,
+        loss: float | torch.Tensor | None = None,
+    ) -> StepOutcome:
+        """Record the optimizer step just taken on the planned tasks and tell the scheduler.
+
+        :param task_losses: the unweighted mean training loss of each planned task, in plan
+            order (a number for a one-task plan).
+        :param batch_sizes: examples drawn from each planned task, in plan order (one number
+            for a one-task plan).
+        :param loss: the combined loss that was back-propagated (default: the plan's weighted
+            sum of ``task_losses``).
+        """
+        plan, _ = self._require_pending("report")
+        values = _floats(task_losses)
+        sizes = [batch_sizes] if isinstance(batch_sizes, (int, np.integer)) else list(batch_sizes)
+        if len(values) != len(plan.tasks) or len(sizes) != len(plan.tasks):
+            raise ValueError(
+                f"report {len(plan.tasks)} task losses and batch sizes, one per planned task "
+                f"{list(plan.tasks)}; got {len(values)} and {len(sizes)}"
+            )
+        if not all(np.isfinite(values)):
+            raise ValueError(f"task losses must be finite; got {values}")
+        if any(int(n) != n or n < 1 for n in sizes):
+            raise ValueError(f"batch sizes must be positive integers; got {sizes}")
+        total = _floats(loss)[0] if loss is not None else float(np.dot(plan.weights, values))
+        for k, n, value in zip(plan.tasks, sizes, values, strict=True):
+            self.examples_per_task[k] += int(n)
+            self.train_losses[k] = value
+        self.examples_seen += int(sum(sizes))
+        outcome = StepOutcome(
+            step=self.step,
+            plan=plan,
+            task_losses=tuple(values),
+            loss=total,
+            batch_sizes=tuple(int(n) for n in sizes),
+            examples_seen=self.examples_seen,
+        )
+        self.step += 1
+        self._pending = self._pending_state = None
+        self.scheduler.observe(outcome)
+        return outcome
+
+    def report_evaluation(
+        self,
+        scores: Sequence[float] | np.ndarray,
+        losses: Sequence[float] | np.ndarray | None = None,
+        *,
+        metric_names: Sequence[str] | None = None,
+    ) -> EvalResult:
+        """Record a validation evaluation and tell the scheduler (``adaptive``, ``dtp`` with
+        ``kpi="validation"`` read it).
+
+        :param scores: each task's validation score in ``[0, 1]`` (e.g. accuracy), task order.
+        :param losses: each task's mean validation loss (NaN when omitted).
+        :param metric_names: each task's metric name (default ``"accuracy"``).
+        """
+        values = np.asarray(scores, dtype=float)
+        loss_values = (
+            np.full(self.num_tasks, np.nan) if losses is None else np.asarray(losses, float)
+        )
+        names = tuple(metric_names) if metric_names is not None else ("accuracy",) * self.num_tasks
+        for what, given in (("scores", values), ("losses", loss_values), ("metric_names", names)):
+            if len(given) != self.num_tasks:
+                raise ValueError(f"{len(given)} {what} for {self.num_tasks} tasks")
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"validation scores must be finite; got {values.tolist()}")
+        result = EvalResult(
+            split="validation", losses=loss_values, scores=values, metric_names=names
+        )
+        self.validation = result
+        self.scheduler.observe(EvalOutcome(examples_seen=self.examples_seen, result=result))
+        return result
+
+
+def _floats(values: float | torch.Tensor | Sequence[float | torch.Tensor]) -> list[float]:
+    """Plain floats from a number, a tensor (any shape) or a sequence of numbers or scalars."""
+    if isinstance(values, torch.Tensor):
+        return [float(v) for v in values.detach().reshape(-1).cpu().tolist()]
+    if isinstance(values, (int, float, np.number)):
+        return [float(values)]
+    return [float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for v in values]

@@ -1,0 +1,88 @@
+"""Task metrics: accuracy, span F1 (seqeval) and BLEU (sacrebleu).
+
+Every metric a `Task` can name is scored by `task_score` in ``[0, 1]``, so that averages over
+tasks (model selection, reports) mix them on one scale; BLEU is divided by 100 there and
+reported on its usual 0-100 scale by `corpus_bleu`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from numbers import Integral
+from typing import Any
+
+from mtl_sched.data.task import METRICS, Task
+
+__all__ = ["METRICS", "accuracy", "corpus_bleu", "span_f1", "task_score"]
+
+
+def _check_lengths(predictions: Sequence[Any], references: Sequence[Any]) -> None:
+    if len(predictions) != len(references):
+        raise ValueError(
+            f"{len(predictions)} predictions for {len(references)} references; they must pair up"
+        )
+
+
+def accuracy(predictions: Sequence[Any], references: Sequence[Any]) -> float:
+    """Fraction of predictions equal to their reference (0 for no examples).
+
+    :param predictions: one prediction per example.
+    :param references: one reference per example.
+    """
+    _check_lengths(predictions, references)
+    if not references:
+        return 0.0
+    return sum(p == r for p, r in zip(predictions, references, strict=True)) / len(references)
+
+
+def span_f1(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> float:
+    """Micro-averaged span F1 of IOB-tagged sequences (seqeval's CoNLL-style scoring).
+
+    :param predictions: predicted tag sequences, one per sentence.
+    :param references: gold tag sequences, each as long as its prediction.
+    """
+    from seqeval.metrics import f1_score
+
+    _check_lengths(predictions, references)
+    for i, (p, r) in enumerate(zip(predictions, references, strict=True)):
+        if len(p) != len(r):
+            raise ValueError(f"sentence {i}: {len(p)} predicted tags for {len(r)} gold tags")
+    if not references:
+        return 0.0
+    return float(f1_score([list(r) for r in references], [list(p) for p in predictions]))
+
+
+def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    """Case-sensitive corpus BLEU (0-100) of detokenized text, sacrebleu's default 13a tokens.
+
+    :param hypotheses: system outputs, one string per sentence.
+    :param references: one reference string per sentence.
+    """
+    import sacrebleu
+
+    _check_lengths(hypotheses, references)
+    if not references:
+        return 0.0
+    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score)
+
+
+def task_score(task: Task, predictions: Sequence[Any], references: Sequence[Any]) -> float:
+    """The task's metric in ``[0, 1]``.
+
+    :param task: names the metric; for ``"span-f1"`` its ``label_names`` turn integer tag ids
+        into the tag strings seqeval reads.
+    :param predictions: one prediction per example, of the reference column's type.
+    :param references: the task's reference column for the split.
+    """
+    if task.metric == "accuracy":
+        return accuracy(predictions, references)
+    if task.metric == "span-f1":
+        names = task.label_names
+
+        def as_tags(sequence: Sequence[Any]) -> list[str]:
+            return [names[int(t)] if isinstance(t, Integral) else str(t) for t in sequence]
+
+        return span_f1([as_tags(p) for p in predictions], [as_tags(r) for r in references])
+    if task.metric == "bleu":
+        return corpus_bleu(predictions, references) / 100.0
+    raise ValueError(f"task {task.name!r}: unknown metric {task.metric!r}; known: {METRICS}")

@@ -1,0 +1,142 @@
+"""Shared text encoders: a word-level BiLSTM with optional character features (seed 002, 4.4)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+def xavier_init_lstm(lstm: nn.LSTM) -> None:
+    """Xavier-uniform input and recurrent weights, zero biases (seed 002's initialization).
+
+    :param lstm: the LSTM to initialize in place.
+    """
+    for name, weight in lstm.named_parameters():
+        if "weight" in name:
+            nn.init.xavier_uniform_(weight)
+        else:
+            nn.init.zeros_(weight)
+
+
+def _run_packed(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor):
+    # Empty rows are given length 1 (pack_padded_sequence refuses 0); callers zero them after.
+    packed = pack_padded_sequence(
+        inputs, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+    )
+    return lstm(packed)
+
+
+class BiLSTMEncoder(nn.Module):
+    """Word embeddings (plus a character BiLSTM per word, optionally) into a BiLSTM.
+
+    :param vocab_size: word vocabulary size.
+    :param embedding_dim: word embedding width.
+    :param hidden_size: LSTM width per direction; the output has twice this width.
+    :param num_layers: stacked BiLSTM layers.
+    :param dropout: dropout on the embeddings and on the output.
+    :param char_vocab_size: character vocabulary size; ``None`` disables character features.
+    :param char_embedding_dim: character embedding width.
+    :param char_hidden_size: character LSTM width per direction; each word gets the final
+        forward and backward states (``2 * char_hidden_size`` features) next to its embedding.
+    :param padding_idx: index of the padding token in both vocabularies.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int = 100,
+        hidden_size: int = 100,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        char_vocab_size: int | None = None,
+        char_embedding_dim: int = 25,
+        char_hidden_size: int = 25,
+        padding_idx: int = 0,
+    ) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
+        nn.init.xavier_uniform_(self.embedding.weight)
+        with torch.no_grad():
+            self.embedding.weight[padding_idx].zero_()
+        input_size = embedding_dim
+        self.char_embedding: nn.Embedding | None = None
+        self.char_lstm: nn.LSTM | None = None
+        if char_vocab_size is not None:
+            self.char_embedding = nn.Embedding(
+                char_vocab_size, char_embedding_dim, padding_idx=padding_idx
+            )
+            self.char_lstm = nn.LSTM(
+                char_embedding_dim, char_hidden_size, batch_first=True, bidirectional=True
+            )
+            xavier_init_lstm(self.char_lstm)
+            input_size += 2 * char_hidden_size
+        self.lstm = nn.LSTM(
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        xavier_init_lstm(self.lstm)
+        self.dropout = nn.Dropout(dropout)
+        self.output_size = 2 * hidden_size
+
+    def _char_features(self, chars: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        assert self.char_embedding is not None and self.char_lstm is not None
+        batch, length, _ = chars.shape
+        features = chars.new_zeros(
+            (batch, length, 2 * self.char_lstm.hidden_size), dtype=torch.float
+        )
+        words = chars[mask]  # only real words: (N, L)
+        if words.shape[0] == 0:
+            return features
+        _, (hidden, _) = _run_packed(
+            self.char_lstm, self.char_embedding(words), (words != 0).sum(dim=1)
+        )
+        # hidden: (2, N, H), the last forward and the first backward state of each word
+        features[mask] = torch.cat([hidden[0], hidden[1]], dim=-1)
+        return features
+
+    def forward(
+        self, words: torch.Tensor, mask: torch.Tensor, chars: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Contextual token states, zero at padding positions.
+
+        :param words: word indices, ``(B, T)``.
+        :param mask: ``True`` on real tokens, ``(B, T)``.
+        :param chars: character indices per word, ``(B, T, L)`` (needed when the encoder was
+            built with ``char_vocab_size``).
+        :returns: ``(B, T, output_size)``.
+        """
+        inputs = self.embedding(words)
+        if self.char_lstm is not None:
+            if chars is None:
+                raise ValueError("this encoder uses character features; pass chars=(B, T, L)")
+            inputs = torch.cat([inputs, self._char_features(chars, mask)], dim=-1)
+        lengths = mask.sum(dim=1)
+        packed, _ = _run_packed(self.lstm, self.dropout(inputs), lengths)
+        states, _ = pad_packed_sequence(packed, batch_first=True, total_length=words.shape[1])
+        return self.dropout(states) * mask.unsqueeze(-1)
+
+
+def masked_max_pool(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Maximum over real positions, ``(B, T, D) -> (B, D)``; zero for an empty row.
+
+    :param states: token states.
+    :param mask: ``True`` on real tokens, ``(B, T)``.
+    """
+    filled = states.masked_fill(~mask.unsqueeze(-1), float("-inf"))
+    pooled = filled.max(dim=1).values
+    return torch.where(mask.any(dim=1, keepdim=True), pooled, torch.zeros_like(pooled))
+
+
+def masked_mean_pool(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over real positions, ``(B, T, D) -> (B, D)``; zero for an empty row.
+
+    :param states: token states.
+    :param mask: ``True`` on real tokens, ``(B, T)``.
+    """
+    weights = mask.unsqueeze(-1).to(states.dtype)
+    return (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
