@@ -1,8 +1,10 @@
 """Reinforcement-learning schedulers on stable-baselines3."""
 
 from mtl_sched.agents.boltzmann_gumbel import (
+    EXPLORATION_KINDS,
     BoltzmannGumbelDQN,
     annealed_temperature,
+    boltzmann_choice,
     boltzmann_gumbel_choice,
 )
 from mtl_sched.agents.progress import TqdmCallback
@@ -15,12 +17,14 @@ from mtl_sched.agents.training import (
 )
 
 __all__ = [
+    "EXPLORATION_KINDS",
     "AgentSettings",
     "BoltzmannGumbelDQN",
     "QLSScheduler",
     "TqdmCallback",
     "TrainAgentConfig",
     "annealed_temperature",
+    "boltzmann_choice",
     "boltzmann_gumbel_choice",
     "load_trained_agent",
     "train_agent",

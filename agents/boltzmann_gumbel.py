@@ -7,6 +7,11 @@ temperature is annealed from ``temperature_initial`` (all actions near-equally l
 ``temperature_final`` (nearly greedy). With a common ``beta`` this samples exactly from
 ``softmax(Q / beta)`` (the Gumbel-max trick). Epsilon-greedy is off; ``predict`` is greedy.
 
+``exploration="boltzmann"`` gives plain Boltzmann (softmax) exploration under the same annealed
+temperature: actions are drawn from ``softmax(Q / (C * temperature(t)))``, the counts play no
+part (they are still kept, for the logged action shares). It is the Boltzmann-Gumbel draw with
+every count taken as 1, which isolates what the count scaling contributes.
+
 The counts, the temperature schedule's state and the noise generator are attributes, so they
 survive ``save``/``load``; the schedule is a function of ``num_timesteps`` over a horizon fixed at
 the first ``learn`` call, so a resumed ``learn(..., reset_num_timesteps=False)`` continues it.
@@ -24,6 +29,8 @@ from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
 
 TemperatureSchedule = Literal["linear", "exponential"]
+ExplorationKind = Literal["boltzmann-gumbel", "boltzmann"]
+EXPLORATION_KINDS: tuple[str, ...] = ("boltzmann-gumbel", "boltzmann")
 
 _EPSILON_KWARGS = ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps")
 
@@ -41,6 +48,22 @@ def annealed_temperature(
     if schedule == "exponential":
         return initial * (final / initial) ** p
     raise ValueError(f"temperature schedule must be 'linear' or 'exponential'; got {schedule!r}")
+
+
+def boltzmann_choice(
+    q_values: np.ndarray,
+    scale: float | np.ndarray,
+    rng: np.random.Generator,
+) -> int:
+    """One draw from ``softmax(q / scale)`` by the Gumbel-max trick: ``argmax_a q_a + scale Z_a``.
+
+    :param q_values: estimated values, shape ``(A,)``.
+    :param scale: the temperature, common or one per action (shape ``(A,)``); 0 gives the
+        greedy action.
+    :param rng: source of the Gumbel noise.
+    """
+    gumbel = rng.gumbel(size=q_values.shape)
+    return int(np.argmax(q_values + scale * gumbel))
 
 
 def boltzmann_gumbel_choice(
@@ -61,8 +84,7 @@ def boltzmann_gumbel_choice(
     untried = np.flatnonzero(counts == 0)
     if untried.size:
         return int(rng.choice(untried))
-    gumbel = rng.gumbel(size=q_values.shape)
-    return int(np.argmax(q_values + scale / np.sqrt(counts) * gumbel))
+    return boltzmann_choice(q_values, scale / np.sqrt(counts), rng)
 
 
 class BoltzmannGumbelDQN(DQN):
@@ -70,6 +92,8 @@ class BoltzmannGumbelDQN(DQN):
 
     Takes every ``DQN`` argument except the epsilon-greedy ones, plus:
 
+    :param exploration: ``"boltzmann-gumbel"`` (count-scaled noise, the default) or
+        ``"boltzmann"`` (plain softmax on ``Q / (C * temperature)``, counts ignored).
     :param exploration_c: the constant ``C`` of ``beta_a = C * temperature / sqrt(N_a)``; match it
         to the scale of the Q-value differences.
     :param temperature_initial: temperature at the start of training.
@@ -83,6 +107,7 @@ class BoltzmannGumbelDQN(DQN):
         self,
         policy: Any,
         env: Any,
+        exploration: ExplorationKind = "boltzmann-gumbel",
         exploration_c: float = 1.0,
         temperature_initial: float = 1.0,
         temperature_final: float = 0.05,
@@ -96,6 +121,8 @@ class BoltzmannGumbelDQN(DQN):
                 f"BoltzmannGumbelDQN explores by Boltzmann-Gumbel, not epsilon-greedy; "
                 f"remove {given}"
             )
+        if exploration not in EXPLORATION_KINDS:
+            raise ValueError(f"exploration must be one of {EXPLORATION_KINDS}; got {exploration!r}")
         if exploration_c < 0:
             raise ValueError(f"exploration_c must be non-negative; got {exploration_c}")
         if temperature_initial < 0 or temperature_final < 0:
@@ -107,6 +134,7 @@ class BoltzmannGumbelDQN(DQN):
         if not 0 < temperature_fraction <= 1:
             raise ValueError(f"temperature_fraction must be in (0, 1]; got {temperature_fraction}")
         annealed_temperature(0.0, temperature_initial, temperature_final, temperature_schedule)
+        self.exploration: ExplorationKind = exploration
         self.exploration_c = float(exploration_c)
         self.temperature_initial = float(temperature_initial)
         self.temperature_final = float(temperature_final)
@@ -169,9 +197,12 @@ class BoltzmannGumbelDQN(DQN):
         scale = self.exploration_c * self.temperature
         actions = np.empty(n_envs, dtype=np.int64)
         for i in range(n_envs):
-            actions[i] = boltzmann_gumbel_choice(
-                q[i], self.action_counts, scale, self.exploration_rng
-            )
+            if self.exploration == "boltzmann":
+                actions[i] = boltzmann_choice(q[i], scale, self.exploration_rng)
+            else:
+                actions[i] = boltzmann_gumbel_choice(
+                    q[i], self.action_counts, scale, self.exploration_rng
+                )
             self.action_counts[actions[i]] += 1
         return actions, actions
 

@@ -37,7 +37,11 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import configure
 
-from mtl_sched.agents.boltzmann_gumbel import BoltzmannGumbelDQN, TemperatureSchedule
+from mtl_sched.agents.boltzmann_gumbel import (
+    BoltzmannGumbelDQN,
+    ExplorationKind,
+    TemperatureSchedule,
+)
 from mtl_sched.agents.progress import TqdmCallback
 from mtl_sched.benchmarks import Benchmark, get_benchmark
 from mtl_sched.envs.scheduling_env import MTLSchedulingEnv, RewardKind
@@ -57,8 +61,14 @@ class AgentSettings:
     :param reward: environment reward (``"loss"``, ``"loss-decrease"``, ``"accuracy-increase"``).
     :param use_penalty: apply the single-task accuracy penalty (references computed and cached).
     :param steps_per_action: minibatches each choice of the agent trains.
+    :param reward_scale: factor on the environment's reward (not on the penalty).
+    :param recency_decay: add recency features with this decay to the observation (see
+        `mtl_sched.recency`); ``None`` keeps seed 002's histogram-only observation.
     :param gamma: discount factor.
     :param learning_rate: Q-network learning rate.
+    :param exploration: ``"boltzmann-gumbel"`` (count-scaled Gumbel noise, seed 002) or
+        ``"boltzmann"`` (plain softmax exploration at the same temperature; see
+        `BoltzmannGumbelDQN`).
     :param exploration_c: Boltzmann-Gumbel constant ``C`` (match it to the scale of Q).
     :param temperature_initial: exploration temperature at the start.
     :param temperature_final: exploration temperature after annealing.
@@ -75,8 +85,11 @@ class AgentSettings:
     reward: RewardKind = "loss-decrease"
     use_penalty: bool = False
     steps_per_action: int = 1
+    reward_scale: float = 1.0
+    recency_decay: float | None = None
     gamma: float = 0.9
     learning_rate: float = 1e-3
+    exploration: ExplorationKind = "boltzmann-gumbel"
     exploration_c: float = 0.1
     temperature_initial: float = 1.0
     temperature_final: float = 0.05
@@ -99,33 +112,43 @@ class AgentSettings:
             reward=self.reward,
             reference_accuracies="auto" if self.use_penalty else None,
             steps_per_action=self.steps_per_action,
+            recency_decay=self.recency_decay,
+            reward_scale=self.reward_scale,
         )
+
+    def dqn_kwargs(self, seed: int, total_steps: int | None = None) -> dict[str, Any]:
+        """Keyword arguments of SB3's ``DQN`` shared by every exploration method (none of the
+        exploration ones); ``total_steps`` caps the replay buffer at what is needed."""
+        buffer_size = self.buffer_size
+        if total_steps is not None:
+            buffer_size = min(buffer_size, total_steps)
+        return {
+            "gamma": self.gamma,
+            "learning_rate": self.learning_rate,
+            "learning_starts": self.learning_starts,
+            "buffer_size": max(1, buffer_size),
+            "batch_size": self.batch_size,
+            "train_freq": self.train_freq,
+            "target_update_interval": self.target_update_interval,
+            "policy_kwargs": {"net_arch": list(self.net_arch)},
+            "seed": seed,
+            "device": "auto",
+        }
 
     def make_agent(
         self, env: MTLSchedulingEnv, seed: int, total_steps: int | None = None
     ) -> BoltzmannGumbelDQN:
         """A fresh agent on ``env``; ``total_steps`` caps the replay buffer at what is needed."""
-        buffer_size = self.buffer_size
-        if total_steps is not None:
-            buffer_size = min(buffer_size, total_steps)
         return BoltzmannGumbelDQN(
             "MlpPolicy",
             env,
-            gamma=self.gamma,
-            learning_rate=self.learning_rate,
+            exploration=self.exploration,
             exploration_c=self.exploration_c,
             temperature_initial=self.temperature_initial,
             temperature_final=self.temperature_final,
             temperature_fraction=self.temperature_fraction,
             temperature_schedule=self.temperature_schedule,
-            learning_starts=self.learning_starts,
-            buffer_size=max(1, buffer_size),
-            batch_size=self.batch_size,
-            train_freq=self.train_freq,
-            target_update_interval=self.target_update_interval,
-            policy_kwargs={"net_arch": list(self.net_arch)},
-            seed=seed,
-            device="auto",
+            **self.dqn_kwargs(seed, total_steps),
         )
 
     @classmethod
@@ -337,9 +360,7 @@ class GreedyEvaluationCallback(BaseCallback):
             return float("nan")
         scores = []
         for seed in self.seeds:
-            scheduler = QLSScheduler(
-                model, self.env.probe_config, steps_per_action=self.env.steps_per_action
-            )
+            scheduler = QLSScheduler.from_env(model, self.env)
             result = self.benchmark.make_trainer(seed).run(scheduler)
             scores.append(result.best_validation.average_score)
         mean = float(np.mean(scores))
@@ -382,6 +403,10 @@ def _prepare_out(config: TrainAgentConfig, resume: bool) -> None:
     settings_path = out / SETTINGS_FILE
     if resume:
         stored = _read_settings(out)
+        if isinstance(stored.get("agent"), dict):
+            # settings added since the file was written take their defaults, as on loading
+            defaults = asdict(AgentSettings.from_dict(stored["agent"]))
+            stored = {**stored, "agent": json.loads(json.dumps(defaults))}
         wanted = config.identity()
         differing = sorted(k for k in wanted if stored.get(k) != wanted[k])
         if differing:

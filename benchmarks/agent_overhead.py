@@ -16,11 +16,8 @@ env.step seconds per env step>``.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import time
-import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +26,7 @@ import torch
 
 from mtl_sched.agents import AgentSettings
 from mtl_sched.benchmarks import get_benchmark
+from mtl_sched.script_args import parse_args_into
 
 
 @dataclass
@@ -46,17 +44,9 @@ class Args:
     )
 
 
-def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    hints = typing.get_type_hints(Args)
-    for option in dataclasses.fields(Args):
-        parser.add_argument(
-            f"--{option.name.replace('_', '-')}",
-            type=hints[option.name],
-            default=option.default,
-            help=f"{option.metadata['help']} (default: {option.default!r})",
-        )
-    return Args(**vars(parser.parse_args()))
+def parse_args(argv: Sequence[str] | None = None) -> Args:
+    """`Args` from the command line (``argv``, else ``sys.argv``)."""
+    return parse_args_into(Args, argv, description=__doc__.splitlines()[0])
 
 
 class Stopwatch:

@@ -20,13 +20,10 @@ steps for the same examples: a cost of the kind, not of the method.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import gc
 import statistics
 import time
-import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +32,7 @@ import torch
 from mtl_sched.benchmarks import Benchmark, get_benchmark
 from mtl_sched.registry import make_scheduler, scheduler_class, scheduler_names
 from mtl_sched.scheduling import Scheduler, StepOutcome
+from mtl_sched.script_args import parse_args_into
 from mtl_sched.training import Trainer
 
 
@@ -62,18 +60,9 @@ class Args:
     )
 
 
-def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    hints = typing.get_type_hints(Args)
-    for option in dataclasses.fields(Args):
-        members = [t for t in typing.get_args(hints[option.name]) if t is not type(None)]
-        parser.add_argument(
-            f"--{option.name.replace('_', '-')}",
-            type=members[0] if members else hints[option.name],
-            default=option.default,
-            help=f"{option.metadata['help']} (default: {option.default!r})",
-        )
-    return Args(**vars(parser.parse_args()))
+def parse_args(argv: Sequence[str] | None = None) -> Args:
+    """`Args` from the command line (``argv``, else ``sys.argv``)."""
+    return parse_args_into(Args, argv, description=__doc__.splitlines()[0])
 
 
 def build_scheduler(name: str, benchmark: Benchmark) -> Scheduler:
@@ -85,7 +74,7 @@ def build_scheduler(name: str, benchmark: Benchmark) -> Scheduler:
 
         env = MTLSchedulingEnv(benchmark, reference_accuracies=None)
         agent = BoltzmannGumbelDQN("MlpPolicy", env, seed=0, learning_starts=0)
-        return QLSScheduler(agent, env.probe_config)
+        return QLSScheduler.from_env(agent, env)
     scheduler = make_scheduler(name)
     scheduler.prepare(benchmark)
     return scheduler

@@ -1,12 +1,17 @@
-"""Gymnasium environments. Importing this package registers ``mtl_sched/MTLScheduling-v0``."""
+"""Gymnasium environments. Importing this package registers ``mtl_sched/MTLScheduling-v0`` and
+``mtl_sched/TaskBandit-v0``."""
 
 import gymnasium as gym
 
+from mtl_sched.envs.bandit import TaskBanditEnv
 from mtl_sched.envs.scheduling_env import MTLSchedulingEnv
 
 ENV_ID = "mtl_sched/MTLScheduling-v0"
+BANDIT_ENV_ID = "mtl_sched/TaskBandit-v0"
 
 if ENV_ID not in gym.registry:
     gym.register(id=ENV_ID, entry_point="mtl_sched.envs.scheduling_env:MTLSchedulingEnv")
+if BANDIT_ENV_ID not in gym.registry:
+    gym.register(id=BANDIT_ENV_ID, entry_point="mtl_sched.envs.bandit:TaskBanditEnv")
 
-__all__ = ["ENV_ID", "MTLSchedulingEnv"]
+__all__ = ["BANDIT_ENV_ID", "ENV_ID", "MTLSchedulingEnv", "TaskBanditEnv"]

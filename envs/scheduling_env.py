@@ -4,6 +4,9 @@ Spaces
     - Action: ``Discrete(K)``, the task whose minibatch trains the model next.
     - Observation: ``Box(0, 1, (K * bins,), float32)``, each task's normalized histogram of
       prediction uncertainty (margin by default) on its validation probe set, task after task.
+      With ``recency_decay=d`` it is followed by ``K`` recency features (``Box(0, 1, (K * bins +
+      K,))``): an exponential moving average of the one-hot actions with decay ``d`` per step
+      (`mtl_sched.recency.ChoiceTrace`), all 0 after ``reset``.
 
 Reward
     ``reward="loss"`` (seed 002, the default): ``-sum_k L_k``, the summed mean validation loss of
@@ -14,7 +17,8 @@ Reward
     validation accuracy rose during the step; the return of an episode is then the final minus
     the initial average accuracy, the quantity schedules are judged by. Any of them is replaced
     by ``penalty`` (default -10) while the average validation accuracy is below
-    ``penalty_threshold`` (default 0.95) times the average single-task reference accuracy: at
+    ``penalty_threshold`` (default 0.95) times the average single-task reference accuracy (unit
+    accuracy: of examples, tokens or target tokens, as the probe pass measures it): at
     every step with ``penalty_mode="always"`` (the default), or only after the episode has once
     reached the threshold with ``penalty_mode="drop"`` (seed 002 punishes accuracy that "drops
     under" the threshold; a fresh model starts under it whatever the agent does). Histograms,
@@ -54,6 +58,7 @@ from gymnasium import spaces
 
 from mtl_sched.benchmarks import Benchmark, get_benchmark
 from mtl_sched.probing import ProbeConfig, ProbeResult
+from mtl_sched.recency import ChoiceTrace
 from mtl_sched.references import compute_single_task_references, single_task_references
 from mtl_sched.scheduling import Step
 from mtl_sched.training import Trainer
@@ -88,6 +93,11 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
     :param reference_accuracies: single-task validation accuracies per task; ``"auto"`` computes
         them (cached on disk for a benchmark), ``None`` disables the penalty.
     :param reference_seed: seed of the single-task reference runs.
+    :param reward_scale: multiplies every reward but the penalty (e.g. 100 puts
+        ``"accuracy-increase"`` in percentage points, a scale Q-networks fit more readily).
+    :param recency_decay: add ``K`` recency features to the observation, with this decay in
+        ``(0, 1)`` (see `mtl_sched.recency`); ``None`` (the default, seed 002's observation)
+        leaves them out.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
@@ -108,6 +118,8 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         penalty_threshold: float = 0.95,
         reference_accuracies: Sequence[float] | str | None = "auto",
         reference_seed: int = 0,
+        recency_decay: float | None = None,
+        reward_scale: float = 1.0,
     ) -> None:
         super().__init__()
         if steps_per_action < 1:
@@ -138,6 +150,9 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             raise ValueError(f"reward must be one of {REWARD_KINDS}; got {reward!r}")
         if penalty_mode not in ("always", "drop"):
             raise ValueError(f"penalty_mode must be 'always' or 'drop'; got {penalty_mode!r}")
+        if not (math.isfinite(reward_scale) and reward_scale > 0):
+            raise ValueError(f"reward_scale must be positive; got {reward_scale}")
+        self.reward_scale = float(reward_scale)
         self.reward_kind: RewardKind = reward
         self.penalty_mode: PenaltyMode = penalty_mode
         self.penalty = float(penalty)
@@ -146,9 +161,13 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         self._references = self._check_references(reference_accuracies)
 
         num_tasks = len(self.task_names)
+        self.recency = ChoiceTrace(num_tasks, recency_decay)
         self.action_space = spaces.Discrete(num_tasks)
         self.observation_space = spaces.Box(
-            low=0.0, high=1.0, shape=(num_tasks * self.probe_config.bins,), dtype=np.float32
+            low=0.0,
+            high=1.0,
+            shape=(num_tasks * self.probe_config.bins + self.recency.size,),
+            dtype=np.float32,
         )
         self.trainer: Trainer | None = None
         self._episode_step = 0
@@ -177,11 +196,13 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         """Single-task reference accuracies (computed and cached on first use), or ``None``."""
         if isinstance(self._references, str):
             if self.benchmark is not None:
-                self._references = single_task_references(self.benchmark, self.reference_seed)
+                self._references = single_task_references(
+                    self.benchmark, self.reference_seed, measure="unit-accuracy"
+                )
             else:
                 self._references = compute_single_task_references(
                     self._factory, self.task_names, self.reference_seed
-                )
+                ).unit_accuracies
         return self._references
 
     def _info(self, result: ProbeResult, penalized: bool) -> dict[str, Any]:
@@ -217,10 +238,13 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             )
         self._episode_step = 0
         self._reached_threshold = False
+        self.recency.reset()
         result = self.trainer.probe(self.probe_config)
         self._last_total_loss = float(result.losses.sum())
         self._last_accuracy = float(result.accuracies.mean())
-        return result.observation, self._info(result, self._is_penalized(result))
+        return self.recency.extend(result.observation), self._info(
+            result, self._is_penalized(result)
+        )
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self.trainer is None:
@@ -233,6 +257,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             outcome = self.trainer.train_step(Step.select(task))
         assert outcome is not None
         self._episode_step += 1
+        self.recency.record(task)
         result = self.trainer.probe(self.probe_config)
         penalized = self._is_penalized(result)
         total_loss = float(result.losses.sum())
@@ -244,9 +269,11 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             reward = self._last_total_loss - total_loss
         else:
             reward = float(result.accuracies.mean()) - self._last_accuracy
+        if not penalized:
+            reward *= self.reward_scale
         self._last_total_loss = total_loss
         self._last_accuracy = float(result.accuracies.mean())
         truncated = self._episode_step >= self.episode_steps
         info = self._info(result, penalized)
         info.update(task=task, task_name=self.task_names[task], train_loss=outcome.task_losses[0])
-        return result.observation, float(reward), False, truncated, info
+        return self.recency.extend(result.observation), float(reward), False, truncated, info

@@ -23,11 +23,8 @@ The script
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import math
 import sys
-import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +48,7 @@ from mtl_sched import (
 )
 from mtl_sched.agents import AgentSettings, QLSScheduler
 from mtl_sched.envs import MTLSchedulingEnv
+from mtl_sched.script_args import parse_args_into
 
 TASKS = ("majority", "first-last", "noisy-majority")
 
@@ -100,20 +98,8 @@ class Args:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Args:
-    """`Args` from command-line flags (``--baselines`` takes several names)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    hints = typing.get_type_hints(Args)
-    for option in dataclasses.fields(Args):
-        kind = hints[option.name]
-        flag = f"--{option.name.replace('_', '-')}"
-        help_text = f"{option.metadata['help']} (default: {option.default!r})"
-        if typing.get_origin(kind) is tuple:
-            parser.add_argument(flag, nargs="+", default=option.default, help=help_text)
-        else:
-            parser.add_argument(flag, type=kind, default=option.default, help=help_text)
-    values = vars(parser.parse_args(argv))
-    values["baselines"] = tuple(values["baselines"])
-    return Args(**values)
+    """`Args` from the command line (``argv``, else ``sys.argv``)."""
+    return parse_args_into(Args, argv, description=__doc__.splitlines()[0])
 
 
 # ------------------------------------------------------------------------------------ data
@@ -249,7 +235,7 @@ def train_qls(args: Args, tasks: Sequence[Task]) -> QLSScheduler:
     )
     agent = settings.make_agent(env, seed=args.seed, total_steps=args.agent_steps)
     agent.learn(args.agent_steps)
-    return QLSScheduler(agent, probe)
+    return QLSScheduler.from_env(agent, env)
 
 
 # --------------------------------------------------------------- (b) your own training loop

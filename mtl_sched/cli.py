@@ -13,7 +13,6 @@ benchmark's small variant (a few hundred examples per task, a tiny model).
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import torch
 
 from mtl_sched.envs.scheduling_env import REWARD_KINDS
+from mtl_sched.script_args import parse_key_value
 
 
 def _parse_seeds(text: str) -> tuple[int, ...]:
@@ -34,17 +34,6 @@ def _parse_seeds(text: str) -> tuple[int, ...]:
     if not seeds:
         raise argparse.ArgumentTypeError("give at least one seed")
     return seeds
-
-
-def _parse_param(text: str) -> tuple[str, Any]:
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE; got {text!r}")
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = raw  # a bare word is a string
-    return key.replace("-", "_"), value
 
 
 def _positive(text: str) -> int:
@@ -111,14 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--option",
-        type=_parse_param,
+        type=parse_key_value,
         action="append",
         default=[],
         help="benchmark option (repeatable), e.g. --option budget=4800",
     )
     train.add_argument(
         "--setting",
-        type=_parse_param,
+        type=parse_key_value,
         action="append",
         default=[],
         help="agent setting (repeatable; see AgentSettings), e.g. --setting gamma=0.5",
@@ -145,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--param",
-        type=_parse_param,
+        type=parse_key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",

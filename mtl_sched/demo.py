@@ -67,9 +67,7 @@ def run_demo(config: DemoConfig) -> str:
     benchmark = get_benchmark(config.benchmark)
     agent, env = train_scheduler_agent(config)
     agent.save(config.out / "agent.zip")
-    probe = env.probe_config
-
-    factories = {"qls (learned)": lambda: QLSScheduler(agent, probe)}
+    factories = {"qls (learned)": lambda: QLSScheduler.from_env(agent, env)}
     for name in config.baselines:
         factories[name] = lambda name=name: make_scheduler(name)
     results = compare_schedulers(benchmark, factories, config.eval_seeds, progress=config.progress)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from mtl_sched.models.base import Batch, MTLModel, TaskOutput
+from mtl_sched.models.base import Batch, MTLModel, TaskOutput, task_outputs
 from mtl_sched.uncertainty import UncertaintyMeasure, batch_hard_indices, histogram, uncertainty
 
 
@@ -142,10 +142,13 @@ def probe(
     was_training = model.training  # type: ignore[attr-defined]
     model.eval()
     try:
-        outputs = [
-            _concat_outputs([model.task_output(task, b) for b in batches])
+        requests = [
+            (task, batch)
             for task, batches in zip(model.task_names, probe_batches, strict=True)
+            for batch in batches
         ]
+        flat = iter(task_outputs(model, requests))
+        outputs = [_concat_outputs([next(flat) for _ in batches]) for batches in probe_batches]
     finally:
         model.train(was_training)
     return probe_from_probabilities(

@@ -1,13 +1,17 @@
-"""Single-task reference accuracies: one model per task, trained on that task alone.
+"""Single-task references: one model per task, trained on that task alone.
 
-The environment's penalty compares the multi-task model with these references, and some
-schedulers (adaptive, prior easy/hard) need them. Each reference model gets the same budget:
-by default the run budget divided by the number of tasks, i.e. the examples each task receives
-under uniform multi-task training, so that "95% of single-task accuracy" is reachable by a good
-schedule within one run (references trained on the whole budget each would put every run under
-the threshold from start to end). They are computed once per benchmark configuration, seed and
-budget, and cached as JSON under ``$MTL_SCHED_CACHE`` (default ``~/.cache/mtl-sched``) in
-``references/``.
+Two measures of each reference model are kept, from its best validation evaluation: the task's
+score (its metric: accuracy, span F1 or BLEU), which schedulers that compare validation scores
+with references read (adaptive, prior easy/hard), and its unit accuracy (examples, tokens, or
+target tokens under teacher forcing), which the environment's penalty compares with the
+accuracy of its probe pass. For accuracy tasks the two are equal.
+
+Each reference model gets the same budget: by default the run budget divided by the number of
+tasks, i.e. the examples each task receives under uniform multi-task training, so that "95% of
+single-task accuracy" is reachable by a good schedule within one run (references trained on the
+whole budget each would put every run under the threshold from start to end). They are computed
+once per benchmark configuration, seed and budget, and cached as JSON under ``$MTL_SCHED_CACHE``
+(default ``~/.cache/mtl-sched``) in ``references/``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -26,6 +32,27 @@ from mtl_sched.registry import make_scheduler
 from mtl_sched.training import Trainer
 
 TrainerFactory = Callable[[int], Trainer]
+Measure = Literal["score", "unit-accuracy"]
+
+
+@dataclass(frozen=True)
+class SingleTaskReferences:
+    """Validation measures of the single-task models, in task order.
+
+    :param scores: the task metric of each (accuracy, span F1 or BLEU, on 0-1).
+    :param unit_accuracies: accuracy over prediction units of each.
+    """
+
+    scores: np.ndarray
+    unit_accuracies: np.ndarray
+
+    def measure(self, which: Measure) -> np.ndarray:
+        """``scores`` (``"score"``) or ``unit_accuracies`` (``"unit-accuracy"``)."""
+        if which == "score":
+            return self.scores
+        if which == "unit-accuracy":
+            return self.unit_accuracies
+        raise ValueError(f"measure must be 'score' or 'unit-accuracy'; got {which!r}")
 
 
 def cache_dir() -> Path:
@@ -39,8 +66,9 @@ def compute_single_task_references(
     task_names: Sequence[str],
     seed: int = 0,
     budget_per_task: int | None = None,
-) -> np.ndarray:
-    """Best validation accuracy of a model trained on each task alone.
+) -> SingleTaskReferences:
+    """Validation score and unit accuracy of a model trained on each task alone (each at its
+    best validation evaluation).
 
     :param trainer_factory: ``seed -> Trainer`` over a fresh model (the benchmark's or a user's).
     :param task_names: the tasks, in the trainer's order.
@@ -48,14 +76,16 @@ def compute_single_task_references(
     :param budget_per_task: training examples of each single-task run; ``None`` uses the
         trainer's budget divided by the number of tasks.
     """
-    scores = []
+    scores, unit_accuracies = [], []
     for k, name in enumerate(task_names):
         trainer = trainer_factory(seed)
         budget = budget_per_task or max(1, trainer.config.budget // len(task_names))
         trainer.config = dataclasses.replace(trainer.config, budget=budget)
-        result = trainer.run(make_scheduler("round-robin", tasks=[name]))
-        scores.append(float(result.best_validation.scores[k]))
-    return np.asarray(scores)
+        best = trainer.run(make_scheduler("round-robin", tasks=[name])).best_validation
+        scores.append(float(best.scores[k]))
+        units = best.unit_accuracies if best.unit_accuracies is not None else best.scores
+        unit_accuracies.append(float(units[k]))
+    return SingleTaskReferences(np.asarray(scores), np.asarray(unit_accuracies))
 
 
 def write_json_atomically(path: Path, payload: dict) -> None:
@@ -68,13 +98,17 @@ def write_json_atomically(path: Path, payload: dict) -> None:
 
 
 def single_task_references(
-    benchmark: Benchmark, seed: int = 0, budget_per_task: int | None = None
+    benchmark: Benchmark,
+    seed: int = 0,
+    budget_per_task: int | None = None,
+    measure: Measure = "score",
 ) -> np.ndarray:
-    """Cached single-task validation accuracies of ``benchmark`` (computed on first use).
+    """Cached single-task validation measures of ``benchmark`` (computed on first use).
 
     :param benchmark: the benchmark; its fingerprint keys the cache.
     :param seed: seed of the single-task runs.
     :param budget_per_task: examples per single-task run (default: budget / number of tasks).
+    :param measure: ``"score"`` (the task metric) or ``"unit-accuracy"``.
     """
     budget = budget_per_task or max(1, benchmark.trainer_config.budget // benchmark.num_tasks)
     name = f"{benchmark.name}-{benchmark.fingerprint()}-s{seed}-b{budget}.json"
@@ -83,10 +117,13 @@ def single_task_references(
         try:
             payload = json.loads(path.read_text())
             if payload.get("tasks") == list(benchmark.task_names):
-                return np.asarray(payload["validation_accuracy"], dtype=float)
+                return SingleTaskReferences(
+                    np.asarray(payload["validation_score"], dtype=float),
+                    np.asarray(payload["validation_unit_accuracy"], dtype=float),
+                ).measure(measure)
         except (json.JSONDecodeError, KeyError, TypeError):
-            pass  # a damaged cache entry is recomputed and overwritten
-    scores = compute_single_task_references(
+            pass  # a damaged or older cache entry is recomputed and overwritten
+    references = compute_single_task_references(
         benchmark.make_trainer, benchmark.task_names, seed, budget
     )
     write_json_atomically(
@@ -97,7 +134,8 @@ def single_task_references(
             "seed": seed,
             "budget_per_task": budget,
             "tasks": list(benchmark.task_names),
-            "validation_accuracy": scores.tolist(),
+            "validation_score": references.scores.tolist(),
+            "validation_unit_accuracy": references.unit_accuracies.tolist(),
         },
     )
-    return scores
+    return references.measure(measure)

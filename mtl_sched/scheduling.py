@@ -90,12 +90,16 @@ class EvalResult:
     :param losses: mean loss per task, shape ``(K,)``.
     :param scores: the task metric per task (accuracy for classification), shape ``(K,)``.
     :param metric_names: metric name per task.
+    :param unit_accuracies: accuracy per task over its prediction units (examples, tokens or
+        target tokens under teacher forcing), shape ``(K,)``; equal to ``scores`` for accuracy
+        tasks. ``None`` when the evaluation did not compute it.
     """
 
     split: str
     losses: np.ndarray
     scores: np.ndarray
     metric_names: tuple[str, ...]
+    unit_accuracies: np.ndarray | None = None
 
     @property
     def average_score(self) -> float:

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
 import datasets
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 from tqdm.auto import tqdm
 
 from mtl_sched.data.task import Task
 from mtl_sched.metrics import task_score
-from mtl_sched.models.base import Batch, MTLModel, TaskOutput, to_device
+from mtl_sched.models.base import Batch, MTLModel, task_outputs, to_device
 from mtl_sched.probing import ProbeConfig, ProbeResult, probe
 from mtl_sched.scheduling import (
     CombineContext,
@@ -34,6 +37,9 @@ from mtl_sched.scheduling import (
     TrainState,
     weighted_sum,
 )
+
+# Tags the per-step random stream of training, apart from the samplers' streams of [seed, k].
+_DROPOUT_STREAM = 7919
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -132,14 +138,35 @@ class RunResult:
 Columns = dict[str, np.ndarray]
 
 
+def _column_values(column: pa.ChunkedArray) -> np.ndarray:
+    # np.array copies: Arrow's zero-copy views are read-only, which torch warns about
+    kind = column.type
+    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
+        if pa.types.is_fixed_size_list(kind) and not pa.types.is_nested(kind.value_type):
+            flat = np.array(pc.list_flatten(column).to_numpy(zero_copy_only=False))
+            return flat.reshape(len(column), kind.list_size)
+        return np.array(column.to_numpy(zero_copy_only=False))
+    lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+    if len(lengths) and (lengths == lengths[0]).all() and not pa.types.is_nested(kind.value_type):
+        # equal-length vectors (e.g. dense features) stack into one 2-D array
+        flat = np.array(pc.list_flatten(column).to_numpy(zero_copy_only=False))
+        return flat.reshape(len(lengths), int(lengths[0]))
+    values = np.empty(len(column), dtype=object)
+    for i, row in enumerate(column.to_pylist()):
+        values[i] = row
+    return values
+
+
 def materialize(dataset: datasets.Dataset) -> Columns:
-    """Every column of ``dataset`` as one NumPy array (object arrays for ragged columns).
+    """Every column of ``dataset`` as one NumPy array: 2-D for equal-length vectors, an object
+    array of Python lists for ragged columns (sentences, token ids, tags).
 
     Indexing these arrays is orders of magnitude faster than indexing the Arrow-backed
-    dataset once per minibatch.
+    dataset once per minibatch; reading the Arrow columns directly (rather than through the
+    NumPy formatter) keeps this fast for tens of thousands of sentences.
     """
-    table = dataset.with_format("numpy")[:]
-    return {name: np.asarray(values) for name, values in table.items()}
+    table = dataset.with_format("arrow")[:]
+    return {name: _column_values(table.column(name)) for name in table.column_names}
 
 
 def take_rows(columns: Columns, indices: np.ndarray | slice) -> Columns:
@@ -264,6 +291,26 @@ class Trainer:
             min(self.config.batch_size, base + (1 if i < extra else 0)) for i in range(len(sizes))
         ]
 
+    @contextmanager
+    def _step_random_stream(self) -> Iterator[None]:
+        """Run one training step on torch's global generator seeded from (seed, step).
+
+        Dropout and other random layers draw from torch's global generator. Seeding it per step
+        makes a run's masks a function of its seed and step alone, whatever else in the process
+        draws random numbers (an agent, a second trainer, a probe); the global state is restored
+        afterwards, so the caller's own random streams are left as they were.
+        """
+        step_seed = int(
+            np.random.default_rng([self.seed, _DROPOUT_STREAM, self.step_count]).integers(2**62)
+        )
+        cuda = self.device.type == "cuda"
+        index = (self.device.index or torch.cuda.current_device()) if cuda else None
+        with torch.random.fork_rng(devices=[index] if cuda else []):
+            torch.default_generator.manual_seed(step_seed)
+            if cuda:
+                torch.cuda.default_generators[index].manual_seed(step_seed)
+            yield
+
     def train_step(
         self,
         plan: Step,
@@ -286,24 +333,24 @@ class Trainer:
             sizes = [sizes[i] for i in kept]
         state = self.state()
         self.model.train()
-        outputs: list[TaskOutput] = []
         batches: list[Batch] = []
-        for k, n in zip(plan.tasks, sizes, strict=True):
-            rows = take_rows(self._train_sets[k], self._samplers[k].take(n))
-            batch = to_device(self.model.collate(self.task_names[k], rows), self.device)
-            batches.append(batch)
-            outputs.append(self.model.task_output(self.task_names[k], batch))
-        task_losses = torch.stack([o.loss() for o in outputs])
-        context = CombineContext(
-            plan=plan, model=self.model, outputs=outputs, state=state, batches=batches
-        )
-        if scheduler is None:
-            loss = weighted_sum(task_losses, plan)
-        else:
-            loss = scheduler.combine(task_losses, context)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        with self._step_random_stream():
+            for k, n in zip(plan.tasks, sizes, strict=True):
+                rows = take_rows(self._train_sets[k], self._samplers[k].take(n))
+                batches.append(to_device(self.model.collate(self.task_names[k], rows), self.device))
+            names = [self.task_names[k] for k in plan.tasks]
+            outputs = task_outputs(self.model, list(zip(names, batches, strict=True)))
+            task_losses = torch.stack([o.loss() for o in outputs])
+            context = CombineContext(
+                plan=plan, model=self.model, outputs=outputs, state=state, batches=batches
+            )
+            if scheduler is None:
+                loss = weighted_sum(task_losses, plan)
+            else:
+                loss = scheduler.combine(task_losses, context)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
 
         detached = task_losses.detach().cpu().numpy()
         for k, n, value in zip(plan.tasks, sizes, detached, strict=True):
@@ -350,7 +397,7 @@ class Trainer:
         """
         was_training = self.model.training  # type: ignore[attr-defined]
         self.model.eval()
-        losses, scores = [], []
+        losses, scores, unit_accuracies = [], [], []
         try:
             for k, (task, name) in enumerate(zip(self.tasks, self.task_names, strict=True)):
                 decodes = task.metric != "accuracy"
@@ -369,11 +416,12 @@ class Trainer:
                     if decodes:
                         predictions.extend(self.model.decode(name, batch))  # type: ignore[union-attr]
                 losses.append(total_loss / max(units, 1))
+                unit_accuracies.append(correct / max(units, 1))
                 if decodes:
-                    references = task.split(split)[task.reference_column]
+                    references = task.split(split)[:][task.reference_column]
                     scores.append(task_score(task, predictions, references))
                 else:
-                    scores.append(correct / max(units, 1))
+                    scores.append(unit_accuracies[-1])
         finally:
             self.model.train(was_training)
         result = EvalResult(
@@ -381,6 +429,7 @@ class Trainer:
             losses=np.asarray(losses),
             scores=np.asarray(scores),
             metric_names=tuple(t.metric for t in self.tasks),
+            unit_accuracies=np.asarray(unit_accuracies),
         )
         if split == "validation":
             self.last_validation = result

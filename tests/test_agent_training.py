@@ -123,6 +123,11 @@ def test_a_killed_run_ignores_its_unfinished_checkpoint(tmp_path):
     unfinished.mkdir()
     (unfinished / "agent.zip").write_bytes(b"partial")
     assert complete_checkpoints(out)[-1].name == "step-000000040"
+    # a settings file written before a setting existed resumes with that setting's default
+    settings_file = out / "settings.json"
+    stored = json.loads(settings_file.read_text())
+    del stored["agent"]["exploration"]
+    settings_file.write_text(json.dumps(stored))
     result = train_agent(config(out, steps=60, eval_every=0), resume=True)
     assert result.timesteps == 60
     assert int(result.agent.action_counts.sum()) == 60

@@ -12,16 +12,22 @@ def test_list_schedulers_shows_every_registered_name(capsys):
     assert "[weighting]" in out and "[selection]" in out
 
 
-def test_list_benchmarks_shows_tasks_and_sizes(capsys):
+def test_list_benchmarks_shows_tasks_and_sizes(capsys, monkeypatch):
+    # without a data directory the real-data benchmarks are listed as unavailable (fast)
+    monkeypatch.delenv("MTL_SCHED_DATA", raising=False)
     assert main(["list", "benchmarks"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("synthetic:")
     assert "easy (1000/200/1000)" in out and "noise (1000/200/1000)" in out
+    assert "\nfdu-mtl: data unavailable (" in out and "MTL_SCHED_DATA" in out
 
 
 def test_small_picks_each_benchmarks_small_variant(capsys):
     assert main(["list", "benchmarks", "--small"]) == 0
-    assert "easy (200/60/1000)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "easy (200/60/1000)" in out
+    for name in ("fdu-mtl", "tagging", "nmt-aux"):
+        assert f"\n{name}: " in out
 
 
 def test_single_task_references_are_printed_and_then_read_from_the_cache(monkeypatch, capsys):

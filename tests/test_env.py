@@ -300,3 +300,17 @@ def test_unknown_reward_or_penalty_mode_is_rejected(tiny_benchmark):
         make_env(tiny_benchmark, reward="accuracy")
     with pytest.raises(ValueError, match="penalty_mode must be"):
         make_env(tiny_benchmark, penalty_mode="sometimes")
+
+
+def test_reward_scale_multiplies_rewards_but_not_the_penalty(tiny_benchmark):
+    def rewards(**kwargs):
+        env = make_env(tiny_benchmark, reward="loss-decrease", **kwargs)
+        env.reset(seed=0)
+        return [env.step(k)[1] for k in (0, 1, 2)]
+
+    plain, scaled = rewards(), rewards(reward_scale=100.0)
+    assert scaled == pytest.approx([100 * r for r in plain])
+    penalized = rewards(reward_scale=100.0, reference_accuracies=[1.0] * K)
+    assert penalized == [-10.0] * 3
+    with pytest.raises(ValueError, match="reward_scale"):
+        make_env(tiny_benchmark, reward_scale=0.0)

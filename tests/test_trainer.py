@@ -1,12 +1,16 @@
 import dataclasses
 import math
 
+import datasets
 import numpy as np
 import pytest
+import torch
 
+from mtl_sched.benchmarks.synthetic import INPUT_DIM
+from mtl_sched.models.shared_mlp import SharedMLP
 from mtl_sched.registry import make_scheduler
 from mtl_sched.scheduling import Step
-from mtl_sched.training import Trainer, TrainerConfig
+from mtl_sched.training import Trainer, TrainerConfig, materialize
 
 BATCH = 32  # the tiny benchmark's batch size
 
@@ -250,3 +254,38 @@ def test_trainer_rejects_a_model_for_other_tasks(tiny_benchmark):
     model = tiny_benchmark.make_model(0)
     with pytest.raises(ValueError, match="do not match"):
         Trainer(model, tiny_benchmark.tasks[::-1], tiny_benchmark.trainer_config)
+
+
+def _dropout_trainer(benchmark, seed):
+    torch.manual_seed(0)
+    model = SharedMLP(INPUT_DIM, {t.name: t.num_classes for t in benchmark.tasks}, (16,), 0.5)
+    return Trainer(model, benchmark.tasks, benchmark.trainer_config, seed=seed)
+
+
+def test_dropout_masks_follow_the_run_seed_and_leave_the_global_generator_alone(tiny_benchmark):
+    runs = []
+    for consumed in (0, 7):
+        trainer = _dropout_trainer(tiny_benchmark, seed=3)
+        losses = []
+        for step in range(4):
+            torch.rand(consumed + step)  # other draws in the process must not matter
+            before = torch.get_rng_state()
+            losses.append(trainer.train_step(Step.select(0)).loss)
+            assert torch.equal(torch.get_rng_state(), before)
+        runs.append(losses)
+    assert runs[0] == runs[1]
+
+
+def test_materialize_stacks_vectors_keeps_ragged_rows_and_respects_selections():
+    dataset = datasets.Dataset.from_dict(
+        {
+            "x": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]],
+            "tokens": [["a"], ["b", "c"], []],
+            "label": [0, 1, 2],
+        }
+    ).select([2, 0])
+    columns = materialize(dataset)
+    assert columns["x"].shape == (2, 2) and columns["x"].tolist() == [[5.0, 6.0], [1.0, 2.0]]
+    assert columns["tokens"].dtype == object and columns["tokens"].tolist() == [[], ["a"]]
+    assert columns["label"].tolist() == [2, 0]
+    assert all(values.flags.writeable for values in columns.values())

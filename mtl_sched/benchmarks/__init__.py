@@ -6,7 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from mtl_sched.benchmarks.base import Benchmark, ScheduleRecipe
+from mtl_sched.benchmarks.fdu_mtl import fdu_mtl_benchmark
+from mtl_sched.benchmarks.nmt_aux import nmt_aux_benchmark
 from mtl_sched.benchmarks.synthetic import synthetic_benchmark
+from mtl_sched.benchmarks.tagging import tagging_benchmark
 
 BenchmarkFactory = Callable[..., Benchmark]
 
@@ -35,6 +38,9 @@ def get_benchmark(name: str, **options: Any) -> Benchmark:
 
 
 register_benchmark("synthetic", synthetic_benchmark)
+register_benchmark("fdu-mtl", fdu_mtl_benchmark)
+register_benchmark("nmt-aux", nmt_aux_benchmark)
+register_benchmark("tagging", tagging_benchmark)
 
 __all__ = [
     "Benchmark",

@@ -1,0 +1,162 @@
+"""The ``fdu-mtl`` benchmark: binary sentiment classification in 16 domains (seed 002, 5.1).
+
+Tasks: the 16 FDU-MTL domains of `mtl_sched.data.fdu_mtl` (14 Amazon product domains, IMDB and
+MR), each a two-class task scored by accuracy. Splits: train (1300-1400 reviews per domain),
+validation (the last 200 lines of each ``.task.train``) and test (400 reviews).
+
+Model: fully-shared MTL (seed 002's baseline): a shared word-level BiLSTM (`BiLSTMTextClassifier`,
+Xavier-initialized as in seed 002, 4.4) over randomly initialized embeddings (or the user's
+GloVe-format ``word_vectors``), max-pooled over the sentence, one linear-softmax head per
+domain. The vocabulary holds the 20,000 most frequent training words (of those seen at least
+twice); sentences are cut to their first 200 tokens. Minibatches of 16 reviews of one task (seed
+002, 4.4), Adam.
+
+Full variant (defaults): about four passes over the training data; evaluated on validation four
+times per run (the best evaluation's model is tested). The probe pass (observation and reward)
+reads the first 8 validation reviews of each task and histograms the margin uncertainty of all
+of them.
+
+Small variant (``small=True``, for tests and CI): the same 16 tasks cut to their first 100
+train, 40 validation and 40 test reviews, a tiny BiLSTM (16 units, embeddings of 16, sentences
+cut to 40 tokens) and a budget of two passes over the small training sets; a run takes seconds.
+
+No schedule is documented to beat ``uniform`` here yet (``better_schedule`` is ``None``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from mtl_sched.benchmarks.base import Benchmark
+from mtl_sched.data.fdu_mtl import FDU_MTL_DOMAINS, load_fdu_mtl
+from mtl_sched.data.task import Task
+from mtl_sched.data.vocabulary import Vocabulary
+from mtl_sched.models.text_classifier import (
+    BiLSTMTextClassifier,
+    build_vocabulary,
+    load_word_vectors,
+)
+from mtl_sched.probing import ProbeConfig
+from mtl_sched.training import TrainerConfig
+
+# Per-task data cuts of the small variant: (train, validation, test).
+SMALL_SIZES = (100, 40, 40)
+
+
+def fdu_mtl_benchmark(
+    data_dir: str | os.PathLike[str] | None = None,
+    small: bool = False,
+    budget: int | None = None,
+    batch_size: int = 16,
+    domains: Sequence[str] | None = None,
+    embedding_dim: int | None = None,
+    hidden_size: int | None = None,
+    dropout: float = 0.3,
+    max_length: int | None = None,
+    min_count: int = 2,
+    max_vocabulary: int | None = 20_000,
+    learning_rate: float | None = None,
+    word_vectors: str | os.PathLike[str] | None = None,
+    probe_pool: int | None = None,
+    bins: int = 20,
+) -> Benchmark:
+    """Build the ``fdu-mtl`` benchmark.
+
+    Options left at ``None`` take the value of the chosen variant (see the module docstring).
+
+    :param data_dir: the data directory holding ``fdu_mtl/``; ``None`` reads ``$MTL_SCHED_DATA``.
+    :param small: the small variant (few examples per task, tiny model) for tests and CI.
+    :param budget: training examples per run.
+    :param batch_size: reviews per minibatch (all of one task).
+    :param domains: the domains to use, in order (default: all 16).
+    :param embedding_dim: word embedding width.
+    :param hidden_size: LSTM width per direction.
+    :param dropout: dropout on the embeddings and the BiLSTM states.
+    :param max_length: tokens kept per review (the first ones).
+    :param min_count: training-set occurrences a word needs to enter the vocabulary.
+    :param max_vocabulary: keep at most this many words (the most frequent); ``None`` keeps all.
+    :param learning_rate: Adam learning rate (2e-3; 1e-2 for the small variant, whose few
+        updates per task need larger steps).
+    :param word_vectors: a GloVe-format text file to initialize the embeddings from (its
+        vectors must have ``embedding_dim`` entries); ``None`` starts from random embeddings.
+    :param probe_pool: validation reviews per task in the probe pass.
+    :param bins: histogram bins of the scheduler's observation.
+    """
+    domains = tuple(domains) if domains is not None else FDU_MTL_DOMAINS
+    train_size, validation_size, test_size = SMALL_SIZES if small else (None, None, None)
+    embedding_dim = embedding_dim or (16 if small else 64)
+    hidden_size = hidden_size or (16 if small else 64)
+    max_length = max_length or (40 if small else 200)
+    probe_pool = probe_pool or 8
+    learning_rate = learning_rate or (1e-2 if small else 2e-3)
+    if budget is None:
+        # two passes over the small training sets; about four over the full ones
+        budget = 2 * len(domains) * SMALL_SIZES[0] if small else 4 * 21_600
+    vectors_path = Path(word_vectors) if word_vectors is not None else None
+
+    def build_tasks() -> list[Task]:
+        return load_fdu_mtl(
+            data_dir,
+            domains,
+            max_train=train_size,
+            max_validation=validation_size,
+            max_test=test_size,
+        )
+
+    # The vocabulary (and the vectors read for it) depends on the data only: built once.
+    vocabulary: Vocabulary | None = None
+    vectors: dict[int, torch.Tensor] | None = None
+
+    def build_model(tasks: Sequence[Task]) -> BiLSTMTextClassifier:
+        nonlocal vocabulary, vectors
+        if vocabulary is None:
+            vocabulary = build_vocabulary(tasks, min_count=min_count, max_size=max_vocabulary)
+            if vectors_path is not None:
+                vectors, _ = load_word_vectors(vectors_path, vocabulary, embedding_dim)
+        return BiLSTMTextClassifier(
+            vocabulary,
+            {t.name: t.num_classes for t in tasks},
+            embedding_dim=embedding_dim,
+            hidden_size=hidden_size,
+            dropout=dropout,
+            pooling="max",
+            max_length=max_length,
+            word_vectors=vectors,
+        )
+
+    return Benchmark(
+        name="fdu-mtl",
+        description=(
+            "FDU-MTL: 16-domain binary sentiment classification; shared BiLSTM, a linear head "
+            "per domain" + (" (small variant)" if small else "")
+        ),
+        build_tasks=build_tasks,
+        build_model=build_model,
+        trainer_config=TrainerConfig(
+            budget=budget,
+            batch_size=batch_size,
+            eval_every=max(1, budget // 4),
+            learning_rate=learning_rate,
+            eval_batch_size=256,
+            probe=ProbeConfig(bins=bins, pool_size=probe_pool),
+        ),
+        config={
+            "small": small,
+            "domains": list(domains),
+            "sizes": [train_size, validation_size, test_size],
+            "embedding_dim": embedding_dim,
+            "hidden_size": hidden_size,
+            "dropout": dropout,
+            "max_length": max_length,
+            "min_count": min_count,
+            "max_vocabulary": max_vocabulary,
+            "pooling": "max",
+            # the file name only: an absolute path would tie cache keys to one machine
+            "word_vectors": vectors_path.name if vectors_path is not None else None,
+        },
+        version=1,
+    )

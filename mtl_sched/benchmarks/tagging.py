@@ -1,0 +1,143 @@
+"""The ``tagging`` benchmark: POS tagging, chunking and NER with a shared BiLSTM-CRF (seed 002,
+section 5.2).
+
+=========  =================================  ====  ========  ========================
+task       data                               tags  metric    train / dev / test sents
+=========  =================================  ====  ========  ========================
+``pos``    CoNLL-2000 POS column (WSJ 15-18)  44    accuracy  7936 / 1000 / 2012
+``chunk``  CoNLL-2000 chunks (IOB2)           23    span F1   7936 / 1000 / 2012
+``ner``    CoNLL-2003 English NER (IOB2)      9     span F1   14041 / 3250 / 3453
+=========  =================================  ====  ========  ========================
+
+CoNLL-2000 has no dev set; its last 1000 training sentences are the validation split of both
+``pos`` and ``chunk`` (see `mtl_sched.data.conll`). Data are read from ``conll2000/`` and
+``conll2003/`` under ``data_dir`` (or ``$MTL_SCHED_DATA``); nothing is downloaded.
+
+The model is a `SequenceTagger`: word embeddings (lowercased, digits as ``0``, words seen once
+map to ``<unk>``) and a character BiLSTM feed one shared BiLSTM; each task has a linear emission
+layer and a CRF. Training uses Adam and minibatches of 32 sentences per task; budgets count
+sentences. Model selection averages token accuracy (POS) and span F1 (chunk, NER) on
+validation. The probe pool of the scheduling environment is the first 200 validation sentences
+of each task; its histograms hold per-token margins of the CRF marginals.
+
+Under ``uniform`` the full default budget of 60 000 sentences gives each task 20 000: 2.5 epochs
+of CoNLL-2000 and 1.4 of CoNLL-2003. A minibatch of 32 sentences costs about 1.5 s of CPU time
+(measured on a shared 2-core machine), so a run takes roughly an hour of one CPU core, plus six
+validation passes. ``small=True`` keeps the first 300 / 100 / 100 sentences of each
+split and a tiny model: seconds per run, for tests and CI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from mtl_sched.benchmarks.base import Benchmark
+from mtl_sched.data.conll import CONLL2000_DEV_SENTENCES, load_conll2000, load_conll2003
+from mtl_sched.data.task import Task
+from mtl_sched.models.sequence_tagger import SequenceTagger
+from mtl_sched.probing import ProbeConfig
+from mtl_sched.training import TrainerConfig
+
+TAGGING_TASKS: tuple[str, ...] = ("pos", "chunk", "ner")
+SMALL_SPLIT_SIZES: dict[str, int] = {"train": 300, "validation": 100, "test": 100}
+
+# (embedding, hidden, char embedding, char hidden) of the full and the small model
+FULL_MODEL = {
+    "embedding_dim": 100,
+    "hidden_size": 100,
+    "char_embedding_dim": 25,
+    "char_hidden_size": 25,
+}
+SMALL_MODEL = {
+    "embedding_dim": 16,
+    "hidden_size": 16,
+    "char_embedding_dim": 8,
+    "char_hidden_size": 8,
+}
+
+
+def load_tagging_tasks(
+    data_dir: str | os.PathLike[str] | None = None,
+    small: bool = False,
+    dev_sentences: int = CONLL2000_DEV_SENTENCES,
+) -> list[Task]:
+    """The ``pos``, ``chunk`` and ``ner`` tasks.
+
+    :param data_dir: directory holding ``conll2000/`` and ``conll2003/``; ``None`` reads
+        ``$MTL_SCHED_DATA``.
+    :param small: keep only the first `SMALL_SPLIT_SIZES` sentences of each split.
+    :param dev_sentences: CoNLL-2000 training sentences held out for validation.
+    """
+    limits = SMALL_SPLIT_SIZES if small else None
+    return [*load_conll2000(data_dir, dev_sentences, limits), load_conll2003(data_dir, limits)]
+
+
+def tagging_benchmark(
+    data_dir: str | os.PathLike[str] | None = None,
+    small: bool = False,
+    budget: int | None = None,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    dropout: float | None = None,
+    min_word_count: int = 2,
+    evaluations: int = 6,
+    bins: int = 20,
+) -> Benchmark:
+    """Build the ``tagging`` benchmark.
+
+    :param data_dir: directory holding ``conll2000/`` and ``conll2003/``; ``None`` reads
+        ``$MTL_SCHED_DATA`` (it is never part of the benchmark's identity).
+    :param small: a few hundred sentences per task and a tiny model (tests and CI).
+    :param budget: training sentences per run (default 60 000, or 1 200 when ``small``).
+    :param batch_size: sentences per minibatch.
+    :param learning_rate: Adam learning rate.
+    :param dropout: dropout on the encoder's inputs and outputs (default 0.3, or 0.1 when
+        ``small``).
+    :param min_word_count: training words seen fewer times map to ``<unk>``.
+    :param evaluations: validation evaluations per run (model selection picks the best).
+    :param bins: histogram bins of the scheduler's observation.
+    """
+    if budget is None:
+        budget = 1_200 if small else 60_000
+    if dropout is None:
+        dropout = 0.1 if small else 0.3
+    sizes = SMALL_MODEL if small else FULL_MODEL
+
+    def build_tasks() -> list[Task]:
+        return load_tagging_tasks(data_dir, small)
+
+    def build_model(tasks: Sequence[Task]) -> SequenceTagger:
+        return SequenceTagger.for_tasks(
+            tasks, min_word_count=min_word_count, dropout=dropout, **sizes
+        )
+
+    return Benchmark(
+        name="tagging",
+        description="POS (CoNLL-2000), chunking (CoNLL-2000), NER (CoNLL-2003); BiLSTM-CRF"
+        + (" [small]" if small else ""),
+        build_tasks=build_tasks,
+        build_model=build_model,
+        trainer_config=TrainerConfig(
+            budget=budget,
+            batch_size=batch_size,
+            eval_every=max(1, budget // evaluations),
+            learning_rate=learning_rate,
+            eval_batch_size=256,
+            probe=ProbeConfig(bins=bins, pool_size=50 if small else 200),
+        ),
+        config={
+            "tasks": list(TAGGING_TASKS),
+            "small": small,
+            "split_sizes": SMALL_SPLIT_SIZES if small else None,
+            "conll2000_dev_sentences": CONLL2000_DEV_SENTENCES,
+            "model": {
+                **sizes,
+                "dropout": dropout,
+                "min_word_count": min_word_count,
+                "lowercase": True,
+                "max_word_length": 20,
+            },
+        },
+        version=1,
+    )

@@ -1,0 +1,258 @@
+"""A shared BiLSTM-CRF sequence tagger: one emission layer and CRF per task (seed 002, 5.2).
+
+Rows carry a ``"tokens"`` column (a list of words) and a ``"tags"`` column (a list of tag ids).
+Every task shares the `BiLSTMEncoder` over word embeddings and character-BiLSTM features
+(Lample et al. 2016; Ma and Hovy 2016); each task has its own linear emission layer and `CRF`.
+
+Words are looked up lowercased, with every digit replaced by ``0`` (``"1996"`` and ``"2001"``
+share one embedding); capitalization, which matters for NER, reaches the model through the
+character BiLSTM, which reads the raw word.
+
+Outputs per prediction unit (a real, unpadded token):
+
+- ``logits`` are the CRF's per-token log-marginals ``log p(y_t | x)`` from forward-backward, so
+  their softmax is the marginal distribution of each token's tag: margin histograms and token
+  accuracies (argmax of the marginals) come from it. They carry no gradient; training goes
+  through ``unit_losses``.
+- ``unit_losses`` spread each sentence's negative log-likelihood evenly over its tokens, so the
+  mean over units is the total NLL divided by the number of tokens.
+
+`SequenceTagger.decode` returns the Viterbi tag sequence of each sentence, which the trainer
+scores with span F1 for chunking and NER.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mtl_sched.data.task import Task
+from mtl_sched.data.vocabulary import Vocabulary, pad_sequences
+from mtl_sched.models.base import Batch, TaskOutput
+from mtl_sched.models.crf import CRF
+from mtl_sched.models.encoders import BiLSTMEncoder
+
+_DIGIT = re.compile(r"\d")
+
+
+def normalize_word(word: str, lowercase: bool = True) -> str:
+    """The form a word is looked up under: digits become ``0``, lowercased if asked.
+
+    :param word: the raw token.
+    :param lowercase: whether to lowercase it.
+    """
+    word = _DIGIT.sub("0", word)
+    return word.lower() if lowercase else word
+
+
+def build_tagging_vocabularies(
+    tasks: Sequence[Task], lowercase: bool = True, min_word_count: int = 2
+) -> tuple[Vocabulary, Vocabulary]:
+    """Word and character vocabularies of the ``"tokens"`` of every task's train split.
+
+    Each distinct training sentence counts once, so that tasks reading the same corpus (POS and
+    chunking) do not double its counts. Dev and test data are never read.
+
+    :param tasks: the tasks.
+    :param lowercase: lowercase words (characters keep their case).
+    :param min_word_count: words seen fewer times map to ``<unk>``, which therefore gets trained
+        on rare words.
+    """
+    # Vocabulary.build orders by count, then token, so the set's order does not matter.
+    sentences = {tuple(tokens) for task in tasks for tokens in task.split("train")[:]["tokens"]}
+    words = Vocabulary.build(
+        ([normalize_word(w, lowercase) for w in s] for s in sentences), min_count=min_word_count
+    )
+    chars = Vocabulary.build(list(word) for s in sentences for word in s)
+    return words, chars
+
+
+class SequenceTagger(nn.Module):
+    """Hard parameter sharing for tagging: ``CRF_k(W_k BiLSTM(words, chars))``.
+
+    :param word_vocabulary: word vocabulary (see `build_tagging_vocabularies`).
+    :param char_vocabulary: character vocabulary; ``None`` disables character features.
+    :param task_classes: task name -> number of tags, in task order.
+    :param embedding_dim: word embedding width.
+    :param hidden_size: word LSTM width per direction.
+    :param num_layers: stacked word BiLSTM layers.
+    :param char_embedding_dim: character embedding width.
+    :param char_hidden_size: character LSTM width per direction.
+    :param dropout: dropout on the encoder's inputs and outputs while training.
+    :param lowercase: look words up lowercased (must match the vocabulary).
+    :param max_word_length: characters read per word (the first ones).
+    """
+
+    def __init__(
+        self,
+        word_vocabulary: Vocabulary,
+        char_vocabulary: Vocabulary | None,
+        task_classes: Mapping[str, int],
+        embedding_dim: int = 100,
+        hidden_size: int = 100,
+        num_layers: int = 1,
+        char_embedding_dim: int = 25,
+        char_hidden_size: int = 25,
+        dropout: float = 0.5,
+        lowercase: bool = True,
+        max_word_length: int = 20,
+    ) -> None:
+        super().__init__()
+        if not task_classes:
+            raise ValueError("SequenceTagger needs at least one task")
+        if max_word_length < 1:
+            raise ValueError(f"max_word_length must be at least 1; got {max_word_length}")
+        self.task_names: tuple[str, ...] = tuple(task_classes)
+        self.word_vocabulary = word_vocabulary
+        self.char_vocabulary = char_vocabulary
+        self.lowercase = lowercase
+        self.max_word_length = max_word_length
+        self.encoder = BiLSTMEncoder(
+            len(word_vocabulary),
+            embedding_dim=embedding_dim,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+            char_vocab_size=len(char_vocabulary) if char_vocabulary is not None else None,
+            char_embedding_dim=char_embedding_dim,
+            char_hidden_size=char_hidden_size,
+            padding_idx=word_vocabulary.pad_id,
+        )
+        self.emissions = nn.ModuleDict()
+        self.crfs = nn.ModuleDict()
+        for name, num_tags in task_classes.items():
+            layer = nn.Linear(self.encoder.output_size, num_tags)
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+            self.emissions[name] = layer
+            self.crfs[name] = CRF(num_tags)
+        self._word_ids: dict[str, int] = {}
+        self._char_ids: dict[str, list[int]] = {}
+        self._last_emissions: tuple[str, Batch, torch.Tensor] | None = None
+
+    @classmethod
+    def for_tasks(
+        cls,
+        tasks: Sequence[Task],
+        use_chars: bool = True,
+        lowercase: bool = True,
+        min_word_count: int = 2,
+        **kwargs: Any,
+    ) -> SequenceTagger:
+        """A tagger with vocabularies built from the tasks' training data.
+
+        :param tasks: the tagging tasks, in model order.
+        :param use_chars: add character-BiLSTM features.
+        :param lowercase: look words up lowercased.
+        :param min_word_count: rarer training words map to ``<unk>``.
+        :param kwargs: further `SequenceTagger` settings (sizes, dropout).
+        """
+        words, chars = build_tagging_vocabularies(tasks, lowercase, min_word_count)
+        return cls(
+            words,
+            chars if use_chars else None,
+            {t.name: t.num_classes for t in tasks},
+            lowercase=lowercase,
+            **kwargs,
+        )
+
+    # -------------------------------------------------------------------------- batches
+    def _word_id(self, word: str) -> int:
+        index = self._word_ids.get(word)
+        if index is None:
+            index = self.word_vocabulary.index(normalize_word(word, self.lowercase))
+            self._word_ids[word] = index
+        return index
+
+    def _chars(self, word: str) -> list[int]:
+        ids = self._char_ids.get(word)
+        if ids is None:
+            assert self.char_vocabulary is not None
+            ids = self.char_vocabulary.encode(word[: self.max_word_length])
+            self._char_ids[word] = ids
+        return ids
+
+    def collate(self, task: str, rows: Mapping[str, Any]) -> Batch:
+        sentences = [list(tokens) for tokens in rows["tokens"]]
+        tags = [list(t) for t in rows["tags"]]
+        for i, (words, labels) in enumerate(zip(sentences, tags, strict=True)):
+            if not words:
+                raise ValueError(f"task {task!r}: row {i} has no tokens")
+            if len(words) != len(labels):
+                raise ValueError(
+                    f"task {task!r}: row {i} has {len(words)} tokens but {len(labels)} tags"
+                )
+        ids, mask = pad_sequences(
+            [[self._word_id(w) for w in words] for words in sentences],
+            self.word_vocabulary.pad_id,
+        )
+        batch = {"words": ids, "mask": mask, "tags": pad_sequences(tags)[0]}
+        if self.char_vocabulary is not None:
+            width = max(len(self._chars(w)) for words in sentences for w in words)
+            chars = np.zeros((*ids.shape, width), dtype=np.int64)
+            for b, words in enumerate(sentences):
+                for t, word in enumerate(words):
+                    codes = self._chars(word)
+                    chars[b, t, : len(codes)] = codes
+            batch["chars"] = torch.from_numpy(chars)
+        return batch
+
+    # -------------------------------------------------------------------------- forward
+    def emission_scores(self, task: str, batch: Batch) -> torch.Tensor:
+        """Per-token tag scores of ``task``, ``(B, T, C)``.
+
+        :param task: the task name.
+        :param batch: a batch from `collate`.
+        """
+        states = self.encoder(batch["words"], batch["mask"], batch.get("chars"))
+        return self.emissions[task](states)
+
+    def _emissions(self, task: str, batch: Batch, reuse: bool = False) -> torch.Tensor:
+        # Evaluation calls task_output and then decode on the same batch; decode reuses the
+        # emissions of that call (once) instead of running the encoder again.
+        cached, self._last_emissions = self._last_emissions, None
+        if reuse and cached is not None and cached[0] == task and cached[1] is batch:
+            return cached[2]
+        emissions = self.emission_scores(task, batch)
+        if not reuse and not self.training and not torch.is_grad_enabled():
+            self._last_emissions = (task, batch, emissions)
+        return emissions
+
+    def train(self, mode: bool = True) -> SequenceTagger:
+        """Switch training mode (and forget emissions kept for `decode`).
+
+        :param mode: training (``True``) or evaluation (``False``).
+        """
+        self._last_emissions = None
+        return super().train(mode)
+
+    def task_output(self, task: str, batch: Batch) -> TaskOutput:
+        emissions = self._emissions(task, batch)
+        crf: CRF = self.crfs[task]  # type: ignore[assignment]
+        mask, tags = batch["mask"], batch["tags"]
+        lengths = mask.sum(dim=1)
+        nll, log_marginals = crf.nll_and_marginals(emissions, tags, mask)
+        unit_losses = (nll / lengths).repeat_interleave(lengths)
+        return TaskOutput(logits=log_marginals[mask], targets=tags[mask], unit_losses=unit_losses)
+
+    @torch.no_grad()
+    def decode(self, task: str, batch: Batch) -> list[list[int]]:
+        """The Viterbi tag ids of each sentence of ``batch``, in row order.
+
+        :param task: the task name.
+        :param batch: a batch from `collate`.
+        """
+        crf: CRF = self.crfs[task]  # type: ignore[assignment]
+        return crf.viterbi(self._emissions(task, batch, reuse=True), batch["mask"])
+
+    def shared_parameters(self) -> Iterator[nn.Parameter]:
+        return self.encoder.parameters()
+
+    def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
+        yield from self.emissions[task].parameters()
+        yield from self.crfs[task].parameters()

@@ -1,0 +1,244 @@
+"""A shared BiLSTM sentence classifier with one linear-softmax head per task (seed 002, 5.1).
+
+Rows carry a ``"tokens"`` column (a list of words) and a ``"label"`` column (a class index).
+Words are looked up in a vocabulary built from the training splits only, run through the shared
+`BiLSTMEncoder`, pooled over the sentence and classified by the task's linear head.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from mtl_sched.data.paths import DataFormatError, read_lines
+from mtl_sched.data.task import Task
+from mtl_sched.data.vocabulary import Vocabulary, pad_sequences
+from mtl_sched.models.base import Batch, TaskOutput
+from mtl_sched.models.encoders import BiLSTMEncoder, masked_max_pool, masked_mean_pool
+
+Pooling = Literal["max", "mean"]
+# Long reviews are cut to their first 200 tokens: a minibatch costs time in proportion to its
+# longest sentence, and 200 tokens keep most reviews whole (the domains' mean lengths are 21-270).
+DEFAULT_MAX_LENGTH = 200
+
+
+_DIRECTION_WEIGHTS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+
+
+def reverse_padded(values: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse the first ``lengths[b]`` positions of each row, leaving the padding in place.
+
+    :param values: right-padded rows, ``(B, T, ...)``.
+    :param lengths: real positions per row, ``(B,)``.
+    """
+    positions = torch.arange(values.shape[1], device=values.device).unsqueeze(0)
+    lengths = lengths.unsqueeze(1)
+    index = torch.where(positions < lengths, lengths - 1 - positions, positions)
+    index = index.reshape(*index.shape, *([1] * (values.dim() - 2))).expand_as(values)
+    return values.gather(1, index)
+
+
+class UnpackedBiLSTMEncoder(BiLSTMEncoder):
+    """`BiLSTMEncoder` computing the same states without packed sequences on the CPU.
+
+    On the CPU, an LSTM over a packed sequence runs one small operation per time step and its
+    backward pass is an order of magnitude slower than the fused kernel over a padded tensor.
+    Right padding does not reach the real positions of the forward direction, and the backward
+    direction runs forward over each row reversed within its length, so both fused runs give
+    exactly the packed states (``tests/test_fdu_mtl.py`` checks it). The parameters are the
+    parent's. Character features, stacked layers and other devices use the parent's path.
+    On the CPU, each forward pass turns on flushing denormal floats to zero for the process
+    (``torch.set_flush_denormal``), which speeds up LSTM training several-fold.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A parameter-free stand-in run with one direction's weights; kept in a list so that it
+        # is not registered as a submodule (its own weights are never used nor saved).
+        self._direction_lstm = [
+            nn.LSTM(self.lstm.input_size, self.lstm.hidden_size, batch_first=True)
+        ]
+
+    def _run_direction(self, inputs: torch.Tensor, suffix: str) -> torch.Tensor:
+        weights = {name: getattr(self.lstm, name + suffix) for name in _DIRECTION_WEIGHTS}
+        states, _ = functional_call(self._direction_lstm[0], weights, (inputs,))
+        return states
+
+    def forward(
+        self, words: torch.Tensor, mask: torch.Tensor, chars: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if words.device.type == "cpu":
+            # LSTM states decay toward zero over padding and gradients over long reviews; on
+            # x86 CPUs denormal floats make such a step 5-10x slower, and flushing them to
+            # zero changes no result above 1e-38.
+            torch.set_flush_denormal(True)
+        if self.char_lstm is not None or self.lstm.num_layers != 1 or words.device.type != "cpu":
+            return super().forward(words, mask, chars)
+        inputs = self.dropout(self.embedding(words))
+        lengths = mask.sum(dim=1)
+        forward_states = self._run_direction(inputs, "")
+        backward_states = reverse_padded(
+            self._run_direction(reverse_padded(inputs, lengths), "_reverse"), lengths
+        )
+        states = torch.cat([forward_states, backward_states], dim=-1)
+        return self.dropout(states) * mask.unsqueeze(-1)
+
+
+def build_vocabulary(
+    tasks: Sequence[Task], min_count: int = 1, max_size: int | None = None
+) -> Vocabulary:
+    """The vocabulary of the ``"tokens"`` of every task's train split (never dev or test).
+
+    :param tasks: the tasks.
+    :param min_count: words seen fewer times map to ``<unk>``.
+    :param max_size: keep at most this many words (the most frequent).
+    """
+    return Vocabulary.build(
+        (tokens for task in tasks for tokens in task.split("train")[:]["tokens"]),
+        min_count=min_count,
+        max_size=max_size,
+    )
+
+
+def load_word_vectors(
+    path: str | os.PathLike[str], vocabulary: Vocabulary, dim: int
+) -> tuple[dict[int, torch.Tensor], int]:
+    """Vectors of the vocabulary's words from a text file in GloVe format.
+
+    Each line is a word followed by ``dim`` numbers, separated by spaces; words may contain
+    spaces (GloVe 840B has some), so the numbers are taken from the end of the line.
+
+    :param path: the vectors file (``.gz`` is read transparently).
+    :param vocabulary: only its words are kept.
+    :param dim: the vector width (the model's embedding width).
+    :returns: vocabulary index -> vector, and the number of lines read.
+    :raises DataFormatError: naming the file and line of a malformed line.
+    """
+    vectors: dict[int, torch.Tensor] = {}
+    lines = 0
+    for number, line in read_lines(path, fallback_encoding="latin-1"):
+        parts = line.rstrip().split(" ")
+        if len(parts) <= dim:
+            raise DataFormatError(
+                path, number, f"expected a word and {dim} numbers; got {len(parts)} fields"
+            )
+        lines += 1
+        word = " ".join(parts[:-dim])
+        if word not in vocabulary:
+            continue
+        try:
+            values = [float(v) for v in parts[-dim:]]
+        except ValueError:
+            raise DataFormatError(path, number, f"non-numeric vector entry for {word!r}") from None
+        vectors[vocabulary.index(word)] = torch.tensor(values)
+    return vectors, lines
+
+
+class BiLSTMTextClassifier(nn.Module):
+    """Hard parameter sharing for sentence classification: ``head_k(pool(BiLSTM(words)))``.
+
+    :param vocabulary: the word vocabulary (see `build_vocabulary`).
+    :param task_classes: task name -> number of classes, in task order.
+    :param embedding_dim: word embedding width.
+    :param hidden_size: LSTM width per direction.
+    :param num_layers: stacked BiLSTM layers.
+    :param dropout: dropout on the embeddings and on the BiLSTM states.
+    :param pooling: ``"max"`` or ``"mean"`` over the sentence's BiLSTM states.
+    :param max_length: tokens kept per sentence (the first ones).
+    :param word_vectors: initial embeddings by vocabulary index (e.g. from `load_word_vectors`);
+        the other words keep their Xavier-uniform initialization.
+    """
+
+    def __init__(
+        self,
+        vocabulary: Vocabulary,
+        task_classes: Mapping[str, int],
+        embedding_dim: int = 100,
+        hidden_size: int = 100,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        pooling: Pooling = "max",
+        max_length: int = DEFAULT_MAX_LENGTH,
+        word_vectors: Mapping[int, torch.Tensor] | None = None,
+    ) -> None:
+        super().__init__()
+        if not task_classes:
+            raise ValueError("BiLSTMTextClassifier needs at least one task")
+        if pooling not in ("max", "mean"):
+            raise ValueError(f"pooling must be 'max' or 'mean'; got {pooling!r}")
+        if max_length < 1:
+            raise ValueError(f"max_length must be at least 1; got {max_length}")
+        self.task_names: tuple[str, ...] = tuple(task_classes)
+        self.vocabulary = vocabulary
+        self.pooling: Pooling = pooling
+        self.max_length = max_length
+        self.encoder = UnpackedBiLSTMEncoder(
+            len(vocabulary),
+            embedding_dim=embedding_dim,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+            padding_idx=vocabulary.pad_id,
+        )
+        if word_vectors:
+            with torch.no_grad():
+                for index, vector in word_vectors.items():
+                    self.encoder.embedding.weight[index] = vector
+        self.heads = nn.ModuleDict(
+            {name: nn.Linear(self.encoder.output_size, c) for name, c in task_classes.items()}
+        )
+
+    def collate(self, task: str, rows: Mapping[str, Any]) -> Batch:
+        limit = self.max_length
+        ids = [self.vocabulary.encode(list(tokens)[:limit]) for tokens in rows["tokens"]]
+        words, mask = pad_sequences(ids, self.vocabulary.pad_id)
+        label = torch.as_tensor(np.asarray(rows["label"], dtype=np.int64))
+        return {"words": words, "mask": mask, "label": label}
+
+    def features(self, batch: Batch) -> torch.Tensor:
+        """The shared sentence representation, ``(B, 2 * hidden_size)``.
+
+        :param batch: a batch from `collate`.
+        """
+        states = self.encoder(batch["words"], batch["mask"])
+        pool = masked_max_pool if self.pooling == "max" else masked_mean_pool
+        return pool(states, batch["mask"])
+
+    def task_output(self, task: str, batch: Batch) -> TaskOutput:
+        logits = self.heads[task](self.features(batch))
+        return TaskOutput(logits=logits, targets=batch["label"])
+
+    def task_outputs(self, requests: Sequence[tuple[str, Batch]]) -> list[TaskOutput]:
+        """Outputs of several ``(task, batch)`` pairs from one BiLSTM pass over all reviews.
+
+        The batches are stacked (right-padded to the longest review); a review's features do
+        not depend on the padding or on the other reviews, so each output equals its
+        `task_output` up to floating-point rounding.
+        """
+        batches = [batch for _, batch in requests]
+        width = max(batch["words"].shape[1] for batch in batches)
+        pad_values = {"words": self.vocabulary.pad_id, "mask": 0}
+        stacked = {
+            key: torch.cat(
+                [F.pad(b[key], (0, width - b[key].shape[1]), value=value) for b in batches]
+            )
+            for key, value in pad_values.items()
+        }
+        features = self.features(stacked).split([len(batch["label"]) for batch in batches])
+        return [
+            TaskOutput(logits=self.heads[task](part), targets=batch["label"])
+            for (task, batch), part in zip(requests, features, strict=True)
+        ]
+
+    def shared_parameters(self) -> Iterator[nn.Parameter]:
+        return self.encoder.parameters()
+
+    def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
+        return self.heads[task].parameters()

@@ -1,0 +1,128 @@
+"""Command-line parsing shared by the runnable scripts: a typed dataclass becomes the flags.
+
+Each field of the arguments dataclass becomes ``--field-name`` (dashes for underscores), with
+``field(metadata={"help": ...})`` as its help text. The field's type decides the flag:
+
+- ``bool``: a switch (``--flag`` sets it; ``--no-flag`` clears it when the default is true);
+- ``list[T]``: repeatable (``--option a --option b``);
+- ``tuple[T, ...]``: one flag taking several values (``--baselines uniform round-robin``);
+- ``T | None``: a value of type ``T``;
+- anything else: a value converted by the type itself.
+
+`parse_key_value` reads the ``KEY=VALUE`` pairs of ``--option``/``--setting`` flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+ArgsT = TypeVar("ArgsT")
+
+
+def parse_key_value(text: str) -> tuple[str, Any]:
+    """``"KEY=VALUE"`` as ``(key, value)``: the value as a Python literal, else a string.
+
+    Dashes in the key become underscores, so ``steps-per-action=4`` names ``steps_per_action``.
+
+    :param text: the pair.
+    :raises argparse.ArgumentTypeError: when there is no ``=`` or no key.
+    """
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE; got {text!r}")
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw  # a bare word is a string
+    return key.replace("-", "_"), value
+
+
+def _value_type(kind: Any) -> Any:
+    """The converter of one value: the non-``None`` member of an optional type."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return next(t for t in typing.get_args(kind) if t is not type(None))
+    return kind
+
+
+def build_parser(args_class: type, description: str | None = None) -> argparse.ArgumentParser:
+    """An argument parser with one flag per field of the dataclass ``args_class``.
+
+    :param args_class: a dataclass whose fields all have defaults and a ``"help"`` metadata.
+    :param description: the parser's description (default: the first line of the class's
+        docstring).
+    """
+    if not dataclasses.is_dataclass(args_class):
+        raise TypeError(f"{args_class!r} is not a dataclass")
+    if description is None:
+        lines = (args_class.__doc__ or "").strip().splitlines()
+        description = lines[0] if lines else ""
+    parser = argparse.ArgumentParser(description=description)
+    hints = typing.get_type_hints(args_class)
+    for option in dataclasses.fields(args_class):
+        flag = f"--{option.name.replace('_', '-')}"
+        kind = hints[option.name]
+        help_text = option.metadata.get("help", "")
+        if option.default is not dataclasses.MISSING:
+            default = option.default
+        elif option.default_factory is not dataclasses.MISSING:
+            default = option.default_factory()
+        else:
+            raise TypeError(f"{args_class.__name__}.{option.name} needs a default")
+        origin = typing.get_origin(kind)
+        if kind is bool:
+            action = argparse.BooleanOptionalAction if default else "store_true"
+            parser.add_argument(flag, action=action, default=default, help=help_text)
+        elif origin is list:
+            (member,) = typing.get_args(kind) or (str,)
+            # default None: "append" would add the flags to a default list instead of replacing it
+            parser.add_argument(
+                flag,
+                action="append",
+                type=member,
+                default=None,
+                help=f"{help_text} (repeatable; default: {default!r})",
+            )
+        elif origin is tuple:
+            member = typing.get_args(kind)[0] if typing.get_args(kind) else str
+            parser.add_argument(
+                flag,
+                nargs="+",
+                type=member,
+                default=tuple(default),
+                help=f"{help_text} (default: {' '.join(map(str, default))})",
+            )
+        else:
+            parser.add_argument(
+                flag,
+                type=_value_type(kind),
+                default=default,
+                help=f"{help_text} (default: {default!r})",
+            )
+    return parser
+
+
+def parse_args_into(
+    args_class: type[ArgsT], argv: Sequence[str] | None = None, description: str | None = None
+) -> ArgsT:
+    """An ``args_class`` instance from the command line.
+
+    :param args_class: the arguments dataclass (see the module docstring for the flag rules).
+    :param argv: the arguments (default: ``sys.argv[1:]``).
+    :param description: the ``--help`` description (default: the class docstring's first line).
+    """
+    parser = build_parser(args_class, description)
+    values = vars(parser.parse_args(None if argv is None else list(argv)))
+    hints = typing.get_type_hints(args_class)
+    for option in dataclasses.fields(args_class):
+        origin = typing.get_origin(hints[option.name])
+        if origin is tuple:
+            values[option.name] = tuple(values[option.name])
+        elif origin is list and values[option.name] is None:
+            del values[option.name]  # not given: the dataclass's own default
+    return args_class(**values)
