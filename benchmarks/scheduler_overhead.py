@@ -35,6 +35,11 @@ from mtl_sched.scheduling import Scheduler, StepOutcome
 from mtl_sched.script_args import parse_args_into
 from mtl_sched.training import Trainer
 
+CLOCK_HELP = (
+    "process (CPU time of this process: steady on a shared machine), wall, "
+    "or auto (process on the CPU, wall on CUDA, where CPU time misses the GPU's)"
+)
+
 
 @dataclass
 class Args:
@@ -51,13 +56,7 @@ class Args:
     schedulers: str = field(
         default="", metadata={"help": "comma-separated names (default: every registered one)"}
     )
-    clock: str = field(
-        default="auto",
-        metadata={
-            "help": "process (CPU time of this process: steady on a shared machine), wall, "
-            "or auto (process on the CPU, wall on CUDA, where CPU time misses the GPU's)"
-        },
-    )
+    clock: str = field(default="auto", metadata={"help": CLOCK_HELP})
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Args:
@@ -78,6 +77,18 @@ def build_scheduler(name: str, benchmark: Benchmark) -> Scheduler:
     scheduler = make_scheduler(name)
     scheduler.prepare(benchmark)
     return scheduler
+
+
+def choose_clock(choice: str, on_cuda: bool) -> tuple[Callable[[], float], bool]:
+    """The clock named by ``--clock`` (see `CLOCK_HELP`) and whether it reads wall time.
+
+    :param choice: ``"auto"``, ``"process"`` or ``"wall"``.
+    :param on_cuda: whether the timed work runs on a CUDA device.
+    """
+    if choice not in ("auto", "process", "wall"):
+        raise SystemExit(f"--clock must be auto, process or wall; got {choice!r}")
+    use_wall = choice == "wall" or (choice == "auto" and on_cuda)
+    return make_clock(use_wall, synchronize_cuda=on_cuda), use_wall
 
 
 def make_clock(wall: bool, synchronize_cuda: bool) -> Callable[[], float]:
@@ -151,11 +162,8 @@ def main(args: Args) -> str:
     def trainer() -> Trainer:
         return benchmark.make_trainer(args.seed, **overrides)
 
-    if args.clock not in ("auto", "process", "wall"):
-        raise SystemExit(f"--clock must be auto, process or wall; got {args.clock!r}")
     on_cuda = trainer().device.type == "cuda"
-    use_wall = args.clock == "wall" or (args.clock == "auto" and on_cuda)
-    clock = make_clock(use_wall, synchronize_cuda=on_cuda)
+    clock, use_wall = choose_clock(args.clock, on_cuda)
 
     trainer().run(make_scheduler("uniform"))  # warm-up: lazy imports, allocator, caches
     prepared = {n: build_scheduler(n, benchmark) for n in names}
