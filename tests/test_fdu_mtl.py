@@ -13,6 +13,7 @@ from mtl_sched.data.vocabulary import Vocabulary
 from mtl_sched.envs import MTLSchedulingEnv
 from mtl_sched.models.encoders import BiLSTMEncoder
 from mtl_sched.models.text_classifier import (
+    INFERENCE_CHUNK,
     BiLSTMTextClassifier,
     UnpackedBiLSTMEncoder,
     build_vocabulary,
@@ -306,3 +307,25 @@ def test_one_pass_over_several_tasks_equals_a_pass_per_task(tmp_path):
     for joint, alone in zip(together, apart, strict=True):
         torch.testing.assert_close(joint.logits, alone.logits)
         assert torch.equal(joint.targets, alone.targets)
+
+
+def test_gradient_free_pass_in_length_sorted_chunks_equals_one_review_at_a_time():
+    words = ["good", "bad", "film", "plot", "fine", "dull"]
+    vocab = Vocabulary.build([words])
+    model = BiLSTMTextClassifier(vocab, {"a": 2}, embedding_dim=6, hidden_size=5)
+    model.eval()
+    generator = np.random.default_rng(0)
+    reviews = [
+        list(generator.choice(words, size=int(generator.integers(1, 30))))
+        for _ in range(INFERENCE_CHUNK + 9)
+    ]
+    batch = model.collate("a", {"tokens": reviews, "label": [0] * len(reviews)})
+    with torch.no_grad():
+        chunked = model.features(batch)
+        alone = torch.cat(
+            [model.features(model.collate("a", {"tokens": [r], "label": [0]})) for r in reviews]
+        )
+    with torch.enable_grad():
+        padded = model.features(batch)
+    torch.testing.assert_close(chunked, alone)
+    torch.testing.assert_close(chunked, padded.detach())
