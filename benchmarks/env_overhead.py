@@ -6,8 +6,8 @@ the reward. The bare step is `Trainer.train_step` on a minibatch of the same tas
 second trainer of the same benchmark and seed. The two are timed in turns, cycling over the
 tasks, in one process; the probe pass alone is timed in the same turns. Each part's time is the
 mean over tasks of its fastest repeat on that task (``timeit``'s estimate: on a shared machine
-the slower repeats measure the other load; the same fixed matrix product was seen to take from
-1x to 50x its fastest time here), and the mean of the per-task medians is printed beside it.
+the slower repeats measure the other load, and repeats of the same call can differ
+several-fold), and the mean of the per-task medians is printed beside it.
 Garbage collection is paused while timing (as in ``timeit``). The environment runs without
 single-task references (their penalty test is one comparison; computing them would train one
 model per task first).
