@@ -263,6 +263,27 @@ def test_padding_does_not_change_a_sentences_outputs(toy_benchmark, tagger):
     assert tagger.decode(task.name, padded)[0] == tagger.decode(task.name, alone)[0]
 
 
+def test_one_encoder_pass_over_several_tasks_equals_a_pass_per_task(toy_benchmark, tagger):
+    # different sentence lengths and word widths per batch, and a task asked twice
+    pos, chunk, ner = toy_benchmark.tasks
+    long_words = {"tokens": [["Blackburnshire", "rejects"]], "tags": [[1, 0]]}
+    requests = [
+        ("pos", collate(tagger, pos, rows=slice(0, 3))),
+        ("ner", collate(tagger, ner, rows=slice(5, 12))),
+        ("chunk", collate(tagger, chunk, rows=[9])),
+        ("ner", tagger.collate("ner", long_words)),
+        ("pos", collate(tagger, pos, rows=slice(3, 8))),
+    ]
+    assert len({batch["words"].shape[1] for _, batch in requests}) > 1
+    assert len({batch["chars"].shape[2] for _, batch in requests}) > 1
+    together = tagger.task_outputs(requests)
+    apart = [tagger.task_output(task, batch) for task, batch in requests]
+    for joint, alone in zip(together, apart, strict=True):
+        torch.testing.assert_close(joint.logits, alone.logits)
+        torch.testing.assert_close(joint.losses(), alone.losses())
+        assert torch.equal(joint.targets, alone.targets)
+
+
 def test_decode_after_task_output_equals_a_fresh_decode(toy_benchmark, tagger):
     # evaluation runs task_output then decode on each batch; decode may reuse that forward pass
     chunk = toy_benchmark.tasks[1]

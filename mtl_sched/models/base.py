@@ -94,6 +94,34 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
     return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
 
 
+def stack_batches(batches: Sequence[Batch], pad_values: Mapping[str, int]) -> Batch:
+    """The ``pad_values`` keys of several batches, right-padded to common sizes and stacked.
+
+    Every dimension after the first is padded to the largest size among the batches (a
+    sentence's tokens, a word's characters), so that one pass of a shared encoder serves them
+    all; split its output with ``[len(b[key]) for b in batches]``.
+
+    :param batches: collated batches with the same keys.
+    :param pad_values: key -> the value its padding takes (keys absent from the batches are
+        skipped).
+    """
+    stacked: Batch = {}
+    for key, value in pad_values.items():
+        if key not in batches[0]:
+            continue
+        tensors = [b[key] for b in batches]
+        sizes = [max(t.shape[d] for t in tensors) for d in range(1, tensors[0].dim())]
+        padded = []
+        for t in tensors:
+            # F.pad lists (before, after) pairs from the last dimension backwards
+            widths = [
+                w for d in reversed(range(1, t.dim())) for w in (0, sizes[d - 1] - t.shape[d])
+            ]
+            padded.append(F.pad(t, widths, value=value) if any(widths) else t)
+        stacked[key] = torch.cat(padded)
+    return stacked
+
+
 def task_outputs(model: MTLModel, requests: Sequence[tuple[str, Batch]]) -> list[TaskOutput]:
     """The outputs of several ``(task, batch)`` pairs, in order.
 

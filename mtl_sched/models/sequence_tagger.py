@@ -33,7 +33,7 @@ from torch import nn
 
 from mtl_sched.data.task import Task
 from mtl_sched.data.vocabulary import Vocabulary, pad_sequences
-from mtl_sched.models.base import Batch, TaskOutput
+from mtl_sched.models.base import Batch, TaskOutput, stack_batches
 from mtl_sched.models.crf import CRF
 from mtl_sched.models.encoders import BiLSTMEncoder
 
@@ -232,7 +232,26 @@ class SequenceTagger(nn.Module):
         return super().train(mode)
 
     def task_output(self, task: str, batch: Batch) -> TaskOutput:
-        emissions = self._emissions(task, batch)
+        return self._crf_output(task, self._emissions(task, batch), batch)
+
+    def task_outputs(self, requests: Sequence[tuple[str, Batch]]) -> list[TaskOutput]:
+        """Outputs of several ``(task, batch)`` pairs from one encoder pass over all sentences.
+
+        The batches are stacked (right-padded to the longest sentence and word); the packed
+        BiLSTMs never read the padding, so each output equals its `task_output` up to
+        floating-point rounding.
+        """
+        batches = [batch for _, batch in requests]
+        pad_values = {"words": self.word_vocabulary.pad_id, "mask": 0, "chars": 0}
+        stacked = stack_batches(batches, pad_values)
+        states = self.encoder(stacked["words"], stacked["mask"], stacked.get("chars"))
+        parts = states.split([len(batch["words"]) for batch in batches])
+        return [
+            self._crf_output(task, self.emissions[task](part[:, : batch["words"].shape[1]]), batch)
+            for (task, batch), part in zip(requests, parts, strict=True)
+        ]
+
+    def _crf_output(self, task: str, emissions: torch.Tensor, batch: Batch) -> TaskOutput:
         crf: CRF = self.crfs[task]  # type: ignore[assignment]
         mask, tags = batch["mask"], batch["tags"]
         lengths = mask.sum(dim=1)

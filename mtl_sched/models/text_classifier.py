@@ -13,14 +13,13 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
 from mtl_sched.data.paths import DataFormatError, read_lines
 from mtl_sched.data.task import Task
 from mtl_sched.data.vocabulary import Vocabulary, pad_sequences
-from mtl_sched.models.base import Batch, TaskOutput
+from mtl_sched.models.base import Batch, TaskOutput, stack_batches
 from mtl_sched.models.encoders import BiLSTMEncoder, masked_max_pool, masked_mean_pool
 
 Pooling = Literal["max", "mean"]
@@ -245,14 +244,7 @@ class BiLSTMTextClassifier(nn.Module):
         `task_output` up to floating-point rounding.
         """
         batches = [batch for _, batch in requests]
-        width = max(batch["words"].shape[1] for batch in batches)
-        pad_values = {"words": self.vocabulary.pad_id, "mask": 0}
-        stacked = {
-            key: torch.cat(
-                [F.pad(b[key], (0, width - b[key].shape[1]), value=value) for b in batches]
-            )
-            for key, value in pad_values.items()
-        }
+        stacked = stack_batches(batches, {"words": self.vocabulary.pad_id, "mask": 0})
         features = self.features(stacked).split([len(batch["label"]) for batch in batches])
         return [
             TaskOutput(logits=self.heads[task](part), targets=batch["label"])
