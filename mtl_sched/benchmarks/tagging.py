@@ -18,7 +18,9 @@ map to ``<unk>``) and a character BiLSTM feed one shared BiLSTM; each task has a
 layer and a CRF. Training uses Adam and minibatches of 32 sentences per task; budgets count
 sentences. Model selection averages token accuracy (POS) and span F1 (chunk, NER) on
 validation. The probe pool of the scheduling environment is the first 200 validation sentences
-of each task; its histograms hold per-token margins of the CRF marginals.
+of each task; its histograms hold per-token margins of the CRF marginals. The three pools go
+through the shared encoder in one pass (`SequenceTagger.task_outputs`), as do the minibatches
+of a step that trains several tasks.
 
 Under ``uniform`` the full default budget of 60 000 sentences gives each task 20 000: 2.5 epochs
 of CoNLL-2000 and 1.4 of CoNLL-2003. A minibatch of 32 sentences costs about 1.5 s of CPU time
