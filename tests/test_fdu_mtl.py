@@ -13,7 +13,7 @@ from mtl_sched.data.vocabulary import Vocabulary
 from mtl_sched.envs import MTLSchedulingEnv
 from mtl_sched.models.encoders import BiLSTMEncoder
 from mtl_sched.models.text_classifier import (
-    INFERENCE_CHUNK,
+    LENGTH_CHUNK,
     BiLSTMTextClassifier,
     UnpackedBiLSTMEncoder,
     build_vocabulary,
@@ -309,7 +309,7 @@ def test_one_pass_over_several_tasks_equals_a_pass_per_task(tmp_path):
         assert torch.equal(joint.targets, alone.targets)
 
 
-def test_gradient_free_pass_in_length_sorted_chunks_equals_one_review_at_a_time():
+def test_large_batch_in_length_sorted_chunks_equals_one_review_at_a_time():
     words = ["good", "bad", "film", "plot", "fine", "dull"]
     vocab = Vocabulary.build([words])
     model = BiLSTMTextClassifier(vocab, {"a": 2}, embedding_dim=6, hidden_size=5)
@@ -317,15 +317,22 @@ def test_gradient_free_pass_in_length_sorted_chunks_equals_one_review_at_a_time(
     generator = np.random.default_rng(0)
     reviews = [
         list(generator.choice(words, size=int(generator.integers(1, 30))))
-        for _ in range(INFERENCE_CHUNK + 9)
+        for _ in range(LENGTH_CHUNK + 9)
     ]
     batch = model.collate("a", {"tokens": reviews, "label": [0] * len(reviews)})
+    parameters = list(model.encoder.parameters())
+
+    def summed_gradient(features: torch.Tensor) -> list[torch.Tensor]:
+        return list(torch.autograd.grad(features.sum(), parameters, allow_unused=False))
+
+    chunked = model.features(batch)
+    chunked_gradient = summed_gradient(chunked)
+    alone = [model.features(model.collate("a", {"tokens": [r], "label": [0]})) for r in reviews]
+    alone_gradient = summed_gradient(torch.cat(alone))
+    padded = model.padded_features(batch["words"], batch["mask"])
+    torch.testing.assert_close(chunked, torch.cat(alone))
+    torch.testing.assert_close(chunked, padded)
+    for by_chunks, by_review in zip(chunked_gradient, alone_gradient, strict=True):
+        torch.testing.assert_close(by_chunks, by_review)
     with torch.no_grad():
-        chunked = model.features(batch)
-        alone = torch.cat(
-            [model.features(model.collate("a", {"tokens": [r], "label": [0]})) for r in reviews]
-        )
-    with torch.enable_grad():
-        padded = model.features(batch)
-    torch.testing.assert_close(chunked, alone)
-    torch.testing.assert_close(chunked, padded.detach())
+        torch.testing.assert_close(model.features(batch), chunked.detach())

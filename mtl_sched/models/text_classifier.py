@@ -26,9 +26,12 @@ Pooling = Literal["max", "mean"]
 # Long reviews are cut to their first 200 tokens: a minibatch costs time in proportion to its
 # longest sentence, and 200 tokens keep most reviews whole (the domains' mean lengths are 21-270).
 DEFAULT_MAX_LENGTH = 200
-# Reviews per length-sorted chunk of a gradient-free pass: past about 16 reviews an LSTM step
-# costs in proportion to its rows, so smaller chunks lose little and waste less padding.
-INFERENCE_CHUNK = 32
+# Reviews per length-sorted chunk of a large batch. Up to about 24 reviews of 200 tokens, a
+# BiLSTM pass with its backward costs about the same per review on the CPU (`benchmarks/
+# lstm_batch_scaling.py`); from 32 reviews up it can cost 10-20x more per review, as the
+# fused kernel's working set outgrows the core's cache. Chunks also save the padding of short
+# reviews to the longest one of the batch.
+LENGTH_CHUNK = 16
 
 
 _DIRECTION_WEIGHTS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
@@ -207,27 +210,32 @@ class BiLSTMTextClassifier(nn.Module):
     def features(self, batch: Batch) -> torch.Tensor:
         """The shared sentence representation, ``(B, 2 * hidden_size)``.
 
-        Without gradients (evaluation, the probe pass), a batch of more than
-        `INFERENCE_CHUNK` reviews is run in chunks of reviews of similar length, each cut to
+        A batch of more than `LENGTH_CHUNK` reviews (several tasks' minibatches stacked,
+        evaluation, the probe pass) is run in chunks of reviews of similar length, each cut to
         its own longest review, so that short reviews are not padded to the longest of the
-        batch; a review's representation does not depend on its padding or its neighbours,
-        so the result is the same up to floating-point rounding.
+        batch; a review's representation does not depend on its padding or its neighbours, so
+        the result is the same up to floating-point rounding (and, in training mode, to which
+        dropout mask each review draws).
 
         :param batch: a batch from `collate`.
         """
         words, mask = batch["words"], batch["mask"]
-        if torch.is_grad_enabled() or words.shape[0] <= INFERENCE_CHUNK:
-            return self._pooled_states(words, mask)
-        order = mask.sum(dim=1).argsort(stable=True)
+        if words.shape[0] <= LENGTH_CHUNK:
+            return self.padded_features(words, mask)
+        lengths = mask.sum(dim=1)
+        order = lengths.argsort(stable=True)
         parts = []
-        for rows in order.split(INFERENCE_CHUNK):
-            width = max(int(mask[rows].sum(dim=1).max()), 1)
-            parts.append(self._pooled_states(words[rows, :width], mask[rows, :width]))
-        pooled = parts[0].new_empty((words.shape[0], parts[0].shape[1]))
-        pooled[order] = torch.cat(parts)
-        return pooled
+        for rows in order.split(LENGTH_CHUNK):
+            width = max(int(lengths[rows].max()), 1)
+            parts.append(self.padded_features(words[rows, :width], mask[rows, :width]))
+        return torch.cat(parts)[order.argsort()]
 
-    def _pooled_states(self, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def padded_features(self, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """`features` from one BiLSTM pass over the whole right-padded batch, unchunked.
+
+        :param words: word ids, ``(B, T)``.
+        :param mask: 1 at real tokens, 0 at padding, ``(B, T)``.
+        """
         states = self.encoder(words, mask)
         pool = masked_max_pool if self.pooling == "max" else masked_mean_pool
         return pool(states, mask)
