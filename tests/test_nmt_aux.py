@@ -228,6 +228,27 @@ def test_task_output_has_one_unit_per_target_token_plus_eos():
     assert set(model.shared_parameters()).isdisjoint(model.task_parameters("translation"))
 
 
+def test_one_encoder_pass_over_several_tasks_equals_a_pass_per_task():
+    tasks = tiny_tasks(PAIRS)
+    model = tiny_model(tasks, dropout=0.3)
+    model.eval()
+    rows = [take_rows(materialize(task.split("train")), slice(None)) for task in tasks]
+    requests = [
+        ("translation", model.collate("translation", rows[0])),
+        ("pos", model.collate("pos", take_rows(rows[1], slice(0, 1)))),
+        ("translation", model.collate("translation", take_rows(rows[0], slice(1, 3)))),
+        ("pos", model.collate("pos", rows[1])),
+    ]
+    widths = {batch["source"].shape[1] for _, batch in requests}
+    assert len(widths) > 1  # the stacked sources really are padded
+    together = model.task_outputs(requests)
+    for (task, batch), joint in zip(requests, together, strict=True):
+        alone = model.task_output(task, batch)
+        torch.testing.assert_close(joint.logits, alone.logits)
+        torch.testing.assert_close(joint.losses(), alone.losses())
+        assert torch.equal(joint.targets, alone.targets)
+
+
 def test_beam_size_one_equals_greedy_and_decoding_respects_the_length_cap():
     tasks = tiny_tasks(PAIRS)
     model = tiny_model(tasks, seed=3, max_target_length=5)

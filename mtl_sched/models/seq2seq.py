@@ -25,7 +25,7 @@ from mtl_sched.data.seq2seq_task import BOS, EOS, SOURCE_VOCABULARY, detokenize
 from mtl_sched.data.task import Task
 from mtl_sched.data.vocabulary import PAD, UNK, Vocabulary, pad_sequences
 from mtl_sched.models.attention_decoder import AttentionDecoder, beam_decode, greedy_decode
-from mtl_sched.models.base import Batch, TaskOutput
+from mtl_sched.models.base import Batch, TaskOutput, stack_batches
 from mtl_sched.models.encoders import BiLSTMEncoder
 
 _RESERVED = (PAD, UNK, BOS, EOS)
@@ -132,7 +132,24 @@ class Seq2SeqMTL(nn.Module):
         return self.encoder(batch["source"], batch["source_mask"])
 
     def task_output(self, task: str, batch: Batch) -> TaskOutput:
-        memory = self._encode(batch)
+        return self._decoder_output(task, self._encode(batch), batch)
+
+    def task_outputs(self, requests: Sequence[tuple[str, Batch]]) -> list[TaskOutput]:
+        """Outputs of several ``(task, batch)`` pairs from one encoder pass over all sources.
+
+        The sources are stacked (right-padded to the longest); the packed BiLSTM never reads
+        the padding, so each task's decoder sees the memory its `task_output` would, up to
+        floating-point rounding.
+        """
+        batches = [batch for _, batch in requests]
+        stacked = stack_batches(batches, {"source": 0, "source_mask": 0})
+        memories = self._encode(stacked).split([len(batch["source"]) for batch in batches])
+        return [
+            self._decoder_output(task, memory[:, : batch["source"].shape[1]], batch)
+            for (task, batch), memory in zip(requests, memories, strict=True)
+        ]
+
+    def _decoder_output(self, task: str, memory: torch.Tensor, batch: Batch) -> TaskOutput:
         decoder = self.decoders[task]
         mask = batch["source_mask"]
         state = decoder.initial_state(memory, mask)
