@@ -12,6 +12,7 @@ from mtl_sched.data.paths import DataFormatError
 from mtl_sched.data.vocabulary import Vocabulary
 from mtl_sched.envs import MTLSchedulingEnv
 from mtl_sched.models.encoders import BiLSTMEncoder
+from mtl_sched.models.qmtl import QMTLHead
 from mtl_sched.models.text_classifier import (
     LENGTH_CHUNK,
     BiLSTMTextClassifier,
@@ -281,6 +282,29 @@ def test_small_benchmark_runs_inside_the_environment(small_benchmark):
     assert reward == pytest.approx(-info["validation_losses"].sum())
     again_obs, again = rollout()
     assert np.array_equal(obs, again_obs) and again[-1][1] == reward
+
+
+def test_q_mtl_heads_train_under_uniform_and_feed_the_environment(toy_data_dir):
+    bench = get_benchmark("fdu-mtl", data_dir=toy_data_dir, small=True, qmtl_k=3)
+    assert "3 Q-MTL heads" in bench.description and bench.config["qmtl"]["k"] == 3
+    trainer = bench.make_trainer(0)
+    head = trainer.model.heads["MR"]
+    assert isinstance(head, QMTLHead) and head.k == 3
+    assert trainer.run(make_scheduler("uniform")).best_validation.average_score > 0.7
+    # the task output predicts the average of the three heads' distributions
+    batch = trainer.model.collate("MR", {"tokens": [["bad", "it"], ["great"]], "label": [0, 1]})
+    trainer.model.eval()
+    with torch.no_grad():
+        output = trainer.model.task_output("MR", batch)
+        features = trainer.model.features(batch)
+        averaged = torch.stack(
+            [torch.softmax(head.export_head(j)(features), dim=-1) for j in range(3)]
+        ).mean(dim=0)
+    torch.testing.assert_close(output.probabilities(), averaged)
+    env = MTLSchedulingEnv(bench, reference_accuracies=None)
+    obs, _ = env.reset(seed=0)
+    obs, reward, *_ = env.step(15)
+    assert np.allclose(obs.reshape(16, 20).sum(axis=1), 1.0) and np.isfinite(reward)
 
 
 def test_small_benchmark_reads_the_real_data(data_dir):

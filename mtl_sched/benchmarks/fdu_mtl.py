@@ -25,6 +25,7 @@ No schedule is documented to beat ``uniform`` here yet (``better_schedule`` is `
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,7 @@ from mtl_sched.benchmarks.base import Benchmark
 from mtl_sched.data.fdu_mtl import FDU_MTL_DOMAINS, load_fdu_mtl
 from mtl_sched.data.task import Task
 from mtl_sched.data.vocabulary import Vocabulary
+from mtl_sched.models.qmtl import Combine, QMTLConfig
 from mtl_sched.models.text_classifier import (
     BiLSTMTextClassifier,
     build_vocabulary,
@@ -63,6 +65,9 @@ def fdu_mtl_benchmark(
     word_vectors: str | os.PathLike[str] | None = None,
     probe_pool: int | None = None,
     bins: int = 20,
+    qmtl_k: int | None = None,
+    qmtl_hidden: int = 20,
+    qmtl_combine: Combine = "average",
 ) -> Benchmark:
     """Build the ``fdu-mtl`` benchmark.
 
@@ -85,6 +90,10 @@ def fdu_mtl_benchmark(
         vectors must have ``embedding_dim`` entries); ``None`` starts from random embeddings.
     :param probe_pool: validation reviews per task in the probe pass.
     :param bins: histogram bins of the scheduler's observation.
+    :param qmtl_k: give each domain ``qmtl_k`` Q-MTL heads (`QMTLHead`) instead of one linear
+        head; the probe's histograms and accuracies then read the combined distribution.
+    :param qmtl_hidden: width of each Q-MTL head's ReLU layer (0: the PTA form).
+    :param qmtl_combine: ``"average"`` (Q-MTL) or ``"select"`` (model selection).
     """
     domains = tuple(domains) if domains is not None else FDU_MTL_DOMAINS
     train_size, validation_size, test_size = SMALL_SIZES if small else (None, None, None)
@@ -97,6 +106,7 @@ def fdu_mtl_benchmark(
         # two passes over the small training sets; about four over the full ones
         budget = 2 * len(domains) * SMALL_SIZES[0] if small else 4 * 21_600
     vectors_path = Path(word_vectors) if word_vectors is not None else None
+    qmtl = None if qmtl_k is None else QMTLConfig(qmtl_k, qmtl_hidden, qmtl_combine)
 
     def build_tasks() -> list[Task]:
         return load_fdu_mtl(
@@ -126,13 +136,16 @@ def fdu_mtl_benchmark(
             pooling="max",
             max_length=max_length,
             word_vectors=vectors,
+            qmtl=qmtl,
         )
 
     return Benchmark(
         name="fdu-mtl",
         description=(
-            "FDU-MTL: 16-domain binary sentiment classification; shared BiLSTM, a linear head "
-            "per domain" + (" (small variant)" if small else "")
+            "FDU-MTL: 16-domain binary sentiment classification; shared BiLSTM, "
+            + ("a linear head" if qmtl is None else f"{qmtl.k} Q-MTL heads")
+            + " per domain"
+            + (" (small variant)" if small else "")
         ),
         build_tasks=build_tasks,
         build_model=build_model,
@@ -157,6 +170,7 @@ def fdu_mtl_benchmark(
             "pooling": "max",
             # the file name only: an absolute path would tie cache keys to one machine
             "word_vectors": vectors_path.name if vectors_path is not None else None,
+            **({} if qmtl is None else {"qmtl": dataclasses.asdict(qmtl)}),
         },
         version=1,
     )

@@ -21,6 +21,7 @@ from mtl_sched.data.task import Task
 from mtl_sched.data.vocabulary import Vocabulary, pad_sequences
 from mtl_sched.models.base import Batch, TaskOutput, stack_batches
 from mtl_sched.models.encoders import BiLSTMEncoder, masked_max_pool, masked_mean_pool
+from mtl_sched.models.qmtl import QMTLConfig, classifier_head, head_output
 
 Pooling = Literal["max", "mean"]
 # Long reviews are cut to their first 200 tokens: a minibatch costs time in proportion to its
@@ -159,6 +160,7 @@ class BiLSTMTextClassifier(nn.Module):
     :param max_length: tokens kept per sentence (the first ones).
     :param word_vectors: initial embeddings by vocabulary index (e.g. from `load_word_vectors`);
         the other words keep their Xavier-uniform initialization.
+    :param qmtl: give every task k Q-MTL heads (`QMTLHead`) instead of one linear head.
     """
 
     def __init__(
@@ -172,6 +174,7 @@ class BiLSTMTextClassifier(nn.Module):
         pooling: Pooling = "max",
         max_length: int = DEFAULT_MAX_LENGTH,
         word_vectors: Mapping[int, torch.Tensor] | None = None,
+        qmtl: QMTLConfig | None = None,
     ) -> None:
         super().__init__()
         if not task_classes:
@@ -197,7 +200,10 @@ class BiLSTMTextClassifier(nn.Module):
                 for index, vector in word_vectors.items():
                     self.encoder.embedding.weight[index] = vector
         self.heads = nn.ModuleDict(
-            {name: nn.Linear(self.encoder.output_size, c) for name, c in task_classes.items()}
+            {
+                name: classifier_head(self.encoder.output_size, c, qmtl)
+                for name, c in task_classes.items()
+            }
         )
 
     def collate(self, task: str, rows: Mapping[str, Any]) -> Batch:
@@ -241,8 +247,7 @@ class BiLSTMTextClassifier(nn.Module):
         return pool(states, mask)
 
     def task_output(self, task: str, batch: Batch) -> TaskOutput:
-        logits = self.heads[task](self.features(batch))
-        return TaskOutput(logits=logits, targets=batch["label"])
+        return head_output(self.heads[task], self.features(batch), batch["label"])
 
     def task_outputs(self, requests: Sequence[tuple[str, Batch]]) -> list[TaskOutput]:
         """Outputs of several ``(task, batch)`` pairs from one BiLSTM pass over all reviews.
@@ -255,7 +260,7 @@ class BiLSTMTextClassifier(nn.Module):
         stacked = stack_batches(batches, {"words": self.vocabulary.pad_id, "mask": 0})
         features = self.features(stacked).split([len(batch["label"]) for batch in batches])
         return [
-            TaskOutput(logits=self.heads[task](part), targets=batch["label"])
+            head_output(self.heads[task], part, batch["label"])
             for (task, batch), part in zip(requests, features, strict=True)
         ]
 
