@@ -18,13 +18,12 @@ The last line is ``ratio <one padded pass / chunked pass>`` (above 1: chunking i
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scheduler_overhead import CLOCK_HELP, choose_clock
+from scheduler_overhead import CLOCK_HELP, choose_clock, fastest_in_turns
 
 from mtl_sched.data.vocabulary import Vocabulary
 from mtl_sched.models.base import Batch
@@ -52,27 +51,6 @@ class Args:
 def parse_args(argv: Sequence[str] | None = None) -> Args:
     """`Args` from the command line (``argv``, else ``sys.argv``)."""
     return parse_args_into(Args, argv, description=__doc__.splitlines()[0])
-
-
-def fastest_in_turns(
-    clock: Callable[[], float], functions: Sequence[Callable[[], object]], repeats: int
-) -> list[float]:
-    """Each function's fastest of ``repeats`` timings, timed in turns, garbage collection paused.
-
-    Timing in turns (one call of each per round) spreads a burst of other load over all of
-    them rather than over every repeat of one.
-    """
-    times: list[list[float]] = [[] for _ in functions]
-    gc.disable()
-    try:
-        for _ in range(repeats):
-            for function, record in zip(functions, times, strict=True):
-                start = clock()
-                function()
-                record.append(clock() - start)
-    finally:
-        gc.enable()
-    return [min(record) for record in times]
 
 
 def main(args: Args) -> float:

@@ -105,6 +105,27 @@ def make_clock(wall: bool, synchronize_cuda: bool) -> Callable[[], float]:
     return synchronized
 
 
+def fastest_in_turns(
+    clock: Callable[[], float], functions: Sequence[Callable[[], object]], repeats: int
+) -> list[float]:
+    """Each function's fastest of ``repeats`` timings, timed in turns, garbage collection paused.
+
+    Timing in turns (one call of each per round) spreads a burst of other load over all of
+    them rather than over every repeat of one.
+    """
+    times: list[list[float]] = [[] for _ in functions]
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            for function, record in zip(functions, times, strict=True):
+                start = clock()
+                function()
+                record.append(clock() - start)
+    finally:
+        gc.enable()
+    return [min(record) for record in times]
+
+
 def step_seconds(
     trainer: Trainer, scheduler: Scheduler, clock: Callable[[], float]
 ) -> tuple[list[float], int]:
