@@ -18,6 +18,7 @@ from mtl_sched.data.conll import (
 )
 from mtl_sched.data.paths import DataFormatError
 from mtl_sched.envs import MTLSchedulingEnv
+from mtl_sched.models.qmtl import QMTLHead
 from mtl_sched.models.sequence_tagger import SequenceTagger, normalize_word
 from mtl_sched.references import single_task_references
 from mtl_sched.registry import make_scheduler
@@ -344,6 +345,36 @@ def test_environment_steps_on_the_small_benchmark(toy_benchmark):
         assert reward == pytest.approx(-float(info["validation_losses"].sum()))
         assert np.all((info["validation_accuracies"] >= 0) & (info["validation_accuracies"] <= 1))
     assert truncated and not terminated
+
+
+def test_q_mtl_heads_replace_the_crfs_under_uniform_and_in_the_environment(toy_data_dir):
+    bench = get_benchmark("tagging", data_dir=toy_data_dir, small=True, budget=192, qmtl_k=3)
+    assert "3 Q-MTL heads" in bench.description
+    trainer = bench.make_trainer(seed=0)
+    model = trainer.model
+    assert not model.crfs and all(isinstance(h, QMTLHead) for h in model.emissions.values())
+    result = trainer.run(make_scheduler("uniform"))
+    assert result.examples_seen == 192 and np.all(np.isfinite(result.test.losses))
+    task = bench.tasks[1]
+    batch = collate(model, task)
+    model.eval()
+    with torch.no_grad():
+        output = model.task_output(task.name, batch)
+        states = model.encoder(batch["words"], batch["mask"], batch.get("chars"))
+        head = model.emissions[task.name]
+        tokens = states[batch["mask"]]
+        averaged = head.head_log_probabilities(tokens).exp().mean(dim=0)
+        decoded = model.decode(task.name, batch)
+    torch.testing.assert_close(output.probabilities(), averaged)
+    torch.testing.assert_close(output.losses(), head.unit_losses(tokens, output.targets))
+    lengths = batch["mask"].sum(dim=1).tolist()
+    assert [len(tags) for tags in decoded] == lengths
+    assert [tag for tags in decoded for tag in tags] == averaged.argmax(dim=-1).tolist()
+    env = MTLSchedulingEnv(bench, episode_steps=2, reference_accuracies=None)
+    env.reset(seed=0)
+    obs, reward, *_ = env.step(2)
+    np.testing.assert_allclose(obs.reshape(3, 20).sum(1), 1.0, rtol=1e-5)
+    assert np.isfinite(reward)
 
 
 def test_references_keep_span_f1_for_schedulers_and_token_accuracy_for_the_penalty(

@@ -31,12 +31,14 @@ split and a tiny model: seconds per run, for tests and CI.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 
 from mtl_sched.benchmarks.base import Benchmark
 from mtl_sched.data.conll import CONLL2000_DEV_SENTENCES, load_conll2000, load_conll2003
 from mtl_sched.data.task import Task
+from mtl_sched.models.qmtl import Combine, QMTLConfig
 from mtl_sched.models.sequence_tagger import SequenceTagger
 from mtl_sched.probing import ProbeConfig
 from mtl_sched.training import TrainerConfig
@@ -85,6 +87,9 @@ def tagging_benchmark(
     min_word_count: int = 2,
     evaluations: int = 6,
     bins: int = 20,
+    qmtl_k: int | None = None,
+    qmtl_hidden: int = 20,
+    qmtl_combine: Combine = "average",
 ) -> Benchmark:
     """Build the ``tagging`` benchmark.
 
@@ -99,7 +104,12 @@ def tagging_benchmark(
     :param min_word_count: training words seen fewer times map to ``<unk>``.
     :param evaluations: validation evaluations per run (model selection picks the best).
     :param bins: histogram bins of the scheduler's observation.
+    :param qmtl_k: tag every task's tokens with ``qmtl_k`` Q-MTL heads (`QMTLHead`, per-token
+        softmax) instead of a linear layer and a CRF.
+    :param qmtl_hidden: width of each Q-MTL head's ReLU layer (0: the PTA form).
+    :param qmtl_combine: ``"average"`` (Q-MTL) or ``"select"`` (model selection).
     """
+    qmtl = None if qmtl_k is None else QMTLConfig(qmtl_k, qmtl_hidden, qmtl_combine)
     if budget is None:
         budget = 1_200 if small else 60_000
     if dropout is None:
@@ -111,12 +121,13 @@ def tagging_benchmark(
 
     def build_model(tasks: Sequence[Task]) -> SequenceTagger:
         return SequenceTagger.for_tasks(
-            tasks, min_word_count=min_word_count, dropout=dropout, **sizes
+            tasks, min_word_count=min_word_count, dropout=dropout, qmtl=qmtl, **sizes
         )
 
     return Benchmark(
         name="tagging",
-        description="POS (CoNLL-2000), chunking (CoNLL-2000), NER (CoNLL-2003); BiLSTM-CRF"
+        description="POS (CoNLL-2000), chunking (CoNLL-2000), NER (CoNLL-2003); "
+        + ("BiLSTM-CRF" if qmtl is None else f"BiLSTM, {qmtl.k} Q-MTL heads per task")
         + (" [small]" if small else ""),
         build_tasks=build_tasks,
         build_model=build_model,
@@ -139,6 +150,7 @@ def tagging_benchmark(
                 "min_word_count": min_word_count,
                 "lowercase": True,
                 "max_word_length": 20,
+                **({} if qmtl is None else {"qmtl": dataclasses.asdict(qmtl)}),
             },
         },
         version=1,

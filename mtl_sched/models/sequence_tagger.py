@@ -19,6 +19,10 @@ Outputs per prediction unit (a real, unpadded token):
 
 `SequenceTagger.decode` returns the Viterbi tag sequence of each sentence, which the trainer
 scores with span F1 for chunking and NER.
+
+With ``qmtl`` settings, every task instead tags each token with k Q-MTL heads (`QMTLHead`, seeds
+000 and 001): ``logits`` are the log of the combined (averaged) distribution, ``unit_losses`` the
+cross-entropies summed over the heads, and decoding takes each token's most likely tag.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from mtl_sched.data.vocabulary import Vocabulary, pad_sequences
 from mtl_sched.models.base import Batch, TaskOutput, stack_batches
 from mtl_sched.models.crf import CRF
 from mtl_sched.models.encoders import BiLSTMEncoder
+from mtl_sched.models.qmtl import QMTLConfig, QMTLHead, classifier_head, head_output
 
 _DIGIT = re.compile(r"\d")
 
@@ -86,6 +91,8 @@ class SequenceTagger(nn.Module):
     :param dropout: dropout on the encoder's inputs and outputs while training.
     :param lowercase: look words up lowercased (must match the vocabulary).
     :param max_word_length: characters read per word (the first ones).
+    :param qmtl: tag every task's tokens with k Q-MTL heads (`QMTLHead`, per-token softmax,
+        greedy decoding) instead of a linear layer and a CRF.
     """
 
     def __init__(
@@ -101,6 +108,7 @@ class SequenceTagger(nn.Module):
         dropout: float = 0.5,
         lowercase: bool = True,
         max_word_length: int = 20,
+        qmtl: QMTLConfig | None = None,
     ) -> None:
         super().__init__()
         if not task_classes:
@@ -123,9 +131,13 @@ class SequenceTagger(nn.Module):
             char_hidden_size=char_hidden_size,
             padding_idx=word_vocabulary.pad_id,
         )
+        # per task: the token scoring layer, a Linear before the task's CRF or a QMTLHead
         self.emissions = nn.ModuleDict()
         self.crfs = nn.ModuleDict()
         for name, num_tags in task_classes.items():
+            if qmtl is not None:
+                self.emissions[name] = classifier_head(self.encoder.output_size, num_tags, qmtl)
+                continue
             layer = nn.Linear(self.encoder.output_size, num_tags)
             nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -133,7 +145,7 @@ class SequenceTagger(nn.Module):
             self.crfs[name] = CRF(num_tags)
         self._word_ids: dict[str, int] = {}
         self._char_ids: dict[str, list[int]] = {}
-        self._last_emissions: tuple[str, Batch, torch.Tensor] | None = None
+        self._last_states: tuple[Batch, torch.Tensor] | None = None
 
     @classmethod
     def for_tasks(
@@ -204,35 +216,34 @@ class SequenceTagger(nn.Module):
 
     # -------------------------------------------------------------------------- forward
     def emission_scores(self, task: str, batch: Batch) -> torch.Tensor:
-        """Per-token tag scores of ``task``, ``(B, T, C)``.
+        """Per-token tag scores of ``task``, ``(B, T, C)`` (log-probabilities for Q-MTL heads).
 
         :param task: the task name.
         :param batch: a batch from `collate`.
         """
-        states = self.encoder(batch["words"], batch["mask"], batch.get("chars"))
-        return self.emissions[task](states)
+        return self.emissions[task](self._states(batch))
 
-    def _emissions(self, task: str, batch: Batch, reuse: bool = False) -> torch.Tensor:
+    def _states(self, batch: Batch, reuse: bool = False) -> torch.Tensor:
         # Evaluation calls task_output and then decode on the same batch; decode reuses the
-        # emissions of that call (once) instead of running the encoder again.
-        cached, self._last_emissions = self._last_emissions, None
-        if reuse and cached is not None and cached[0] == task and cached[1] is batch:
-            return cached[2]
-        emissions = self.emission_scores(task, batch)
+        # encoder states of that call (once) instead of running the encoder again.
+        cached, self._last_states = self._last_states, None
+        if reuse and cached is not None and cached[0] is batch:
+            return cached[1]
+        states = self.encoder(batch["words"], batch["mask"], batch.get("chars"))
         if not reuse and not self.training and not torch.is_grad_enabled():
-            self._last_emissions = (task, batch, emissions)
-        return emissions
+            self._last_states = (batch, states)
+        return states
 
     def train(self, mode: bool = True) -> SequenceTagger:
-        """Switch training mode (and forget emissions kept for `decode`).
+        """Switch training mode (and forget encoder states kept for `decode`).
 
         :param mode: training (``True``) or evaluation (``False``).
         """
-        self._last_emissions = None
+        self._last_states = None
         return super().train(mode)
 
     def task_output(self, task: str, batch: Batch) -> TaskOutput:
-        return self._crf_output(task, self._emissions(task, batch), batch)
+        return self._head_output(task, self._states(batch), batch)
 
     def task_outputs(self, requests: Sequence[tuple[str, Batch]]) -> list[TaskOutput]:
         """Outputs of several ``(task, batch)`` pairs from one encoder pass over all sentences.
@@ -247,31 +258,43 @@ class SequenceTagger(nn.Module):
         states = self.encoder(stacked["words"], stacked["mask"], stacked.get("chars"))
         parts = states.split([len(batch["words"]) for batch in batches])
         return [
-            self._crf_output(task, self.emissions[task](part[:, : batch["words"].shape[1]]), batch)
+            self._head_output(task, part[:, : batch["words"].shape[1]], batch)
             for (task, batch), part in zip(requests, parts, strict=True)
         ]
 
-    def _crf_output(self, task: str, emissions: torch.Tensor, batch: Batch) -> TaskOutput:
-        crf: CRF = self.crfs[task]  # type: ignore[assignment]
+    def _head_output(self, task: str, states: torch.Tensor, batch: Batch) -> TaskOutput:
         mask, tags = batch["mask"], batch["tags"]
+        head = self.emissions[task]
+        if isinstance(head, QMTLHead):
+            return head_output(head, states[mask], tags[mask])
+        crf: CRF = self.crfs[task]  # type: ignore[assignment]
         lengths = mask.sum(dim=1)
-        nll, log_marginals = crf.nll_and_marginals(emissions, tags, mask)
+        nll, log_marginals = crf.nll_and_marginals(head(states), tags, mask)
         unit_losses = (nll / lengths).repeat_interleave(lengths)
         return TaskOutput(logits=log_marginals[mask], targets=tags[mask], unit_losses=unit_losses)
 
     @torch.no_grad()
     def decode(self, task: str, batch: Batch) -> list[list[int]]:
-        """The Viterbi tag ids of each sentence of ``batch``, in row order.
+        """The predicted tag ids of each sentence of ``batch``, in row order.
+
+        Viterbi under the task's CRF; with Q-MTL heads, each token's most likely tag under the
+        combined distribution.
 
         :param task: the task name.
         :param batch: a batch from `collate`.
         """
+        scores = self.emissions[task](self._states(batch, reuse=True))
+        mask = batch["mask"]
+        if task not in self.crfs:
+            best = scores.argmax(dim=-1)
+            return [row[: int(n)].tolist() for row, n in zip(best, mask.sum(dim=1), strict=True)]
         crf: CRF = self.crfs[task]  # type: ignore[assignment]
-        return crf.viterbi(self._emissions(task, batch, reuse=True), batch["mask"])
+        return crf.viterbi(scores, mask)
 
     def shared_parameters(self) -> Iterator[nn.Parameter]:
         return self.encoder.parameters()
 
     def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
         yield from self.emissions[task].parameters()
-        yield from self.crfs[task].parameters()
+        if task in self.crfs:
+            yield from self.crfs[task].parameters()
