@@ -151,10 +151,7 @@ class QMTLHead(nn.Module):
 
         :param h: the shared representation, ``(..., in_features)``.
         """
-        log_probabilities = self.head_log_probabilities(h)
-        if self.combine == "select":
-            return log_probabilities[self.selected]
-        return torch.logsumexp(log_probabilities, dim=0) - math.log(self.k)
+        return self._combined(self.head_log_probabilities(h))
 
     def unit_losses(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The training loss of each unit: cross-entropy summed over the k heads, ``(...)``.
@@ -162,9 +159,7 @@ class QMTLHead(nn.Module):
         :param h: the shared representation, ``(..., in_features)``.
         :param targets: gold classes, ``h.shape[:-1]``.
         """
-        log_probabilities = self.head_log_probabilities(h)
-        gold = targets.unsqueeze(0).expand(self.k, *targets.shape).unsqueeze(-1)
-        return -log_probabilities.gather(-1, gold).squeeze(-1).sum(dim=0)
+        return self._summed_losses(self.head_log_probabilities(h), targets)
 
     def output(self, h: torch.Tensor, targets: torch.Tensor) -> TaskOutput:
         """A `TaskOutput` over the units of ``h``: combined prediction, summed loss.
@@ -172,7 +167,23 @@ class QMTLHead(nn.Module):
         :param h: the shared representation of U units, ``(U, in_features)``.
         :param targets: gold classes, ``(U,)``.
         """
-        return TaskOutput(logits=self(h), targets=targets, unit_losses=self.unit_losses(h, targets))
+        log_probabilities = self.head_log_probabilities(h)
+        return TaskOutput(
+            logits=self._combined(log_probabilities),
+            targets=targets,
+            unit_losses=self._summed_losses(log_probabilities, targets),
+        )
+
+    def _combined(self, log_probabilities: torch.Tensor) -> torch.Tensor:
+        if self.combine == "select":
+            return log_probabilities[self.selected]
+        return torch.logsumexp(log_probabilities, dim=0) - math.log(self.k)
+
+    def _summed_losses(
+        self, log_probabilities: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        gold = targets.unsqueeze(0).expand(self.k, *targets.shape).unsqueeze(-1)
+        return -log_probabilities.gather(-1, gold).squeeze(-1).sum(dim=0)
 
     @torch.no_grad()
     def head_accuracies(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

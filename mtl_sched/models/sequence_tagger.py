@@ -40,7 +40,7 @@ from mtl_sched.data.vocabulary import Vocabulary, pad_sequences
 from mtl_sched.models.base import Batch, TaskOutput, stack_batches
 from mtl_sched.models.crf import CRF
 from mtl_sched.models.encoders import BiLSTMEncoder
-from mtl_sched.models.qmtl import QMTLConfig, QMTLHead, classifier_head, head_output
+from mtl_sched.models.qmtl import QMTLConfig, classifier_head, head_output
 
 _DIGIT = re.compile(r"\d")
 
@@ -265,7 +265,7 @@ class SequenceTagger(nn.Module):
     def _head_output(self, task: str, states: torch.Tensor, batch: Batch) -> TaskOutput:
         mask, tags = batch["mask"], batch["tags"]
         head = self.emissions[task]
-        if isinstance(head, QMTLHead):
+        if task not in self.crfs:
             return head_output(head, states[mask], tags[mask])
         crf: CRF = self.crfs[task]  # type: ignore[assignment]
         lengths = mask.sum(dim=1)
