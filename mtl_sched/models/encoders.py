@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -40,6 +42,13 @@ class BiLSTMEncoder(nn.Module):
     :param char_hidden_size: character LSTM width per direction; each word gets the final
         forward and backward states (``2 * char_hidden_size`` features) next to its embedding.
     :param padding_idx: index of the padding token in both vocabularies.
+    :param word_dropout: per word index, the probability that a training token is read as
+        ``unk_idx`` instead (Kiperwasser and Goldberg 2016's word dropout; see
+        `word_dropout_probabilities`); ``None`` disables it. Character features still read
+        the word.
+    :param unk_idx: index of the unknown word.
+    :param embedding_noise: standard deviation of Gaussian noise added to every token's input
+        features (word embedding and character features) while training.
     """
 
     def __init__(
@@ -53,8 +62,27 @@ class BiLSTMEncoder(nn.Module):
         char_embedding_dim: int = 25,
         char_hidden_size: int = 25,
         padding_idx: int = 0,
+        word_dropout: torch.Tensor | None = None,
+        unk_idx: int = 1,
+        embedding_noise: float = 0.0,
     ) -> None:
         super().__init__()
+        if word_dropout is not None and word_dropout.shape != (vocab_size,):
+            raise ValueError(
+                f"word_dropout must hold one probability per word ({vocab_size}); "
+                f"got shape {tuple(word_dropout.shape)}"
+            )
+        if embedding_noise < 0:
+            raise ValueError(f"embedding_noise must be non-negative; got {embedding_noise}")
+        self.word_dropout: torch.Tensor | None
+        # derived from the training data, rebuilt with the model: not part of checkpoints
+        self.register_buffer(
+            "word_dropout",
+            None if word_dropout is None else word_dropout.float(),
+            persistent=False,
+        )
+        self.unk_idx = unk_idx
+        self.embedding_noise = embedding_noise
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
         nn.init.xavier_uniform_(self.embedding.weight)
         with torch.no_grad():
@@ -110,15 +138,37 @@ class BiLSTMEncoder(nn.Module):
             built with ``char_vocab_size``).
         :returns: ``(B, T, output_size)``.
         """
+        if self.training and self.word_dropout is not None:
+            dropped = torch.rand(words.shape, device=words.device) < self.word_dropout[words]
+            words = words.masked_fill(dropped & mask, self.unk_idx)
         inputs = self.embedding(words)
         if self.char_lstm is not None:
             if chars is None:
                 raise ValueError("this encoder uses character features; pass chars=(B, T, L)")
             inputs = torch.cat([inputs, self._char_features(chars, mask)], dim=-1)
+        if self.training and self.embedding_noise > 0:
+            inputs = inputs + self.embedding_noise * torch.randn_like(inputs)
         lengths = mask.sum(dim=1)
         packed, _ = _run_packed(self.lstm, self.dropout(inputs), lengths)
         states, _ = pad_packed_sequence(packed, batch_first=True, total_length=words.shape[1])
         return self.dropout(states) * mask.unsqueeze(-1)
+
+
+def word_dropout_probabilities(counts: Sequence[int], alpha: float) -> torch.Tensor:
+    """Kiperwasser and Goldberg (2016)'s word dropout: a word seen ``c`` times in training is
+    replaced by the unknown word with probability ``alpha / (alpha + c)``.
+
+    Rare words are dropped most, so the unknown word's embedding is trained on the kind of
+    words it will stand for at test time.
+
+    :param counts: training count of each word index (0 for padding and the unknown word,
+        which are then never replaced).
+    :param alpha: the dropout rate parameter (0.25 in Plank et al. 2016 and seeds 000/001).
+    """
+    if alpha < 0:
+        raise ValueError(f"word dropout alpha must be non-negative; got {alpha}")
+    c = torch.as_tensor(counts, dtype=torch.float)
+    return torch.where(c > 0, alpha / (alpha + c), torch.zeros_like(c))
 
 
 def masked_max_pool(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

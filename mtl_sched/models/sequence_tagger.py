@@ -28,6 +28,7 @@ cross-entropies summed over the heads, and decoding takes each token's most like
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -39,7 +40,7 @@ from mtl_sched.data.task import Task
 from mtl_sched.data.vocabulary import Vocabulary, pad_sequences
 from mtl_sched.models.base import Batch, TaskOutput, stack_batches
 from mtl_sched.models.crf import CRF
-from mtl_sched.models.encoders import BiLSTMEncoder
+from mtl_sched.models.encoders import BiLSTMEncoder, word_dropout_probabilities
 from mtl_sched.models.qmtl import QMTLConfig, classifier_head, head_output
 
 _DIGIT = re.compile(r"\d")
@@ -68,13 +69,28 @@ def build_tagging_vocabularies(
     :param min_word_count: words seen fewer times map to ``<unk>``, which therefore gets trained
         on rare words.
     """
-    # Vocabulary.build orders by count, then token, so the set's order does not matter.
-    sentences = {tuple(tokens) for task in tasks for tokens in task.split("train")[:]["tokens"]}
+    sentences = _distinct_training_sentences(tasks)
     words = Vocabulary.build(
         ([normalize_word(w, lowercase) for w in s] for s in sentences), min_count=min_word_count
     )
     chars = Vocabulary.build(list(word) for s in sentences for word in s)
     return words, chars
+
+
+def training_word_counts(tasks: Sequence[Task], lowercase: bool = True) -> Counter[str]:
+    """How often each normalized word occurs in the tasks' training sentences (each distinct
+    sentence counted once, as in `build_tagging_vocabularies`).
+
+    :param tasks: the tasks.
+    :param lowercase: lowercase words.
+    """
+    sentences = _distinct_training_sentences(tasks)
+    return Counter(normalize_word(w, lowercase) for s in sentences for w in s)
+
+
+def _distinct_training_sentences(tasks: Sequence[Task]) -> set[tuple[str, ...]]:
+    # Vocabulary.build orders by count, then token, so the set's order does not matter.
+    return {tuple(tokens) for task in tasks for tokens in task.split("train")[:]["tokens"]}
 
 
 class SequenceTagger(nn.Module):
@@ -93,6 +109,12 @@ class SequenceTagger(nn.Module):
     :param max_word_length: characters read per word (the first ones).
     :param qmtl: tag every task's tokens with k Q-MTL heads (`QMTLHead`, per-token softmax,
         greedy decoding) instead of a linear layer and a CRF.
+    :param word_dropout: alpha of Kiperwasser and Goldberg's word dropout (a training word
+        seen c times is read as ``<unk>`` with probability ``alpha / (alpha + c)``); 0 disables
+        it. Needs ``word_counts``.
+    :param word_counts: training count of each normalized word (`training_word_counts`).
+    :param embedding_noise: standard deviation of Gaussian noise on each token's input features
+        while training.
     """
 
     def __init__(
@@ -109,8 +131,13 @@ class SequenceTagger(nn.Module):
         lowercase: bool = True,
         max_word_length: int = 20,
         qmtl: QMTLConfig | None = None,
+        word_dropout: float = 0.0,
+        word_counts: Mapping[str, int] | None = None,
+        embedding_noise: float = 0.0,
     ) -> None:
         super().__init__()
+        if word_dropout > 0 and word_counts is None:
+            raise ValueError("word_dropout needs word_counts (see training_word_counts)")
         if not task_classes:
             raise ValueError("SequenceTagger needs at least one task")
         if max_word_length < 1:
@@ -130,6 +157,13 @@ class SequenceTagger(nn.Module):
             char_embedding_dim=char_embedding_dim,
             char_hidden_size=char_hidden_size,
             padding_idx=word_vocabulary.pad_id,
+            word_dropout=None
+            if word_dropout == 0 or word_counts is None
+            else word_dropout_probabilities(
+                [word_counts.get(w, 0) for w in word_vocabulary.tokens], word_dropout
+            ),
+            unk_idx=word_vocabulary.unk_id,
+            embedding_noise=embedding_noise,
         )
         # per task: the token scoring layer, a Linear before the task's CRF or a QMTLHead
         self.emissions = nn.ModuleDict()
@@ -165,6 +199,8 @@ class SequenceTagger(nn.Module):
         :param kwargs: further `SequenceTagger` settings (sizes, dropout).
         """
         words, chars = build_tagging_vocabularies(tasks, lowercase, min_word_count)
+        if kwargs.get("word_dropout", 0) > 0 and "word_counts" not in kwargs:
+            kwargs["word_counts"] = training_word_counts(tasks, lowercase)
         return cls(
             words,
             chars if use_chars else None,
