@@ -5,6 +5,7 @@
 - ``mtl-sched list schedulers|benchmarks``: what is available.
 - ``mtl-sched run --benchmark B --scheduler S``: one training run, test metrics printed.
 - ``mtl-sched run --benchmark B --single-task``: the cached single-task reference scores.
+- ``mtl-sched study qmtl``: STL vs Q-MTL vs ensembles (seeds 000/001), see `mtl_sched.cli_study`.
 
 Benchmarks on real data read it from ``--data-dir`` or ``$MTL_SCHED_DATA``; ``--small`` picks a
 benchmark's small variant (a few hundred examples per task, a tiny model).
@@ -20,20 +21,11 @@ from typing import Any
 
 import torch
 
+from mtl_sched.cli_study import add_study_parser, run_study
 from mtl_sched.envs.scheduling_env import REWARD_KINDS
-from mtl_sched.script_args import parse_key_value
+from mtl_sched.script_args import comma_separated, parse_key_value
 
-
-def _parse_seeds(text: str) -> tuple[int, ...]:
-    try:
-        seeds = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"seeds must be comma-separated integers; got {text!r}"
-        ) from None
-    if not seeds:
-        raise argparse.ArgumentTypeError("give at least one seed")
-    return seeds
+_parse_seeds = comma_separated(int, "integers")
 
 
 def _positive(text: str) -> int:
@@ -141,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="scheduler hyperparameter (repeatable), e.g. --param tasks=\"['easy','hard']\"",
     )
     _add_benchmark_source(run)
+    add_study_parser(commands)
     return parser
 
 
@@ -288,6 +281,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(_run(args))
         except (FileNotFoundError, KeyError, TypeError, ValueError) as err:
             raise SystemExit(f"mtl-sched run: {err}") from None
+    elif args.command == "study":
+        try:
+            print(run_study(args))
+        except (FileNotFoundError, KeyError, ValueError) as err:
+            raise SystemExit(f"mtl-sched study {args.study}: {err}") from None
     elif args.command == "train-agent":
         return _train_agent(args)
     elif args.command == "demo":

@@ -9,7 +9,8 @@ Each field of the arguments dataclass becomes ``--field-name`` (dashes for under
 - ``T | None``: a value of type ``T``;
 - anything else: a value converted by the type itself.
 
-`parse_key_value` reads the ``KEY=VALUE`` pairs of ``--option``/``--setting`` flags.
+`parse_key_value` reads the ``KEY=VALUE`` pairs of ``--option``/``--setting`` flags;
+`comma_separated` makes argparse types for lists such as ``--seeds 0,1,2``.
 """
 
 from __future__ import annotations
@@ -19,10 +20,34 @@ import ast
 import dataclasses
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 ArgsT = TypeVar("ArgsT")
+ItemT = TypeVar("ItemT")
+
+
+def comma_separated(
+    convert: Callable[[str], ItemT], kind: str
+) -> Callable[[str], tuple[ItemT, ...]]:
+    """An argparse ``type`` reading ``"a,b,c"`` as a non-empty tuple of ``convert``-ed values.
+
+    :param convert: converts one item (``int``, ``float``, ``str.strip``...).
+    :param kind: what the items are, for the error message (e.g. ``"integers"``).
+    """
+
+    def parse(text: str) -> tuple[ItemT, ...]:
+        try:
+            values = tuple(convert(part.strip()) for part in text.split(",") if part.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {kind}; got {text!r}"
+            ) from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected at least one of the {kind}; got {text!r}")
+        return values
+
+    return parse
 
 
 def parse_key_value(text: str) -> tuple[str, Any]:
