@@ -35,7 +35,7 @@ TINY = TaggerSettings(
     optimizer="adam",
     learning_rate=0.01,
     batch_size=8,
-    epochs=2,
+    epochs=1,
 )
 WORDS = {
     "DET": ["the", "a", "this"],

@@ -86,7 +86,7 @@ def _table(caption: str, header: Sequence[str], lines: Sequence[Sequence[str]]) 
 def accuracy_table(rows: Sequence[ResultRow], split: str = "validation") -> str:
     """UPOS accuracy of STL, Q-MTL k and Ensemble k per treebank (seed paper, Table 1).
 
-    Uses the ``qmtl-upos`` rows without label noise on the full training data; cells are
+    Uses the ``qmtl-upos`` rows without label noise (train fraction 1); cells are
     ``mean ± std (n=seeds)`` in percent, the average line is the mean of the treebank means.
 
     :param rows: result rows of the study.
@@ -112,8 +112,8 @@ def accuracy_table(rows: Sequence[ResultRow], split: str = "validation") -> str:
     lines.append(["average", *average] + (["-"] if paper else []))
     header = ["treebank", *(name for name, _ in columns)] + (["paper (k=1/10/30)"] if paper else [])
     caption = (
-        f"UPOS accuracy (%) on {split}, mean ± std over seeds; label noise 0, full training "
-        f"data; {settings_label(rows, UPOS)}."
+        f"UPOS accuracy (%) on {split}, mean ± std over seeds; label noise 0; "
+        f"{settings_label(rows, UPOS)}."
     )
     return _table(caption, header, lines)
 

@@ -88,8 +88,19 @@ def mean_of_means(groups: Sequence[Sequence[float]]) -> float | None:
 
 
 def settings_label(rows: Sequence[ResultRow], benchmark: str) -> str:
-    """``"settings: ..."`` with the sorted settings names of the benchmark's rows."""
-    names = {str(row.config.get("settings", "?")) for row in rows if row.key.benchmark == benchmark}
+    """``"settings: ..."`` with the sorted settings names of the benchmark's rows, and their
+    sentence limits when the splits were cut."""
+    names = set()
+    for row in rows:
+        if row.key.benchmark != benchmark:
+            continue
+        name = str(row.config.get("settings", "?"))
+        cuts = [
+            f"first {row.config[limit]} {split} sentences"
+            for limit, split in (("train_sentences", "training"), ("eval_sentences", "dev/test"))
+            if row.config.get(limit) is not None
+        ]
+        names.add(name + (f" ({', '.join(cuts)})" if cuts else ""))
     return "settings: " + ", ".join(sorted(names))
 
 
