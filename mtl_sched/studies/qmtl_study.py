@@ -26,7 +26,7 @@ distributions, kept as ``.npz`` files under the cache directory.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mtl_sched.data.task import Task
+from mtl_sched.models.sequence_tagger import SequenceTagger
 from mtl_sched.results import MetricRow, ResultRow, ResultsStore, TrialKey, config_hash
 from mtl_sched.studies.qmtl_models import (
     MatchedTaggers,
@@ -191,16 +192,16 @@ class QMTLStudy:
         return written
 
     def _train_heads(
-        self, group: TrialGroup, task: Task, method: str, build: Callable[[], object]
+        self, group: TrialGroup, task: Task, method: str, build: Callable[[], SequenceTagger]
     ) -> int:
         key = self.key(group, method)
         if self.store.has_trial(key):
             return 0
         model = build()
-        result = train_tagger(model, task, self.config.settings, group.seed, self.device)  # type: ignore[arg-type]
-        head = head_of(model)  # type: ignore[arg-type]
+        result = train_tagger(model, task, self.config.settings, group.seed, self.device)
+        head = head_of(model)
         rows = [MetricRow("model", task.name, "train_seconds", result.wall_time)]
-        outputs = {split: tagger_outputs(model, task, split) for split in EVAL_SPLITS}  # type: ignore[arg-type]
+        outputs = {split: tagger_outputs(model, task, split) for split in EVAL_SPLITS}
         head_scores = {
             split: [
                 score_predictions(task, split, predictions, out.lengths)
@@ -274,12 +275,12 @@ class QMTLStudy:
         return self._write(key, group, rows, 0, 0)
 
     def _write(
-        self, key: TrialKey, group: TrialGroup, rows: Iterable[MetricRow], examples: int, steps: int
+        self, key: TrialKey, group: TrialGroup, rows: list[MetricRow], examples: int, steps: int
     ) -> int:
-        wall = next(r.value for r in rows if r.metric == "train_seconds")  # type: ignore[union-attr]
+        wall = next(r.value for r in rows if r.metric == "train_seconds")
         written = self.store.write_trial(
             key,
-            list(rows),
+            rows,
             config=self.group_config(group),
             wall_time=wall,
             examples_seen=examples,
