@@ -79,7 +79,7 @@ class TrialGroup:
     @property
     def members(self) -> int:
         """STL models needed: the largest ensemble (at least the one STL model)."""
-        return max(1, *self.ks)
+        return max((1, *self.ks))
 
 
 def plan_groups(config: QMTLStudyConfig) -> list[TrialGroup]:
