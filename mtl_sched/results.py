@@ -10,11 +10,15 @@ Schema (``PRAGMA user_version`` holds `SCHEMA_VERSION`):
 ``metrics``, one row per measured number: ``trial_id INTEGER REFERENCES trials``,
     ``split TEXT``, ``task TEXT``, ``metric TEXT``, ``value REAL``;
     ``PRIMARY KEY(trial_id, split, task, metric)``.
+``series`` (since version 2), one row per recorded sequence of a trial (a validation curve, the
+    schedule, probe histograms): ``trial_id INTEGER REFERENCES trials``, ``name TEXT``,
+    ``data BLOB`` (zlib-compressed JSON); ``PRIMARY KEY(trial_id, name)``. Opening a version-1
+    file adds the table.
 
-``value`` and ``wall_time`` hold NaN as NULL. A trial and all its metric rows are written in
-one ``BEGIN IMMEDIATE`` transaction, so the file holds either the whole trial or none of it; the
-first writer of a key wins. The file is in WAL mode with a busy timeout, so several processes may
-write to it at once, each through its own `ResultsStore`.
+``value`` and ``wall_time`` hold NaN as NULL. A trial with all its metric rows and series is
+written in one ``BEGIN IMMEDIATE`` transaction, so the file holds either the whole trial or none
+of it; the first writer of a key wins. The file is in WAL mode with a busy timeout, so several
+processes may write to it at once, each through its own `ResultsStore`.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import os
 import sqlite3
 import subprocess
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -34,8 +39,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
+_SERIES_SCHEMA = (
+    "CREATE TABLE series (trial_id INTEGER NOT NULL REFERENCES trials (trial_id),"
+    " name TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (trial_id, name));"
+)
 _SCHEMA = (
     "CREATE TABLE trials (trial_id INTEGER PRIMARY KEY, benchmark TEXT NOT NULL,"
     " config_hash TEXT NOT NULL, scheduler TEXT NOT NULL, seed INTEGER NOT NULL,"
@@ -44,7 +53,7 @@ _SCHEMA = (
     " finished_at TEXT NOT NULL, UNIQUE (benchmark, config_hash, scheduler, seed));"
     "CREATE TABLE metrics (trial_id INTEGER NOT NULL REFERENCES trials (trial_id),"
     " split TEXT NOT NULL, task TEXT NOT NULL, metric TEXT NOT NULL, value REAL,"
-    " PRIMARY KEY (trial_id, split, task, metric));"
+    " PRIMARY KEY (trial_id, split, task, metric));" + _SERIES_SCHEMA
 )
 
 _TRIAL_COLUMNS = (
@@ -178,6 +187,18 @@ def _sql_value(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _pack(data: Any) -> bytes:
+    text = json.dumps(data, allow_nan=True, separators=(",", ":"), default=_plain)
+    return zlib.compress(text.encode("utf-8"), 6)
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars and arrays as the JSON types they stand for."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"series data of type {type(value).__name__} is not JSON-encodable")
+
+
 def _float(stored: float | None) -> float:
     return math.nan if stored is None else float(stored)
 
@@ -214,6 +235,9 @@ class ResultsStore:
         if version == 0 and not self._conn.execute("SELECT * FROM sqlite_master").fetchone():
             for statement in _SCHEMA.split(";")[:-1]:
                 self._conn.execute(statement)
+            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        elif version == 1:
+            self._conn.execute(_SERIES_SCHEMA.rstrip(";"))
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         elif version != SCHEMA_VERSION:
             raise ResultsStoreError(
@@ -285,6 +309,7 @@ class ResultsStore:
         wall_time: float,
         examples_seen: int = 0,
         optimizer_steps: int = 0,
+        series: Mapping[str, Any] | None = None,
     ) -> bool:
         """Store a trial with all its rows at once; ``False`` (and nothing written) if stored.
 
@@ -295,6 +320,7 @@ class ResultsStore:
         :param wall_time: seconds the trial took.
         :param examples_seen: training examples consumed.
         :param optimizer_steps: optimizer updates made.
+        :param series: name -> JSON-encodable sequence data of the trial (see `series`).
         """
         expected = config_hash(config)
         if key.config_hash != expected:
@@ -308,6 +334,7 @@ class ResultsStore:
         trial = (key.benchmark, key.config_hash, key.scheduler, int(key.seed),
                  json.dumps(config, sort_keys=True, default=str), _sql_value(wall_time),
                  int(examples_seen), int(optimizer_steps), *self._provenance)  # fmt: skip
+        blobs = [(name, _pack(data)) for name, data in (series or {}).items()]
 
         def insert() -> bool:
             finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -321,6 +348,10 @@ class ResultsStore:
             self._conn.executemany(
                 "INSERT INTO metrics (trial_id, split, task, metric, value) VALUES (?, ?, ?, ?, ?)",
                 ((cursor.lastrowid, r.split, r.task, r.metric, _sql_value(r.value)) for r in rows),
+            )
+            self._conn.executemany(
+                "INSERT INTO series (trial_id, name, data) VALUES (?, ?, ?)",
+                ((cursor.lastrowid, name, blob) for name, blob in blobs),
             )
             return True
 
@@ -374,3 +405,17 @@ class ResultsStore:
         texts = {r[0]: r[5] for r in found}  # each trial's configuration is parsed once
         configs = {trial_id: json.loads(text) for trial_id, text in texts.items()}
         return [ResultRow(TrialKey(*r[1:5]), configs[r[0]], *r[6:9], _float(r[9])) for r in found]
+
+    def series(self, key: TrialKey, name: str) -> Any:
+        """The sequence data ``name`` stored with trial ``key``; ``None`` when there is none.
+
+        :param key: the trial.
+        :param name: the series name given to `write_trial`.
+        """
+        sql = (
+            "SELECT data FROM series AS s JOIN trials AS t ON s.trial_id = t.trial_id WHERE"
+            " benchmark=? AND config_hash=? AND scheduler=? AND seed=? AND name=?"
+        )
+        args = (key.benchmark, key.config_hash, key.scheduler, key.seed, name)
+        found = self._retrying(lambda: self._conn.execute(sql, args).fetchone())
+        return None if found is None else json.loads(zlib.decompress(found[0]).decode("utf-8"))
