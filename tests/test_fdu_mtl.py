@@ -360,3 +360,20 @@ def test_large_batch_in_length_sorted_chunks_equals_one_review_at_a_time():
         torch.testing.assert_close(by_chunks, by_review)
     with torch.no_grad():
         torch.testing.assert_close(model.features(batch), chunked.detach())
+
+
+def test_a_left_out_domains_words_stay_unknown_whatever_was_built_first(tmp_path):
+    rng = np.random.default_rng(1)
+    for domain in FDU_MTL_DOMAINS:
+        reviews = toy_reviews(320, rng)
+        if domain == "books":  # a word only this domain uses, often enough to be kept
+            reviews = b"".join(line + b" zebra\n" for line in reviews.splitlines())
+        write_domain(tmp_path, domain, reviews, toy_reviews(60, rng))
+    reduced_first = get_benchmark("fdu-mtl", data_dir=tmp_path, small=True)
+    without_books = reduced_first.without_task("books").make_model(0).vocabulary
+    assert "zebra" not in without_books
+    assert "zebra" in reduced_first.make_model(0).vocabulary
+    full_first = get_benchmark("fdu-mtl", data_dir=tmp_path, small=True)
+    assert "zebra" in full_first.make_model(0).vocabulary
+    again = full_first.without_task("books").make_model(0).vocabulary
+    assert "zebra" not in again and len(again) == len(without_books)

@@ -91,6 +91,44 @@ class Benchmark:
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def without_task(self, name: str) -> Benchmark:
+        """This benchmark with task ``name`` left out (a leave-one-out transfer experiment).
+
+        The other tasks are this benchmark's own `Task` objects (no data is reloaded), the
+        model is built on them alone, and ``config`` gains ``"left_out"`` so that the
+        fingerprint differs from the full benchmark's (leaving out a second task records both
+        names, in order). ``better_schedule`` is dropped: it was chosen for the full task set.
+
+        :param name: the task to leave out.
+        :raises KeyError: naming the task and the known tasks when there is no such task.
+        :raises ValueError: when ``name`` is the only task.
+        """
+        names = self.task_names
+        if name not in names:
+            raise KeyError(
+                f"benchmark {self.name!r} has no task {name!r}; known tasks: {', '.join(names)}"
+            )
+        remaining = [task for task in self.tasks if task.name != name]
+        if not remaining:
+            raise ValueError(f"benchmark {self.name!r}: cannot leave out {name!r}, its only task")
+        previous = self.config.get("left_out")
+        if previous is None:
+            left_out: str | list[str] = name
+        else:
+            left_out = [*([previous] if isinstance(previous, str) else previous), name]
+        reduced = Benchmark(
+            name=self.name,
+            description=self.description,
+            build_tasks=lambda: list(remaining),
+            build_model=self.build_model,
+            trainer_config=self.trainer_config,
+            config={**self.config, "left_out": left_out},
+            version=self.version,
+            episode_steps=self.episode_steps,
+        )
+        reduced._tasks = list(remaining)
+        return reduced
+
     def make_model(self, seed: int) -> MTLModel:
         """A freshly initialized model; the same seed gives the same weights."""
         with torch.random.fork_rng(devices=[]):

@@ -117,16 +117,20 @@ def fdu_mtl_benchmark(
             max_test=test_size,
         )
 
-    # The vocabulary (and the vectors read for it) depends on the data only: built once.
-    vocabulary: Vocabulary | None = None
-    vectors: dict[int, torch.Tensor] | None = None
+    # The vocabulary (and the vectors read for it) depends on the training data only: built
+    # once per task set, so that a model trained without a domain (leave-one-out) has never seen
+    # that domain's words, whatever was built before it.
+    vocabularies: dict[tuple[str, ...], tuple[Vocabulary, dict[int, torch.Tensor] | None]] = {}
 
     def build_model(tasks: Sequence[Task]) -> BiLSTMTextClassifier:
-        nonlocal vocabulary, vectors
-        if vocabulary is None:
-            vocabulary = build_vocabulary(tasks, min_count=min_count, max_size=max_vocabulary)
+        names = tuple(t.name for t in tasks)
+        if names not in vocabularies:
+            built = build_vocabulary(tasks, min_count=min_count, max_size=max_vocabulary)
+            read = None
             if vectors_path is not None:
-                vectors, _ = load_word_vectors(vectors_path, vocabulary, embedding_dim)
+                read, _ = load_word_vectors(vectors_path, built, embedding_dim)
+            vocabularies[names] = (built, read)
+        vocabulary, vectors = vocabularies[names]
         return BiLSTMTextClassifier(
             vocabulary,
             {t.name: t.num_classes for t in tasks},

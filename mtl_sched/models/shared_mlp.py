@@ -55,8 +55,15 @@ class SharedMLP(nn.Module):
         y = torch.as_tensor(np.asarray(rows["label"], dtype=np.int64))
         return {"x": x, "label": y}
 
+    def features(self, batch: Batch) -> torch.Tensor:
+        """The shared encoder's output, ``(B, width)`` (the inputs when there are no layers).
+
+        :param batch: a batch from `collate`.
+        """
+        return self.encoder(batch["x"])
+
     def task_output(self, task: str, batch: Batch) -> TaskOutput:
-        logits = self.heads[task](self.encoder(batch["x"]))
+        logits = self.heads[task](self.features(batch))
         return TaskOutput(logits=logits, targets=batch["label"])
 
     def shared_parameters(self) -> Iterator[nn.Parameter]:
