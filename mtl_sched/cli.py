@@ -5,6 +5,9 @@
 - ``mtl-sched list schedulers|benchmarks``: what is available.
 - ``mtl-sched run --benchmark B --scheduler S``: one training run, test metrics printed.
 - ``mtl-sched run --benchmark B --single-task``: the cached single-task reference scores.
+- ``mtl-sched compare --benchmark B --schedulers a,b --seeds 0,1,2``: a resumable sweep into a
+  results store (local process pool or Ray), see `mtl_sched.cli_compare`.
+- ``mtl-sched report --db FILE --benchmark B``: tables and figures of a sweep.
 - ``mtl-sched study qmtl``: STL vs Q-MTL vs ensembles (seeds 000/001), see `mtl_sched.cli_study`.
 
 Benchmarks on real data read it from ``--data-dir`` or ``$MTL_SCHED_DATA``; ``--small`` picks a
@@ -21,18 +24,13 @@ from typing import Any
 
 import torch
 
+from mtl_sched.cli_compare import add_compare_parser, run_compare
+from mtl_sched.cli_report import add_report_parser, run_report
 from mtl_sched.cli_study import add_study_parser, run_study
 from mtl_sched.envs.scheduling_env import REWARD_KINDS
-from mtl_sched.script_args import comma_separated, parse_key_value
+from mtl_sched.script_args import comma_separated, parse_key_value, positive_int
 
 _parse_seeds = comma_separated(int, "integers")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text}")
-    return value
 
 
 def _add_benchmark_source(command: argparse.ArgumentParser) -> None:
@@ -59,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="train a scheduler agent on 'synthetic' and compare")
-    demo.add_argument("--agent-steps", type=_positive, default=None, help="agent training steps")
+    demo.add_argument("--agent-steps", type=positive_int, default=None, help="agent training steps")
     demo.add_argument("--agent-seed", type=int, default=None, help="seed of agent training")
     demo.add_argument(
         "--seeds", type=_parse_seeds, default=None, help="evaluation seeds, e.g. 100,101,102"
@@ -77,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train-agent", help="train a scheduler agent with checkpoints and greedy evaluation"
     )
     train.add_argument("--benchmark", default=None, help="benchmark name (default: synthetic)")
-    train.add_argument("--steps", type=_positive, required=True, help="total agent steps")
+    train.add_argument("--steps", type=positive_int, required=True, help="total agent steps")
     train.add_argument("--out", type=Path, required=True, help="output directory of the run")
     train.add_argument("--seed", type=int, default=None, help="seed of the agent (default: 0)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -88,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-seeds", type=_parse_seeds, default=(1_000, 1_001), help="evaluation run seeds"
     )
     train.add_argument(
-        "--checkpoint-every", type=_positive, default=1_000, help="steps between checkpoints"
+        "--checkpoint-every", type=positive_int, default=1_000, help="steps between checkpoints"
     )
     train.add_argument(
         "--option",
@@ -120,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="compute (or read from the cache) and print the single-task reference scores",
     )
     run.add_argument("--seed", type=int, default=0, help="run seed")
-    run.add_argument("--budget", type=_positive, default=None, help="training examples")
+    run.add_argument("--budget", type=positive_int, default=None, help="training examples")
     run.add_argument(
         "--agent", type=Path, default=None, help="saved agent .zip or train-agent directory (qls)"
     )
@@ -133,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="scheduler hyperparameter (repeatable), e.g. --param tasks=\"['easy','hard']\"",
     )
     _add_benchmark_source(run)
+    add_compare_parser(commands)
+    add_report_parser(commands)
     add_study_parser(commands)
     return parser
 
@@ -181,24 +181,15 @@ def _single_task(benchmark: Any, seed: int) -> str:
 def _run(args: argparse.Namespace) -> str:
     from mtl_sched.benchmarks import get_benchmark
     from mtl_sched.comparison import summary_table
-    from mtl_sched.registry import coerce_hyperparameters, make_scheduler
+    from mtl_sched.registry import prepared_scheduler
 
     benchmark = get_benchmark(args.benchmark, **_benchmark_options(args))
     if args.single_task:
         return _single_task(benchmark, args.seed)
     if args.scheduler is None:
         raise SystemExit("mtl-sched run: give --scheduler NAME or --single-task")
-    params = coerce_hyperparameters(args.scheduler, dict(args.param))
-    if args.scheduler == "qls":
-        if args.agent is None:
-            raise SystemExit("mtl-sched run: --scheduler qls needs --agent PATH (a saved agent)")
-        if not args.agent.exists():
-            raise SystemExit(f"mtl-sched run: --agent {args.agent} does not exist")
-        params.setdefault("agent", args.agent)
-        params.setdefault("probe", benchmark.trainer_config.probe)
-    scheduler = make_scheduler(args.scheduler, **params)
     # single-task references and weight searches come from the benchmark (cached on disk)
-    scheduler.prepare(benchmark)
+    scheduler = prepared_scheduler(args.scheduler, dict(args.param), benchmark, args.agent)
     overrides = {"budget": args.budget} if args.budget else {}
     result = benchmark.make_trainer(args.seed, **overrides).run(scheduler, progress=True)
     per_task = "\n".join(
@@ -286,6 +277,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(run_study(args))
         except (FileNotFoundError, KeyError, ValueError) as err:
             raise SystemExit(f"mtl-sched study {args.study}: {err}") from None
+    elif args.command == "compare":
+        try:
+            text, status = run_compare(args)
+        except KeyboardInterrupt:
+            print(
+                f"interrupted; finished trials are in {args.db}. Re-run the same command to "
+                "run only the missing ones.",
+                file=sys.stderr,
+            )
+            return 130
+        except (FileNotFoundError, ImportError, KeyError, TypeError, ValueError) as err:
+            raise SystemExit(f"mtl-sched compare: {err}") from None
+        print(text)
+        return status
+    elif args.command == "report":
+        try:
+            print(run_report(args))
+        except (FileNotFoundError, ValueError) as err:
+            raise SystemExit(f"mtl-sched report: {err}") from None
     elif args.command == "train-agent":
         return _train_agent(args)
     elif args.command == "demo":

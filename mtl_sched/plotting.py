@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib
 
@@ -35,6 +36,61 @@ def schedule_shares(schedule: np.ndarray, windows: int) -> np.ndarray:
     return shares
 
 
+class SchedulePanel(NamedTuple):
+    """One scheduler's schedule as `plot_schedule_counts` draws it.
+
+    :param counts: examples per task at each step, shape ``(steps, K)``.
+    :param task_names: the K task names.
+    :param examples_seen: training examples of the run (the x axis extent).
+    """
+
+    counts: np.ndarray
+    task_names: Sequence[str]
+    examples_seen: int
+
+
+def plot_schedule_counts(
+    panels: Mapping[str, SchedulePanel],
+    path: str | Path,
+    windows: int = 60,
+    title: str = "Share of each window's examples given to each task",
+) -> Path:
+    """Write a PNG with one panel per label: which task got the examples over training.
+
+    :param panels: label -> its schedule counts.
+    :param path: output PNG path.
+    :param windows: time resolution (spans of the example budget).
+    :param title: the figure title.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    labels = list(panels)
+    fig, axes = plt.subplots(
+        len(labels), 1, figsize=(9, 1.1 + 0.9 * len(labels)), squeeze=False, sharex=True
+    )
+    image = None
+    for ax, label in zip(axes[:, 0], labels, strict=True):
+        panel = panels[label]
+        shares = schedule_shares(np.asarray(panel.counts), windows)
+        image = ax.imshow(
+            shares,
+            aspect="auto",
+            cmap="viridis",
+            vmin=0,
+            vmax=1,
+            extent=(0, panel.examples_seen, len(panel.task_names) - 0.5, -0.5),
+        )
+        ax.set_yticks(range(len(panel.task_names)), panel.task_names, fontsize=7)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    axes[-1, 0].set_xlabel("training examples seen")
+    fig.suptitle(title)
+    if image is not None:
+        fig.colorbar(image, ax=axes[:, 0].tolist(), shrink=0.8, label="share")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def plot_schedules(runs: Mapping[str, RunResult], path: str | Path, windows: int = 60) -> Path:
     """Write a PNG with one panel per scheduler: which task got the examples over training.
 
@@ -42,30 +98,8 @@ def plot_schedules(runs: Mapping[str, RunResult], path: str | Path, windows: int
     :param path: output PNG path.
     :param windows: time resolution (spans of the example budget).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    labels = list(runs)
-    fig, axes = plt.subplots(
-        len(labels), 1, figsize=(9, 1.1 + 0.9 * len(labels)), squeeze=False, sharex=True
-    )
-    image = None
-    for ax, label in zip(axes[:, 0], labels, strict=True):
-        run = runs[label]
-        shares = schedule_shares(run.schedule, windows)
-        image = ax.imshow(
-            shares,
-            aspect="auto",
-            cmap="viridis",
-            vmin=0,
-            vmax=1,
-            extent=(0, run.examples_seen, len(run.task_names) - 0.5, -0.5),
-        )
-        ax.set_yticks(range(len(run.task_names)), run.task_names, fontsize=7)
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
-    axes[-1, 0].set_xlabel("training examples seen")
-    fig.suptitle("Share of each window's examples given to each task")
-    if image is not None:
-        fig.colorbar(image, ax=axes[:, 0].tolist(), shrink=0.8, label="share")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    panels = {
+        label: SchedulePanel(run.schedule, run.task_names, run.examples_seen)
+        for label, run in runs.items()
+    }
+    return plot_schedule_counts(panels, path, windows)

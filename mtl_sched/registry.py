@@ -16,6 +16,9 @@ from typing import Any, TypeVar
 
 from mtl_sched.scheduling import Scheduler, SchedulerInfo
 
+if typing.TYPE_CHECKING:
+    from mtl_sched.benchmarks.base import Benchmark
+
 _SCHEDULERS: dict[str, type[Scheduler]] = {}
 # Baselines load first; the agents (and stable-baselines3 with them) only when needed.
 _BUILTIN_MODULES = ("mtl_sched.baselines", "mtl_sched.agents")
@@ -204,3 +207,33 @@ def coerce_hyperparameters(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
                 f"got {value!r}"
             ) from None
     return converted
+
+
+def prepared_scheduler(
+    name: str,
+    raw_params: Mapping[str, Any],
+    benchmark: Benchmark,
+    agent: str | Path | None = None,
+) -> Scheduler:
+    """A scheduler ready to run on ``benchmark``: hyperparameters checked, a ``qls`` agent and
+    probe attached, and ``prepare`` done (single-task references, weight searches; both cached
+    on disk).
+
+    :param name: registered scheduler name.
+    :param raw_params: hyperparameters as given (converted by `coerce_hyperparameters`).
+    :param benchmark: the benchmark the scheduler will run on.
+    :param agent: a saved agent ``.zip`` or ``train-agent`` directory; ``qls`` needs one.
+    :raises ValueError: ``qls`` without an agent, or an agent path that does not exist.
+    """
+    params = coerce_hyperparameters(name, dict(raw_params))
+    if name == "qls":
+        agent = params.get("agent", agent)
+        if agent is None:
+            raise ValueError("scheduler 'qls' needs --agent PATH (a saved agent)")
+        if not Path(agent).exists():
+            raise ValueError(f"scheduler 'qls': agent {agent} does not exist")
+        params["agent"] = agent
+        params.setdefault("probe", benchmark.trainer_config.probe)
+    scheduler = make_scheduler(name, **params)
+    scheduler.prepare(benchmark)
+    return scheduler

@@ -27,6 +27,21 @@ ArgsT = TypeVar("ArgsT")
 ItemT = TypeVar("ItemT")
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1.
+
+    :param text: the flag's value.
+    :raises argparse.ArgumentTypeError: for anything else.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text}")
+    return value
+
+
 def comma_separated(
     convert: Callable[[str], ItemT], kind: str
 ) -> Callable[[str], tuple[ItemT, ...]]:

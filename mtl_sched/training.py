@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
@@ -108,6 +108,10 @@ class RunResult:
     :param examples_seen: examples consumed (equals the budget).
     :param steps: optimizer steps taken.
     :param wall_time: seconds spent in the run.
+    :param preparation_examples: training examples the scheduler spent before the run (a
+        weight search), outside the budget.
+    :param probe_history: ``(examples_seen, histograms)`` of every probe pass the scheduler
+        read (``requires_probe`` schedulers only), histograms of shape ``(K, bins)``.
     """
 
     scheduler: str
@@ -122,6 +126,7 @@ class RunResult:
     steps: int
     wall_time: float
     preparation_examples: int = 0
+    probe_history: list[tuple[int, np.ndarray]] = field(default_factory=list)
 
     @property
     def examples_per_task(self) -> np.ndarray:
@@ -444,7 +449,12 @@ class Trainer:
         return probe(self.model, batches, config)
 
     # ------------------------------------------------------------------------------ run
-    def run(self, scheduler: Scheduler, progress: bool = False) -> RunResult:
+    def run(
+        self,
+        scheduler: Scheduler,
+        progress: bool = False,
+        on_examples: Callable[[int], None] | None = None,
+    ) -> RunResult:
         """Train under ``scheduler`` until the budget is spent; return test metrics of the model
         selected on validation.
 
@@ -452,6 +462,8 @@ class Trainer:
             seed, its learnable terms added to the optimizer). Schedulers that need a
             benchmark's references or a search must have been given them (``prepare``).
         :param progress: show a progress bar over examples.
+        :param on_examples: called with the examples seen so far after every step (progress
+            reporting from worker processes).
         """
         cfg = self.config
         self.attach(scheduler)
@@ -464,6 +476,7 @@ class Trainer:
         next_eval = self.examples_seen + interval
         history: list[tuple[int, EvalResult]] = []
         schedule: list[np.ndarray] = []
+        probe_history: list[tuple[int, np.ndarray]] = []
         best: EvalResult | None = None
         best_state: dict[str, torch.Tensor] | None = None
         best_seen = 0
@@ -472,6 +485,8 @@ class Trainer:
         while self.examples_seen < cfg.budget:
             wants_probe = probe_config is not None and scheduler.wants_probe(self.step_count)
             probe_result = self.probe(probe_config) if wants_probe else None
+            if probe_result is not None:
+                probe_history.append((self.examples_seen, probe_result.histograms))
             plan = scheduler.plan(self.state(probe_result))
             before = self.examples_seen
             outcome = self.train_step(plan, scheduler, max_examples=cfg.budget - self.examples_seen)
@@ -480,6 +495,8 @@ class Trainer:
             schedule.append(row)
             scheduler.observe(outcome)
             bar.update(self.examples_seen - before)
+            if on_examples is not None:
+                on_examples(self.examples_seen)
             if self.examples_seen >= next_eval or self.examples_seen >= cfg.budget:
                 result = self.evaluate("validation")
                 history.append((self.examples_seen, result))
@@ -509,4 +526,5 @@ class Trainer:
             steps=self.step_count,
             wall_time=time.perf_counter() - start,
             preparation_examples=scheduler.preparation_examples,
+            probe_history=probe_history,
         )

@@ -1,0 +1,158 @@
+"""``mtl-sched compare``: run every (scheduler, seed) of a benchmark into the results store.
+
+Re-running the same command skips the trials already stored; ``mtl-sched report`` turns the
+store into tables and figures. ``--leave-one-out`` runs seed 002's transfer study instead: each
+scheduler trains the shared encoder on every task but one, and a new head on the frozen encoder
+is cross-validated on the task left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from mtl_sched.script_args import comma_separated, parse_key_value, positive_int
+from mtl_sched.sweeps.backends import BACKENDS
+
+_int_list = comma_separated(int, "integers")
+_name_list = comma_separated(str, "names")
+
+
+def _scheduler_param(text: str) -> tuple[str, str, Any]:
+    """``SCHEDULER.KEY=VALUE`` as ``(scheduler, key, value)``."""
+    key, value = parse_key_value(text)
+    scheduler, dot, name = key.partition(".")
+    if not dot or not scheduler or not name:
+        raise argparse.ArgumentTypeError(f"expected SCHEDULER.KEY=VALUE; got {text!r}")
+    return scheduler.replace("_", "-"), name, value
+
+
+def add_compare_parser(commands: Any) -> None:
+    """Add the ``compare`` command to the ``mtl-sched`` subparsers.
+
+    :param commands: the object returned by ``ArgumentParser.add_subparsers``.
+    """
+    compare = commands.add_parser(
+        "compare", help="run schedulers over seeds on a benchmark into a results store"
+    )
+    compare.add_argument("--benchmark", required=True, help="benchmark name")
+    compare.add_argument(
+        "--schedulers", type=_name_list, required=True, help="e.g. uniform,greedy,qls"
+    )
+    compare.add_argument("--seeds", type=_int_list, default=(0, 1, 2), help="e.g. 0,1,2")
+    compare.add_argument(
+        "--budget", type=positive_int, default=None, help="training examples per run"
+    )
+    compare.add_argument(
+        "--db", type=Path, default=Path("results.sqlite"), help="results store (SQLite file)"
+    )
+    compare.add_argument("--backend", choices=BACKENDS, default="local", help="where trials run")
+    compare.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="trials at once (local: 1 runs in this process, more use spawned processes)",
+    )
+    compare.add_argument(
+        "--address", default=None, help="Ray cluster address (default: start a local instance)"
+    )
+    compare.add_argument("--agent", type=Path, default=None, help="saved agent of 'qls'")
+    compare.add_argument(
+        "--param",
+        type=_scheduler_param,
+        action="append",
+        default=[],
+        metavar="SCHEDULER.KEY=VALUE",
+        help="a scheduler's hyperparameter (repeatable), e.g. --param greedy.window=4",
+    )
+    compare.add_argument(
+        "--option",
+        type=parse_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="benchmark option (repeatable), e.g. --option qmtl_k=10",
+    )
+    compare.add_argument(
+        "--leave-one-out",
+        action="store_true",
+        help="seed 002's transfer study: train without each task, cross-validate a new head",
+    )
+    compare.add_argument(
+        "--left-out",
+        type=_name_list,
+        default=None,
+        help="with --leave-one-out: the tasks to leave out (default: every task)",
+    )
+    compare.add_argument(
+        "--folds", type=positive_int, default=5, help="cross-validation folds (--leave-one-out)"
+    )
+    compare.add_argument(
+        "--data-dir", type=Path, default=None, help="data directory (default: $MTL_SCHED_DATA)"
+    )
+    compare.add_argument(
+        "--small", action="store_true", help="the benchmark's small variant (tests, smoke runs)"
+    )
+    compare.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def run_compare(args: argparse.Namespace) -> tuple[str, int]:
+    """Run the sweep ``args`` describe; return the summary text and the exit status.
+
+    :param args: parsed ``compare`` arguments.
+    """
+    from mtl_sched.registry import coerce_hyperparameters
+    from mtl_sched.sweeps import plan_trials, run_sweep
+    from mtl_sched.sweeps.trial import cached_benchmark
+
+    options: dict[str, Any] = dict(args.option)
+    if args.data_dir is not None:
+        options["data_dir"] = str(args.data_dir)
+    if args.small:
+        options["small"] = True
+    params: dict[str, dict[str, Any]] = defaultdict(dict)
+    for scheduler, key, value in args.param:
+        params[scheduler][key] = value
+    for name in args.schedulers:  # unknown names and settings fail here, before any training
+        coerce_hyperparameters(name, params.get(name, {}))
+    if args.left_out is not None and not args.leave_one_out:
+        raise ValueError("--left-out needs --leave-one-out")
+    if "qls" in args.schedulers and args.agent is None and "agent" not in params.get("qls", {}):
+        raise ValueError("--schedulers includes qls, which needs --agent PATH (a saved agent)")
+    if args.agent is not None and not args.agent.exists():
+        raise ValueError(f"--agent {args.agent} does not exist")
+    left_out = None
+    if args.leave_one_out:
+        tasks = cached_benchmark(args.benchmark, options).task_names
+        left_out = list(args.left_out or tasks)
+        if unknown := [name for name in left_out if name not in tasks]:
+            raise ValueError(
+                f"--left-out names {', '.join(unknown)}; {args.benchmark} has tasks "
+                f"{', '.join(tasks)}"
+            )
+    specs = plan_trials(
+        args.benchmark,
+        args.schedulers,
+        args.seeds,
+        benchmark_options=options,
+        budget=args.budget,
+        scheduler_params=params,
+        agent=args.agent,
+        left_out=left_out,
+        folds=args.folds,
+    )
+    summary = run_sweep(
+        specs,
+        args.db,
+        backend=args.backend,
+        workers=args.workers,
+        address=args.address,
+        progress=not args.no_progress,
+    )
+    text = summary.describe(args.db)
+    if not summary.failures:
+        report = f"mtl-sched report --db {args.db} --benchmark {args.benchmark}"
+        text += f"\ntables and figures: {report}"
+    return text, 1 if summary.failures else 0

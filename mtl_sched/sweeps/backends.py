@@ -1,0 +1,204 @@
+"""Where trials run: in this process, on a local pool of spawned processes, or on Ray.
+
+Every backend runs the same `run_trial`, passes `Progress` ``(index, examples seen, budget)``
+to a callback while trial ``index`` trains, and yields `Finished` ``(index, outcome, error)``
+when it ends (``error`` is the formatted exception of a trial that failed; the other trials go
+on), so the sweep's bookkeeping and progress display do not depend on the backend.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue as queue_module
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from mtl_sched.sweeps.spec import TrialSpec
+from mtl_sched.sweeps.trial import TrialOutcome, run_trial
+
+BACKENDS = ("local", "ray")
+# Seconds between progress messages of one trial: frequent enough for a bar, cheap to send.
+_REPORT_INTERVAL = 0.5
+_POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Trial ``index`` has seen ``examples`` of its ``budget`` training examples."""
+
+    index: int
+    examples: int
+    budget: int
+
+
+@dataclass(frozen=True)
+class Finished:
+    """Trial ``index`` ended: ``outcome`` when it succeeded, ``error`` (a traceback) when not."""
+
+    index: int
+    outcome: TrialOutcome | None
+    error: str | None = None
+
+
+OnProgress = Callable[[Progress], None]
+
+
+def _throttled(index: int, send: Callable[[Progress], None]) -> Callable[[int, int], None]:
+    last = [0.0]
+
+    def report(seen: int, budget: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= _REPORT_INTERVAL or seen >= budget:
+            last[0] = now
+            send(Progress(index, seen, budget))
+
+    return report
+
+
+def _error_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+
+
+def run_in_process(
+    specs: Sequence[TrialSpec], store_path: str, on_progress: OnProgress
+) -> Iterator[Finished]:
+    """Run the trials one after another in this process (no process start-up cost).
+
+    :param specs: the trials to run, in order.
+    :param store_path: the results store file.
+    :param on_progress: receives the trials' progress.
+    """
+    for index, spec in enumerate(specs):
+        on_progress(Progress(index, 0, 0))
+        try:
+            outcome = run_trial(spec, store_path, _throttled(index, on_progress), threads=None)
+        except Exception as exc:  # one failed trial must not stop the sweep
+            yield Finished(index, None, _error_text(exc))
+            continue
+        yield Finished(index, outcome)
+
+
+# ----------------------------------------------------------------------------- local pool
+_worker_queue: Any = None
+
+
+def _init_pool_worker(progress_queue: Any) -> None:
+    global _worker_queue
+    _worker_queue = progress_queue
+
+
+def _pool_trial(spec: TrialSpec, store_path: str, index: int) -> TrialOutcome:
+    report = _throttled(index, _worker_queue.put)
+    _worker_queue.put(Progress(index, 0, 0))
+    return run_trial(spec, store_path, report)
+
+
+def _drain(progress_queue: Any, on_progress: OnProgress, empty: type[Exception]) -> None:
+    while True:
+        try:
+            on_progress(progress_queue.get_nowait())
+        except empty:
+            return
+
+
+def run_on_pool(
+    specs: Sequence[TrialSpec], store_path: str, on_progress: OnProgress, workers: int
+) -> Iterator[Finished]:
+    """Run the trials on ``workers`` spawned processes with one torch thread each.
+
+    :param specs: the trials; started in this order.
+    :param store_path: the results store file.
+    :param on_progress: receives the trials' progress.
+    :param workers: processes in the pool.
+    """
+    context = multiprocessing.get_context("spawn")
+    progress_queue = context.Queue()
+    executor = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_init_pool_worker,
+        initargs=(progress_queue,),
+    )
+    try:
+        futures = {
+            executor.submit(_pool_trial, spec, store_path, index): index
+            for index, spec in enumerate(specs)
+        }
+        waiting = set(futures)
+        while waiting:
+            done, waiting = wait(waiting, timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
+            _drain(progress_queue, on_progress, queue_module.Empty)
+            for future in done:
+                error = future.exception()
+                if error is None:
+                    yield Finished(futures[future], future.result())
+                else:
+                    yield Finished(futures[future], None, _error_text(error))
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+        progress_queue.close()
+
+
+# ----------------------------------------------------------------------------- Ray
+def _ray_trial(spec: TrialSpec, store_path: str, index: int, progress_queue: Any) -> TrialOutcome:
+    report = _throttled(index, progress_queue.put)
+    progress_queue.put(Progress(index, 0, 0))
+    return run_trial(spec, store_path, report)
+
+
+def run_on_ray(
+    specs: Sequence[TrialSpec],
+    store_path: str,
+    on_progress: OnProgress,
+    workers: int,
+    address: str | None = None,
+) -> Iterator[Finished]:
+    """Run the trials as Ray tasks of one CPU each.
+
+    Without ``address`` a local Ray instance with ``workers`` CPUs is started (and stopped at
+    the end); with one, the trials go to that cluster, whose nodes must have ``mtl-sched``
+    installed and see ``store_path`` (a shared filesystem).
+
+    :param specs: the trials.
+    :param store_path: the results store file.
+    :param on_progress: receives the trials' progress.
+    :param workers: CPUs of the local instance (ignored with ``address``).
+    :param address: a running cluster's address (e.g. ``"ray://head:10001"`` or ``"auto"``).
+    """
+    try:
+        import ray
+        from ray.util.queue import Empty, Queue
+    except ImportError as exc:
+        raise ImportError('the Ray backend needs Ray: pip install "mtl-sched[ray]"') from exc
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(
+            address=address,
+            num_cpus=None if address else workers,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    try:
+        progress_queue = Queue()
+        remote = ray.remote(num_cpus=1, max_retries=0)(_ray_trial)
+        refs = {
+            remote.remote(spec, store_path, index, progress_queue): index
+            for index, spec in enumerate(specs)
+        }
+        waiting = list(refs)
+        while waiting:
+            done, waiting = ray.wait(waiting, num_returns=1, timeout=_POLL_SECONDS)
+            _drain(progress_queue, on_progress, Empty)
+            for ref in done:
+                try:
+                    yield Finished(refs[ref], ray.get(ref))
+                except Exception as exc:  # a failed trial is reported, not fatal
+                    yield Finished(refs[ref], None, _error_text(exc))
+    finally:
+        if started_here:
+            ray.shutdown()
