@@ -85,12 +85,21 @@ class ReferenceScheduler(Scheduler):
         self.given_references = None if references is None else np.asarray(references, float)
         self.reference_seed = reference_seed
         self.references = np.zeros(0)
+        self._reference_examples = 0
 
     def prepare(self, benchmark: Benchmark) -> None:
         if self.given_references is None:
-            from mtl_sched.references import single_task_references
+            from mtl_sched.references import reference_budget, single_task_references
 
             self.given_references = single_task_references(benchmark, self.reference_seed)
+            # the single-task runs are part of the method's cost, cached or not
+            self._reference_examples = reference_budget(benchmark) * benchmark.num_tasks
+
+    @property
+    def preparation_examples(self) -> int:
+        """Examples of the single-task reference runs read by ``prepare`` (0 for references
+        passed in)."""
+        return self._reference_examples
 
     def reset(self, tasks: Sequence[Task], seed: int) -> None:
         super().reset(tasks, seed)

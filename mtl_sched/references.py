@@ -97,6 +97,12 @@ def write_json_atomically(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+def reference_budget(benchmark: Benchmark, budget_per_task: int | None = None) -> int:
+    """Training examples of each single-task reference run of ``benchmark``: ``budget_per_task``,
+    or by default the run budget divided by the number of tasks."""
+    return budget_per_task or max(1, benchmark.trainer_config.budget // benchmark.num_tasks)
+
+
 def single_task_references(
     benchmark: Benchmark,
     seed: int = 0,
@@ -110,7 +116,7 @@ def single_task_references(
     :param budget_per_task: examples per single-task run (default: budget / number of tasks).
     :param measure: ``"score"`` (the task metric) or ``"unit-accuracy"``.
     """
-    budget = budget_per_task or max(1, benchmark.trainer_config.budget // benchmark.num_tasks)
+    budget = reference_budget(benchmark, budget_per_task)
     name = f"{benchmark.name}-{benchmark.fingerprint()}-s{seed}-b{budget}.json"
     path = cache_dir() / "references" / name
     if path.exists():

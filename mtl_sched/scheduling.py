@@ -18,7 +18,8 @@ Three optional hooks serve methods that need more than that:
   without a benchmark takes the same inputs as keyword arguments instead.
 - ``parameters()`` and ``to(device)``: learnable scheduler terms (homoscedastic uncertainty's
   log-variances) that the trainer's optimizer trains together with the model.
-- ``preparation_examples``: training examples spent before the run (a weight search), reported
+- ``preparation_examples``: training examples spent before the run (a weight search, the
+  single-task reference runs), reported
   beside the run's own budget so that comparisons can show the full cost.
 """
 

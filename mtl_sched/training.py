@@ -109,7 +109,7 @@ class RunResult:
     :param steps: optimizer steps taken.
     :param wall_time: seconds spent in the run.
     :param preparation_examples: training examples the scheduler spent before the run (a
-        weight search), outside the budget.
+        weight search, single-task reference runs), outside the budget.
     :param probe_history: ``(examples_seen, histograms)`` of every probe pass the scheduler
         read (``requires_probe`` schedulers only), histograms of shape ``(K, bins)``.
     """

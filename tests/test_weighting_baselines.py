@@ -299,6 +299,13 @@ def test_reference_schedulers_need_references_and_read_the_benchmark_cache(tiny_
     references = single_task_references(tiny_benchmark)
     assert scheduler.references.tolist() == references.tolist()
     assert scheduler.plan(_state(4)).weights[int(np.argmax(references))] == 0.98
+    # the single-task runs (budget / K examples each) count as the method's cost, cached or not
+    budget = tiny_benchmark.trainer_config.budget
+    assert scheduler.preparation_examples == 4 * (budget // 4)
+    again = make_scheduler("prior-easy")
+    again.prepare(tiny_benchmark)
+    assert again.preparation_examples == scheduler.preparation_examples
+    assert make_scheduler("prior-easy", references=[0.5] * 4).preparation_examples == 0
 
 
 def test_compare_schedulers_prepares_each_scheduler(tiny_benchmark):
@@ -307,6 +314,7 @@ def test_compare_schedulers_prepares_each_scheduler(tiny_benchmark):
     )
     (run,) = results["prior-hard"]
     assert run.examples_seen == tiny_benchmark.trainer_config.budget
+    assert run.preparation_examples == 4 * (tiny_benchmark.trainer_config.budget // 4)
 
 
 def test_adaptive_implicit_weights_are_k_times_the_adaptive_distribution():

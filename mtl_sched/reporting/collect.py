@@ -124,7 +124,8 @@ class SchedulerCost:
     :param examples_seen: training examples per run (the trial's ``examples_seen``).
     :param optimizer_steps: optimizer updates per run (the trial's ``optimizer_steps``).
     :param preparation_examples: examples spent before the run outside the budget, such as
-        hand-crafted's weight search (``("run", "all", "preparation_examples")``, else 0).
+        hand-crafted's weight search or adaptive's single-task runs
+        (``("run", "all", "preparation_examples")``, else 0).
     """
 
     scheduler: str

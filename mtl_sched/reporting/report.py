@@ -89,7 +89,8 @@ def cost_markdown(rows: Sequence[SchedulerCost]) -> str:
     ]
     legend = (
         "Means over each scheduler's runs. Search examples: training examples spent before the "
-        "run, outside the budget (hand-crafted's weight search)."
+        "run, outside the budget (hand-crafted's weight search, the single-task reference runs "
+        "of adaptive and prior)."
     )
     return markdown_table(header, lines) + "\n\n" + legend + "\n"
 

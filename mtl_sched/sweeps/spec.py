@@ -138,7 +138,8 @@ def result_rows(result: RunResult) -> list[MetricRow]:
     ``validation`` and ``test`` rows hold ``score`` and ``loss`` per task and for ``average``
     (the selected model's); ``train`` rows the ``examples`` each task got; ``run``/``all``
     rows ``best_examples_seen``, ``preparation_examples`` (spent outside the budget, e.g.
-    hand-crafted's weight search), ``steps`` and ``wall_time`` (seconds).
+    hand-crafted's weight search, single-task reference runs), ``steps`` and ``wall_time``
+    (seconds).
 
     :param result: the run.
     """
