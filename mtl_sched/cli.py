@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "study":
         try:
             print(run_study(args))
-        except (FileNotFoundError, KeyError, ValueError) as err:
+        except (FileNotFoundError, KeyError, RuntimeError, ValueError) as err:
             raise SystemExit(f"mtl-sched study {args.study}: {err}") from None
     elif args.command == "compare":
         try:

@@ -2,6 +2,9 @@
 
 - ``mtl-sched study qmtl``: STL vs Q-MTL vs ensembles on UD POS tagging and CoNLL-2003 NER
   (seeds 000 and 001); results go to the results store, tables and figures to ``--out``.
+- ``mtl-sched study relations`` and ``mtl-sched study gain-prediction``: which tagging tasks
+  help which (seed 003) and predicting it from task features (seed 004); see
+  `mtl_sched.cli_relations`.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from mtl_sched.cli_relations import add_relations_parsers, run_gain_prediction, run_relations
 from mtl_sched.script_args import comma_separated
 from mtl_sched.studies.qmtl_setup import PARTS, SETTINGS, QMTLStudyConfig
 
@@ -24,7 +28,9 @@ def add_study_parser(commands: Any) -> None:
 
     :param commands: the object returned by ``ArgumentParser.add_subparsers``.
     """
-    study = commands.add_parser("study", help="run a seed paper's study (qmtl)")
+    study = commands.add_parser(
+        "study", help="run a seed paper's study (qmtl, relations, gain-prediction)"
+    )
     studies = study.add_subparsers(dest="study", required=True)
     qmtl = studies.add_parser(
         "qmtl", help="STL vs Q-MTL vs ensembles on UD POS tagging and CoNLL-2003 NER"
@@ -80,6 +86,7 @@ def add_study_parser(commands: Any) -> None:
         "--report-only", action="store_true", help="write the report from stored rows only"
     )
     qmtl.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_relations_parsers(studies)
 
 
 def study_config(args: argparse.Namespace) -> QMTLStudyConfig:
@@ -105,6 +112,10 @@ def study_config(args: argparse.Namespace) -> QMTLStudyConfig:
 
 def run_study(args: argparse.Namespace) -> str:
     """Run ``mtl-sched study ...``; return the report's Markdown."""
+    if args.study == "relations":
+        return run_relations(args)
+    if args.study == "gain-prediction":
+        return run_gain_prediction(args)
     from mtl_sched.results import ResultsStore
     from mtl_sched.studies.qmtl_report import write_report
     from mtl_sched.studies.qmtl_study import QMTLStudy, study_rows

@@ -112,6 +112,8 @@ class RunResult:
         weight search, single-task reference runs), outside the budget.
     :param probe_history: ``(examples_seen, histograms)`` of every probe pass the scheduler
         read (``requires_probe`` schedulers only), histograms of shape ``(K, bins)``.
+    :param loss_history: training loss of each task at each step, shape ``(steps, K)``; NaN
+        where a step did not train the task (the learning curves of seed 004's features).
     """
 
     scheduler: str
@@ -127,6 +129,7 @@ class RunResult:
     wall_time: float
     preparation_examples: int = 0
     probe_history: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    loss_history: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     @property
     def examples_per_task(self) -> np.ndarray:
@@ -476,6 +479,7 @@ class Trainer:
         next_eval = self.examples_seen + interval
         history: list[tuple[int, EvalResult]] = []
         schedule: list[np.ndarray] = []
+        losses: list[np.ndarray] = []
         probe_history: list[tuple[int, np.ndarray]] = []
         best: EvalResult | None = None
         best_state: dict[str, torch.Tensor] | None = None
@@ -493,6 +497,9 @@ class Trainer:
             row = np.zeros(self.num_tasks, dtype=np.int64)
             row[list(outcome.plan.tasks)] = outcome.batch_sizes
             schedule.append(row)
+            loss_row = np.full(self.num_tasks, np.nan)
+            loss_row[list(outcome.plan.tasks)] = outcome.task_losses
+            losses.append(loss_row)
             scheduler.observe(outcome)
             bar.update(self.examples_seen - before)
             if on_examples is not None:
@@ -527,4 +534,5 @@ class Trainer:
             wall_time=time.perf_counter() - start,
             preparation_examples=scheduler.preparation_examples,
             probe_history=probe_history,
+            loss_history=np.stack(losses) if losses else np.zeros((0, self.num_tasks)),
         )

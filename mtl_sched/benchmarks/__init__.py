@@ -8,6 +8,7 @@ from typing import Any
 from mtl_sched.benchmarks.base import Benchmark, ScheduleRecipe
 from mtl_sched.benchmarks.fdu_mtl import fdu_mtl_benchmark
 from mtl_sched.benchmarks.nmt_aux import nmt_aux_benchmark
+from mtl_sched.benchmarks.relations import relations_benchmark
 from mtl_sched.benchmarks.synthetic import synthetic_benchmark
 from mtl_sched.benchmarks.tagging import tagging_benchmark
 
@@ -41,6 +42,7 @@ register_benchmark("synthetic", synthetic_benchmark)
 register_benchmark("fdu-mtl", fdu_mtl_benchmark)
 register_benchmark("nmt-aux", nmt_aux_benchmark)
 register_benchmark("tagging", tagging_benchmark)
+register_benchmark("relations", relations_benchmark)
 
 __all__ = [
     "Benchmark",

@@ -31,6 +31,8 @@ class ConlluSentence:
     :param deprels: dependency relation of each word to its head (with subtypes, e.g.
         ``nsubj:pass``).
     :param sent_id: the ``# sent_id = ...`` comment, when present.
+    :param xpos: language-specific part-of-speech tags, one per word (``"_"`` where the
+        treebank has none).
     """
 
     forms: tuple[str, ...]
@@ -38,6 +40,7 @@ class ConlluSentence:
     heads: tuple[int, ...]
     deprels: tuple[str, ...]
     sent_id: str | None = None
+    xpos: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.forms)
@@ -51,7 +54,7 @@ class _SentenceBuilder:
         self.reset()
 
     def reset(self) -> None:
-        self.words: list[tuple[str, str, int, str]] = []
+        self.words: list[tuple[str, str, int, str, str]] = []
         self.lines: list[int] = []
         self.sent_id: str | None = None
 
@@ -61,7 +64,7 @@ class _SentenceBuilder:
             raise DataFormatError(
                 self.path, number, f"expected {_COLUMNS} tab-separated columns, got {len(columns)}"
             )
-        word_id, form, _, upos, _, _, head, deprel = columns[:8]
+        word_id, form, _, upos, xpos, _, head, deprel = columns[:8]
         is_word = word_id.isdigit()
         if not is_word and (_RANGE_ID.fullmatch(word_id) or _EMPTY_NODE_ID.fullmatch(word_id)):
             return
@@ -73,7 +76,7 @@ class _SentenceBuilder:
             raise DataFormatError(self.path, number, f"head {head!r} is not an integer")
         if not form or not upos or not deprel or "_" in (upos, deprel):
             raise DataFormatError(self.path, number, "empty FORM, UPOS or DEPREL")
-        self.words.append((form, upos, int(head), deprel))
+        self.words.append((form, upos, int(head), deprel, xpos or "_"))
         self.lines.append(number)
 
     def finish(self) -> ConlluSentence | None:
@@ -81,13 +84,13 @@ class _SentenceBuilder:
             self.reset()
             return None
         size = len(self.words)
-        for (_, _, head, _), number in zip(self.words, self.lines, strict=True):
+        for (_, _, head, _, _), number in zip(self.words, self.lines, strict=True):
             if head > size:
                 raise DataFormatError(
                     self.path, number, f"head {head} is beyond the sentence's {size} words"
                 )
-        forms, upos, heads, deprels = zip(*self.words, strict=True)
-        sentence = ConlluSentence(forms, upos, heads, deprels, self.sent_id)
+        forms, upos, heads, deprels, xpos = zip(*self.words, strict=True)
+        sentence = ConlluSentence(forms, upos, heads, deprels, self.sent_id, xpos)
         self.reset()
         return sentence
 

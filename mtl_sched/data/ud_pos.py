@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Literal
 
 from mtl_sched.data.conll import Sentence, tagging_task
 from mtl_sched.data.conllu import read_conllu
@@ -58,6 +59,29 @@ def load_ud_upos(
     :raises FileNotFoundError: naming a missing file.
     :raises DataFormatError: naming the file and line of a malformed line.
     """
+    return load_ud_tags(treebank, "upos", treebank, data_dir, limits)
+
+
+def load_ud_tags(
+    treebank: str,
+    column: Literal["upos", "xpos"],
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    limits: Mapping[str, int] | None = None,
+) -> Task:
+    """A part-of-speech tagging task of one treebank of `UD_POS_TREEBANKS`: its universal
+    (``"upos"``) or language-specific (``"xpos"``, e.g. Penn Treebank tags for English) tags.
+
+    :param treebank: a key of `UD_POS_TREEBANKS`.
+    :param column: the tag column.
+    :param name: the task's name.
+    :param data_dir: the data directory holding ``ud/``; ``None`` reads ``$MTL_SCHED_DATA``.
+    :param limits: keep only the first ``limits[split]`` sentences of the splits it names (tag
+        ids still come from every sentence).
+    :raises ValueError: for an unknown treebank, or a treebank without the column's tags.
+    :raises FileNotFoundError: naming a missing file.
+    :raises DataFormatError: naming the file and line of a malformed line.
+    """
     if treebank not in UD_POS_TREEBANKS:
         raise ValueError(
             f"unknown UD treebank {treebank!r}; choose from {', '.join(UD_POS_TREEBANKS)}"
@@ -65,9 +89,13 @@ def load_ud_upos(
     folder, files = UD_POS_TREEBANKS[treebank]
     root = resolve_data_dir(data_dir) / "ud" / folder
     splits: dict[str, list[Sentence]] = {}
-    for split, name in zip(("train", "validation", "test"), files, strict=True):
+    for split, file_name in zip(("train", "validation", "test"), files, strict=True):
+        sentences = read_conllu(root / file_name)
+        tags = [s.upos if column == "upos" else s.xpos for s in sentences]
+        if any("_" in sentence_tags for sentence_tags in tags):
+            raise ValueError(f"{root / file_name} has words without {column.upper()} tags")
         splits[split] = [
-            {"word": list(s.forms), "upos": list(s.upos)} for s in read_conllu(root / name)
+            {"word": list(s.forms), column: list(t)} for s, t in zip(sentences, tags, strict=True)
         ]
-    source = {"source": ", ".join(f"ud/{folder}/{name}" for name in files)}
-    return tagging_task(treebank, splits, "upos", "accuracy", source, limits)
+    source = {"source": ", ".join(f"ud/{folder}/{file_name}" for file_name in files)}
+    return tagging_task(name, splits, column, "accuracy", source, limits)

@@ -51,6 +51,22 @@ class CRF(nn.Module):
         for param in (self.transitions, self.start_transitions, self.end_transitions):
             nn.init.uniform_(param, -0.1, 0.1)
 
+    def restricted(self, tag_ids: torch.Tensor) -> CRF:
+        """A CRF over the tags ``tag_ids`` (in that order) whose scores are this CRF's, so that
+        gradients reach this one's parameters. Equal to giving every other tag an emission
+        score of minus infinity, at the cost of the smaller tag set.
+
+        :param tag_ids: indices of the kept tags, shape ``(C',)``.
+        """
+        view = CRF.__new__(CRF)
+        nn.Module.__init__(view)
+        view.num_tags = len(tag_ids)
+        # plain tensors, not parameters: the view owns nothing and is rebuilt per use
+        view.transitions = self.transitions[tag_ids][:, tag_ids]
+        view.start_transitions = self.start_transitions[tag_ids]
+        view.end_transitions = self.end_transitions[tag_ids]
+        return view
+
     # ------------------------------------------------------------------------ likelihood
     def forward(
         self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor

@@ -73,7 +73,8 @@ def comparison_config(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any]:
         "kind": spec.kind,
         "benchmark": benchmark.name,
         "benchmark_fingerprint": benchmark.fingerprint(),
-        "benchmark_options": dict(spec.benchmark_options),
+        # where the data live is not what they are (the fingerprint covers the data settings)
+        "benchmark_options": {k: v for k, v in spec.benchmark_options.items() if k != "data_dir"},
         "budget": spec.budget or benchmark.trainer_config.budget,
     }
     if spec.kind == LEAVE_ONE_OUT:
@@ -172,11 +173,15 @@ def transfer_rows(left_out: str, fold_scores: Sequence[float]) -> list[MetricRow
     return rows
 
 
-def result_series(result: RunResult) -> dict[str, Any]:
-    """The sequences stored with a run: ``validation_curve``, ``schedule`` and, for schedulers
-    that read the probe, ``probe_histograms`` (at most `MAX_HISTOGRAM_SNAPSHOTS`, evenly spread).
+def result_series(result: RunResult, model: Any = None) -> dict[str, Any]:
+    """The sequences stored with a run: ``validation_curve``, ``schedule``, ``loss_curve``
+    (each task's training loss at each step, ``None`` where the step did not train it), for
+    schedulers that read the probe ``probe_histograms`` (at most `MAX_HISTOGRAM_SNAPSHOTS`,
+    evenly spread), and for models with learned task embeddings (``task_embeddings()``, seed
+    003's TE+DEC) ``task_embeddings``.
 
     :param result: the run.
+    :param model: the trained model (``None``: no model-specific series).
     """
     history = result.validation_history
     series: dict[str, Any] = {
@@ -189,7 +194,20 @@ def result_series(result: RunResult) -> dict[str, Any]:
             },
         },
         "schedule": {"tasks": list(result.task_names), "counts": result.schedule.tolist()},
+        "loss_curve": {
+            "tasks": list(result.task_names),
+            "losses": [
+                [None if np.isnan(v) else float(v) for v in row] for row in result.loss_history
+            ],
+        },
     }
+    embeddings = getattr(model, "task_embeddings", None)
+    vectors = embeddings() if callable(embeddings) else None
+    if vectors is not None:
+        series["task_embeddings"] = {
+            "tasks": list(result.task_names),
+            "vectors": vectors.cpu().tolist(),
+        }
     probes = result.probe_history
     if probes:
         count = min(len(probes), MAX_HISTOGRAM_SNAPSHOTS)

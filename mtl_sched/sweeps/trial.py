@@ -105,6 +105,6 @@ def run_trial(
             wall_time=result.wall_time,
             examples_seen=result.examples_seen,
             optimizer_steps=result.steps,
-            series=result_series(result),
+            series=result_series(result, trainer.model),
         )
     return TrialOutcome(key, written, time.perf_counter() - start)

@@ -1,0 +1,148 @@
+"""The ``relations`` benchmark: any set of registered tagging tasks under one of seed 003's
+three architectures (MULTI-DEC, TE+DEC, TE+ENC), one model per task set.
+
+The task-relation study trains it on every task set it needs (one task, pairs, all, oracle
+sets, all but one); every run of a study uses the same data limits, model sizes and budget per
+task, so that the sets differ only in which tasks are learned together. The budget is counted
+per task: a run on ``n`` tasks trains ``n * budget_per_task`` sentences, under the ``uniform``
+weighting scheduler each step is one minibatch of ``batch_size`` sentences of every task (seed
+003's balanced minibatches), and every task gets the same number of its own sentences whatever
+the set. Model selection averages the tasks' validation scores (seed 003 averages F1 over
+tasks). Tasks come from `mtl_sched.data.tagging_tasks`; nothing is downloaded.
+
+Two configurations are documented: the full one (every sentence, the ``tagging`` benchmark's
+model: 100-d words, 100 LSTM units per direction, 25-d character BiLSTM) and ``small=True``
+(the first 200 / 100 / 100 sentences of each split and a tiny model, seconds per run, for
+tests). The study's reduced runs on this project's 2-core machine set ``train_sentences``,
+``eval_sentences`` and the sizes in between; the report records them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from mtl_sched.benchmarks.base import Benchmark
+from mtl_sched.data.tagging_tasks import load_tagging_task
+from mtl_sched.data.task import Task
+from mtl_sched.models.base import MTLModel
+from mtl_sched.models.sequence_tagger import SequenceTagger
+from mtl_sched.models.shared_decoder_tagger import ARCHITECTURES, SharedDecoderTagger
+from mtl_sched.probing import ProbeConfig
+from mtl_sched.training import TrainerConfig
+
+RELATION_TASKS: tuple[str, ...] = ("upos", "xpos", "chunk", "pos", "ner")
+SMALL_LIMITS: dict[str, int] = {"train": 200, "validation": 100, "test": 100}
+FULL_SIZES: dict[str, int] = {
+    "embedding_dim": 100,
+    "hidden_size": 100,
+    "char_embedding_dim": 25,
+    "char_hidden_size": 25,
+}
+SMALL_SIZES: dict[str, int] = {
+    "embedding_dim": 16,
+    "hidden_size": 16,
+    "char_embedding_dim": 8,
+    "char_hidden_size": 8,
+}
+
+
+def relations_benchmark(
+    tasks: Sequence[str] | str = RELATION_TASKS,
+    arch: str = "multi-dec",
+    data_dir: str | os.PathLike[str] | None = None,
+    small: bool = False,
+    train_sentences: int | None = None,
+    eval_sentences: int | None = None,
+    budget_per_task: int | None = None,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    dropout: float | None = None,
+    hidden_size: int | None = None,
+    embedding_dim: int | None = None,
+    task_embedding_dim: int = 25,
+    evaluations: int = 5,
+) -> Benchmark:
+    """Build the ``relations`` benchmark on ``tasks`` with architecture ``arch``.
+
+    :param tasks: registered tagging task names (a list, or comma-separated), in model order.
+    :param arch: ``"multi-dec"``, ``"te-dec"`` or ``"te-enc"``.
+    :param data_dir: the data directory; ``None`` reads ``$MTL_SCHED_DATA`` (never part of the
+        benchmark's identity).
+    :param small: `SMALL_LIMITS` sentences per split and `SMALL_SIZES` (tests and CI).
+    :param train_sentences: keep the first this many training sentences of each task.
+    :param eval_sentences: keep the first this many validation and test sentences of each task.
+    :param budget_per_task: training sentences each task gets (default 20 000, 400 when
+        ``small``); a run trains this many times the number of tasks.
+    :param batch_size: sentences per task per step.
+    :param learning_rate: Adam learning rate.
+    :param dropout: dropout on the encoder's inputs and outputs (default 0.3, 0.1 when
+        ``small``).
+    :param hidden_size: word LSTM units per direction (overrides the configuration's).
+    :param embedding_dim: word embedding width (overrides the configuration's).
+    :param task_embedding_dim: task embedding width of ``te-dec`` (seed 003: 25).
+    :param evaluations: validation evaluations per run (model selection picks the best).
+    """
+    names = tuple(t for t in (tasks.split(",") if isinstance(tasks, str) else tasks) if t)
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"tasks must name distinct tagging tasks; got {list(names)}")
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}; got {arch!r}")
+    limits: dict[str, int] = dict(SMALL_LIMITS) if small else {}
+    if train_sentences is not None:
+        limits["train"] = train_sentences
+    if eval_sentences is not None:
+        limits["validation"] = limits["test"] = eval_sentences
+    if budget_per_task is None:
+        budget_per_task = 400 if small else 20_000
+    if dropout is None:
+        dropout = 0.1 if small else 0.3
+    sizes = dict(SMALL_SIZES if small else FULL_SIZES)
+    if hidden_size is not None:
+        sizes["hidden_size"] = hidden_size
+    if embedding_dim is not None:
+        sizes["embedding_dim"] = embedding_dim
+    budget = budget_per_task * len(names)
+
+    def build_tasks() -> list[Task]:
+        return [load_tagging_task(name, data_dir, limits or None) for name in names]
+
+    def build_model(model_tasks: Sequence[Task]) -> MTLModel:
+        if arch == "multi-dec":
+            return SequenceTagger.for_tasks(model_tasks, dropout=dropout, **sizes)
+        return SharedDecoderTagger.for_tasks(
+            model_tasks,
+            injection="decoder" if arch == "te-dec" else "encoder",
+            task_embedding_dim=task_embedding_dim,
+            dropout=dropout,
+            **sizes,
+        )
+
+    config: dict[str, Any] = {
+        "tasks": list(names),
+        "arch": arch,
+        "small": small,
+        "limits": limits,
+        "budget_per_task": budget_per_task,
+        "model": {**sizes, "dropout": dropout, "min_word_count": 2, "lowercase": True},
+    }
+    if arch == "te-dec":
+        config["model"]["task_embedding_dim"] = task_embedding_dim
+    return Benchmark(
+        name="relations",
+        description=f"tagging tasks {', '.join(names)} under {arch}"
+        + (" [small]" if small else ""),
+        build_tasks=build_tasks,
+        build_model=build_model,
+        trainer_config=TrainerConfig(
+            budget=budget,
+            batch_size=batch_size,
+            eval_every=max(1, budget // evaluations),
+            learning_rate=learning_rate,
+            eval_batch_size=256,
+            probe=ProbeConfig(pool_size=50 if small else 200),
+        ),
+        config=config,
+        version=1,
+    )

@@ -1,0 +1,180 @@
+"""``mtl-sched study relations`` and ``mtl-sched study gain-prediction`` (seeds 003 and 004).
+
+Both read one study's models from the results store: the task set, architecture, seeds and the
+``relations`` benchmark options given here select them, so ``gain-prediction`` takes the same
+options as the ``relations`` run whose results it uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from mtl_sched.benchmarks.relations import RELATION_TASKS
+from mtl_sched.models.shared_decoder_tagger import ARCHITECTURES
+from mtl_sched.script_args import comma_separated, positive_int
+from mtl_sched.studies.relations_plan import SETTINGS
+
+_int_list = comma_separated(int, "integers")
+_name_list = comma_separated(str, "names")
+
+
+def _add_study_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tasks",
+        type=_name_list,
+        default=RELATION_TASKS,
+        help=f"tagging tasks, in table order (default: {','.join(RELATION_TASKS)})",
+    )
+    parser.add_argument("--arch", choices=ARCHITECTURES, default="multi-dec", help="architecture")
+    parser.add_argument("--seeds", type=_int_list, default=(0, 1, 2), help="e.g. 0,1,2")
+    parser.add_argument("--k", type=float, default=1.5, help="width of the higher/lower rule")
+    parser.add_argument("--db", type=Path, default=Path("relations.sqlite"), help="results store")
+    parser.add_argument("--out", type=Path, default=Path("relations"), help="tables and figures")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="data directory (default: $MTL_SCHED_DATA)"
+    )
+    parser.add_argument("--small", action="store_true", help="tiny data and model (tests)")
+    parser.add_argument("--train-sentences", type=positive_int, help="first N training sentences")
+    parser.add_argument(
+        "--eval-sentences", type=positive_int, help="first N validation and test sentences"
+    )
+    parser.add_argument("--budget-per-task", type=positive_int, help="training sentences per task")
+    parser.add_argument("--hidden-size", type=positive_int, help="word LSTM units per direction")
+    parser.add_argument("--embedding-dim", type=positive_int, help="word embedding width")
+    parser.add_argument("--learning-rate", type=float, help="Adam learning rate (default 1e-3)")
+
+
+def add_relations_parsers(studies: Any) -> None:
+    """Add ``relations`` and ``gain-prediction`` to the ``study`` subparsers.
+
+    :param studies: the object returned by the ``study`` parser's ``add_subparsers``.
+    """
+    relations = studies.add_parser(
+        "relations", help="which tagging tasks help which (STL, pairwise, All, Oracle)"
+    )
+    _add_study_options(relations)
+    relations.add_argument(
+        "--settings",
+        type=_name_list,
+        default=SETTINGS,
+        help=f"a subset of {','.join(SETTINGS)}",
+    )
+    relations.add_argument("--backend", choices=("local", "ray"), default="local")
+    relations.add_argument("--workers", type=positive_int, default=1, help="trials at once")
+    relations.add_argument("--address", default=None, help="a Ray cluster's address")
+    relations.add_argument(
+        "--report-only", action="store_true", help="write the report from stored models only"
+    )
+    relations.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    gain = studies.add_parser(
+        "gain-prediction", help="predict pairwise MTL gains from task features (seed 004)"
+    )
+    _add_study_options(gain)
+    gain.add_argument(
+        "--outcomes", type=Path, default=None, help="CSV of main,aux,gain (or mtl,stl) outcomes"
+    )
+    gain.add_argument(
+        "--vocabulary", type=Path, default=None, help="embedding vocabulary (one word per line)"
+    )
+    gain.add_argument("--runs", type=positive_int, default=100, help="cross-validation runs")
+    gain.add_argument("--folds", type=positive_int, default=5, help="folds per run")
+
+
+def relations_config(args: argparse.Namespace, settings: tuple[str, ...] = SETTINGS) -> Any:
+    """The `RelationsConfig` the arguments ask for."""
+    from mtl_sched.data.tagging_tasks import tagging_task_names
+    from mtl_sched.studies.relations_study import RelationsConfig
+
+    unknown = [t for t in args.tasks if t not in tagging_task_names()]
+    if unknown:
+        raise ValueError(
+            f"--tasks: unknown tasks {unknown}; known: {', '.join(tagging_task_names())}"
+        )
+    options: dict[str, Any] = {}
+    if args.data_dir is not None:
+        options["data_dir"] = str(args.data_dir)
+    if args.small:
+        options["small"] = True
+    for name in ("train_sentences", "eval_sentences", "budget_per_task"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    for name in ("hidden_size", "embedding_dim", "learning_rate"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    return RelationsConfig(
+        tuple(args.tasks), args.arch, tuple(args.seeds), settings, args.k, options
+    )
+
+
+def _settings_note(config: Any) -> str:
+    options = {k: v for k, v in config.options.items() if k != "data_dir"}
+    return f"Models: relations benchmark, {config.arch}, options {options or 'default (full)'}."
+
+
+def run_relations(args: argparse.Namespace) -> str:
+    """Run ``mtl-sched study relations``; return the report's Markdown."""
+    from mtl_sched.studies.relations_plan import oracle_sets
+    from mtl_sched.studies.relations_report import write_relations_report
+    from mtl_sched.studies.relations_study import collect_study, run_relations_study
+
+    unknown = [s for s in args.settings if s not in SETTINGS]
+    if unknown:
+        raise ValueError(f"--settings: unknown {unknown}; choose from {', '.join(SETTINGS)}")
+    config = relations_config(args, tuple(args.settings))
+    summary = ""
+    if args.report_only:
+        results = collect_study(args.db, config)
+    else:
+        run = run_relations_study(
+            config,
+            args.db,
+            backend=args.backend,
+            workers=args.workers,
+            address=args.address,
+            progress=not args.no_progress,
+        )
+        results = run.results
+        summary = "\n".join(s.describe(args.db) for s in run.sweeps) + "\n"
+        failures = [f for s in run.sweeps for f in s.failures]
+        if failures:
+            raise RuntimeError(summary + f"{len(failures)} models failed; rerun to retry them")
+    stats = results.statistics()
+    paths = write_relations_report(
+        stats,
+        config.tasks,
+        config.arch,
+        oracle_sets(stats, config.tasks, config.k),
+        args.out,
+        embeddings=results.embeddings,
+        k=config.k,
+        settings_note=_settings_note(config),
+    )
+    return summary + paths[0].read_text() + "\n" + "\n".join(f"wrote {p}" for p in paths)
+
+
+def run_gain_prediction(args: argparse.Namespace) -> str:
+    """Run ``mtl-sched study gain-prediction``; return the report's Markdown."""
+    from mtl_sched.studies.gain_study import (
+        predict_gains,
+        read_outcomes,
+        study_outcomes,
+        task_features,
+        write_gain_report,
+    )
+    from mtl_sched.studies.relations_study import collect_study
+
+    config = relations_config(args)
+    results = collect_study(args.db, config)
+    vocabulary = None
+    if args.vocabulary is not None:
+        vocabulary = [w.strip() for w in args.vocabulary.read_text().splitlines() if w.strip()]
+    features = task_features(config, results, vocabulary)
+    if args.outcomes is not None:
+        outcomes = read_outcomes(args.outcomes, config.tasks)
+    else:
+        outcomes = study_outcomes(results, config.tasks)
+    prediction = predict_gains(features, outcomes, runs=args.runs, folds=args.folds)
+    paths = write_gain_report(prediction, args.out)
+    return paths[0].read_text() + "\n" + "\n".join(f"wrote {p}" for p in paths)

@@ -1,0 +1,144 @@
+"""Figures of the task-relation study: the pairwise benefit/harm graph (seed 003 Figure 3) and
+a t-SNE map of the task embeddings learned by TE+DEC (seed 003 Figure 4)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mtl_sched.studies.relations_report import Stats, relation
+
+_COLOURS = {"higher": "tab:green", "lower": "tab:red"}
+
+
+def relation_edges(
+    stats: Stats, tasks: Sequence[str], k: float = 1.5
+) -> list[tuple[str, str, str, str]]:
+    """The graph's edges ``(s, t, relation, style)``: ``s`` benefits (``"higher"``) or harms
+    (``"lower"``) ``t`` pairwise. Style ``"mutual"`` when ``t`` does the same to ``s`` (drawn
+    once, dashed), ``"asymmetric"`` when it does the opposite (dotted), else ``"directed"``.
+
+    :param stats: ``(task set, test task) -> Score``.
+    :param tasks: the study's tasks.
+    :param k: the rule's width.
+    """
+    edges = []
+    for i, s in enumerate(tasks):
+        for t in tasks:
+            forward = relation(stats, tasks, s, t, k)
+            if forward is None:
+                continue
+            backward = relation(stats, tasks, t, s, k)
+            if backward == forward:
+                if tasks.index(t) > i:  # one edge for the pair
+                    edges.append((s, t, forward, "mutual"))
+            elif backward is not None:
+                edges.append((s, t, forward, "asymmetric"))
+            else:
+                edges.append((s, t, forward, "directed"))
+    return edges
+
+
+def plot_relation_graph(
+    stats: Stats, tasks: Sequence[str], path: str | os.PathLike[str], k: float = 1.5
+) -> Path:
+    """Draw the tasks on a circle with green (benefit) and red (harm) arrows from helper to
+    test task: solid for one direction, dashed for a mutual relation, dotted for a benefit
+    answered by harm.
+
+    :param stats: ``(task set, test task) -> Score``.
+    :param tasks: the study's tasks.
+    :param path: the PNG to write.
+    :param k: the rule's width.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    angles = [math.pi / 2 - 2 * math.pi * i / len(tasks) for i in range(len(tasks))]
+    position = {t: (math.cos(a), math.sin(a)) for t, a in zip(tasks, angles, strict=True)}
+    figure, axes = plt.subplots(figsize=(5, 5))
+    styles = {"directed": "-", "mutual": "--", "asymmetric": ":"}
+    for s, t, kind, style in relation_edges(stats, tasks, k):
+        arrow = "<|-|>" if style == "mutual" else "-|>"
+        axes.annotate(
+            "",
+            xy=position[t],
+            xytext=position[s],
+            arrowprops={
+                "arrowstyle": arrow,
+                "color": _COLOURS[kind],
+                "linestyle": styles[style],
+                "shrinkA": 18,
+                "shrinkB": 18,
+                "connectionstyle": "arc3,rad=0.12",
+                "lw": 1.5,
+            },
+        )
+    for task, (x, y) in position.items():
+        axes.text(
+            x, y, task.upper(), ha="center", va="center", bbox={"boxstyle": "round", "fc": "w"}
+        )
+    axes.set_xlim(-1.4, 1.4)
+    axes.set_ylim(-1.4, 1.4)
+    axes.set_aspect("equal")
+    axes.axis("off")
+    axes.set_title("pairwise MTL: green benefits, red harms (arrow: helper -> test task)")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return target
+
+
+def embedding_map(
+    embeddings: Sequence[Mapping[str, Sequence[float]]], seed: int = 0
+) -> tuple[list[str], np.ndarray]:
+    """2-D t-SNE coordinates of the task embeddings of every seed's All model.
+
+    :param embeddings: per seed, ``task -> embedding``.
+    :param seed: t-SNE's random state.
+    :returns: the task of each point and the ``(points, 2)`` coordinates.
+    """
+    from sklearn.manifold import TSNE
+
+    labels = [task for per_seed in embeddings for task in per_seed]
+    vectors = np.array([v for per_seed in embeddings for v in per_seed.values()], dtype=float)
+    if len(labels) < 3:
+        raise ValueError(f"t-SNE needs at least 3 task embeddings; got {len(labels)}")
+    # perplexity must stay below the number of points
+    perplexity = float(min(5.0, (len(labels) - 1) / 2))
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="random", random_state=seed)
+    return labels, tsne.fit_transform(vectors)
+
+
+def plot_embedding_map(
+    embeddings: Sequence[Mapping[str, Sequence[float]]], path: str | os.PathLike[str]
+) -> Path:
+    """Scatter `embedding_map`, one colour per task (seed 003 Figure 4).
+
+    :param embeddings: per seed, ``task -> embedding`` of the All model.
+    :param path: the PNG to write.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels, points = embedding_map(embeddings)
+    figure, axes = plt.subplots(figsize=(5, 4))
+    for i, task in enumerate(dict.fromkeys(labels)):
+        mine = np.array([p for p, label in zip(points, labels, strict=True) if label == task])
+        axes.scatter(mine[:, 0], mine[:, 1], color=f"C{i % 10}", label=task.upper())
+    axes.legend(fontsize=8)
+    axes.set_title(f"t-SNE of TE+DEC task embeddings ({len(embeddings)} seeds)")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return target

@@ -1,0 +1,139 @@
+"""Which task sets the task-relation study trains, and how their results are compared (seed 003).
+
+Settings, for tasks ``T``:
+
+- ``STL``: every task alone.
+- pairwise (``+s``): every pair ``{s, t}``; one model serves the ``+s`` row of column ``t`` and
+  the ``+t`` row of column ``s``.
+- ``All``: every task together.
+- ``Oracle``: for each test task ``t``, ``t`` with every task ``s`` that is beneficial to it
+  pairwise (``{s, t}`` scores *higher* on ``t`` than ``t`` alone); a task without beneficial
+  partners has no Oracle set.
+- ``All - u`` (all but one): every task but ``u``.
+
+Seed 003's comparison: with means and standard deviations over seeds, result 1 is *higher*
+than result 2 when ``mean1 - k std1 > mean2 + k std2`` and *lower* when
+``mean1 + k std1 < mean2 - k std2`` (k = 1.5). Task sets are tuples in the study's task order,
+so that one set has one name whatever order it was built in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from mtl_sched.reporting.tables import higher
+
+STL, PAIRWISE, ALL, ORACLE, ALL_BUT_ONE = "stl", "pairwise", "all", "oracle", "all-but-one"
+SETTINGS: tuple[str, ...] = (STL, PAIRWISE, ALL, ORACLE, ALL_BUT_ONE)
+TaskSet = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Score:
+    """A task's test score over seeds in one task set.
+
+    :param mean: mean over seeds.
+    :param std: population standard deviation over seeds.
+    :param n: number of seeds.
+    """
+
+    mean: float
+    std: float
+    n: int
+
+
+def compare(first: Score, second: Score, k: float = 1.5) -> str | None:
+    """``"higher"`` or ``"lower"`` when seed 003's rule separates ``first`` from ``second``,
+    else ``None``.
+
+    :param first: the result being judged.
+    :param second: the reference result.
+    :param k: interval half-width in standard deviations.
+    """
+    if higher(first.mean, first.std, second.mean, second.std, k):
+        return "higher"
+    if higher(second.mean, second.std, first.mean, first.std, k):
+        return "lower"
+    return None
+
+
+def ordered(tasks: Sequence[str], order: Sequence[str]) -> TaskSet:
+    """``tasks`` as a set in ``order``'s order.
+
+    :param tasks: task names (no repeats).
+    :param order: every task of the study, in order.
+    :raises ValueError: naming a task that is not in ``order``, or a repeated task.
+    """
+    unknown = [t for t in tasks if t not in order]
+    if unknown or len(set(tasks)) != len(tasks):
+        raise ValueError(f"task set {list(tasks)} must name distinct tasks of {list(order)}")
+    return tuple(t for t in order if t in tasks)
+
+
+def setting_sets(tasks: Sequence[str], settings: Sequence[str]) -> list[TaskSet]:
+    """The task sets of the settings that need no results (all but ``oracle``), without
+    repeats, in the order STL, pairs, All, all-but-one.
+
+    :param tasks: the study's tasks, in order.
+    :param settings: names from `SETTINGS`.
+    :raises ValueError: for an unknown setting or fewer than two tasks.
+    """
+    unknown = [s for s in settings if s not in SETTINGS]
+    if unknown:
+        raise ValueError(f"unknown settings {unknown}; choose from {', '.join(SETTINGS)}")
+    if len(tasks) < 2 or len(set(tasks)) != len(tasks):
+        raise ValueError(f"a relation study needs at least two distinct tasks; got {list(tasks)}")
+    sets: list[TaskSet] = []
+    if STL in settings:
+        sets += [(t,) for t in tasks]
+    if PAIRWISE in settings:
+        sets += [(s, t) for i, s in enumerate(tasks) for t in tasks[i + 1 :]]
+    if ALL in settings:
+        sets.append(tuple(tasks))
+    if ALL_BUT_ONE in settings and len(tasks) > 2:
+        sets += [tuple(t for t in tasks if t != left_out) for left_out in tasks]
+    unique: list[TaskSet] = []
+    for task_set in sets:
+        if task_set not in unique:
+            unique.append(task_set)
+    return unique
+
+
+def beneficial(
+    scores: Mapping[tuple[TaskSet, str], Score], tasks: Sequence[str], test: str, k: float = 1.5
+) -> list[str]:
+    """The tasks whose pairwise model scores *higher* on ``test`` than ``test`` alone.
+
+    :param scores: ``(task set, test task) -> Score``; needs the STL and pairwise sets.
+    :param tasks: the study's tasks, in order.
+    :param test: the test task.
+    :param k: the rule's width.
+    """
+    alone = scores.get(((test,), test))
+    if alone is None:
+        return []
+    partners = []
+    for other in tasks:
+        pair = scores.get((ordered((other, test), tasks), test)) if other != test else None
+        if pair is not None and compare(pair, alone, k) == "higher":
+            partners.append(other)
+    return partners
+
+
+def oracle_sets(
+    scores: Mapping[tuple[TaskSet, str], Score], tasks: Sequence[str], k: float = 1.5
+) -> dict[str, TaskSet]:
+    """Each test task's Oracle set: itself and its beneficial partners (tasks without any are
+    left out).
+
+    :param scores: ``(task set, test task) -> Score`` with the STL and pairwise sets.
+    :param tasks: the study's tasks, in order.
+    :param k: the rule's width.
+    """
+    oracles = {}
+    for test in tasks:
+        partners = beneficial(scores, tasks, test, k)
+        if partners:
+            oracles[test] = ordered((test, *partners), tasks)
+    return oracles

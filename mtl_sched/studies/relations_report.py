@@ -1,0 +1,205 @@
+"""Tables of the task-relation study in the shape of seed 003's Tables 3-6.
+
+Pairwise table (Tables 3-5): one column per test task; the ``STL`` row; a ``+s`` row per task
+whose cell in column ``t`` is ``t``'s score when learned with ``s`` (the diagonal repeats
+STL), marked ↑ or ↓ when seed 003's rule puts it higher or lower than STL; per-row counts of
+the tasks ``s`` helps (#↑) and harms (#↓), per-column counts of the tasks that help or harm
+``t``; the ``Average`` of the pairwise rows (diagonal excluded); ``All`` and ``Oracle`` rows
+marked against STL. All-but-one table (Table 6): the ``All`` row and an ``All - u`` row per
+task, marked against All. Cells are ``mean ± std`` over seeds, in %.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mtl_sched.reporting.tables import markdown_table
+from mtl_sched.studies.relations_plan import Score, TaskSet, compare, ordered
+
+_ARROWS = {"higher": " ↑", "lower": " ↓", None: ""}
+Stats = Mapping[tuple[TaskSet, str], Score]
+
+
+def _text(score: Score | None) -> str:
+    if score is None:
+        return "–"
+    return f"{100 * score.mean:.2f} ± {100 * score.std:.2f}"
+
+
+def relation(stats: Stats, tasks: Sequence[str], helper: str, test: str, k: float) -> str | None:
+    """How learning ``test`` with ``helper`` compares with learning it alone: ``"higher"``,
+    ``"lower"`` or ``None`` (also when either result is missing).
+
+    :param stats: ``(task set, test task) -> Score``.
+    :param tasks: the study's tasks, in order.
+    :param helper: the other task of the pair.
+    :param test: the test task.
+    :param k: the rule's width.
+    """
+    if helper == test:
+        return None
+    pair = stats.get((ordered((helper, test), tasks), test))
+    alone = stats.get(((test,), test))
+    if pair is None or alone is None:
+        return None
+    return compare(pair, alone, k)
+
+
+def pairwise_table(
+    stats: Stats, tasks: Sequence[str], oracles: Mapping[str, TaskSet], k: float = 1.5
+) -> str:
+    """The Markdown table of seed 003 Tables 3-5 (STL, pairwise, Average, All, Oracle).
+
+    :param stats: ``(task set, test task) -> Score``.
+    :param tasks: the study's tasks, in column order.
+    :param oracles: each test task's Oracle set.
+    :param k: the rule's width.
+    """
+    header = ["", *(t.upper() for t in tasks), "#↑", "#↓"]
+    alone = {t: stats.get(((t,), t)) for t in tasks}
+    lines = [["STL", *(_text(alone[t]) for t in tasks), "", ""]]
+    helped = {t: 0 for t in tasks}
+    harmed = {t: 0 for t in tasks}
+    for helper in tasks:
+        cells, ups, downs = [], 0, 0
+        for test in tasks:
+            if test == helper:
+                cells.append(_text(alone[test]))
+                continue
+            mark = relation(stats, tasks, helper, test, k)
+            ups, downs = ups + (mark == "higher"), downs + (mark == "lower")
+            helped[test] += mark == "higher"
+            harmed[test] += mark == "lower"
+            cells.append(_text(stats.get((ordered((helper, test), tasks), test))) + _ARROWS[mark])
+        lines.append([f"+{helper.upper()}", *cells, str(ups), str(downs)])
+    lines.append(["#↑", *(str(helped[t]) for t in tasks), "", ""])
+    lines.append(["#↓", *(str(harmed[t]) for t in tasks), "", ""])
+    averages = []
+    for test in tasks:
+        means = [
+            stats[key].mean
+            for helper in tasks
+            if helper != test and (key := (ordered((helper, test), tasks), test)) in stats
+        ]
+        averages.append(f"{100 * np.mean(means):.2f}" if means else "–")
+    lines.append(["Average", *averages, "", ""])
+    all_sets = {"All": {t: tuple(tasks) for t in tasks}, "Oracle": dict(oracles)}
+    for label, sets in all_sets.items():
+        cells, ups, downs = [], 0, 0
+        for test in tasks:
+            score = stats.get((sets[test], test)) if test in sets else None
+            mark = None if score is None or alone[test] is None else compare(score, alone[test], k)
+            ups, downs = ups + (mark == "higher"), downs + (mark == "lower")
+            cells.append(_text(score) + _ARROWS[mark])
+        lines.append([label, *cells, str(ups), str(downs)])
+    return markdown_table(header, lines)
+
+
+def all_but_one_table(stats: Stats, tasks: Sequence[str], k: float = 1.5) -> str:
+    """The Markdown table of seed 003 Table 6: All, then All minus each task, marked against
+    All (↑: the task set does better on that column without the removed task).
+
+    :param stats: ``(task set, test task) -> Score``.
+    :param tasks: the study's tasks, in column order.
+    :param k: the rule's width.
+    """
+    every = tuple(tasks)
+    header = ["", *(t.upper() for t in tasks), "#↑", "#↓"]
+    lines = [["All", *(_text(stats.get((every, t))) for t in tasks), "", ""]]
+    ups_per_column = {t: 0 for t in tasks}
+    downs_per_column = {t: 0 for t in tasks}
+    for removed in tasks:
+        subset = tuple(t for t in tasks if t != removed)
+        cells, ups, downs = [], 0, 0
+        for test in tasks:
+            if test == removed:
+                cells.append("")
+                continue
+            score, full = stats.get((subset, test)), stats.get((every, test))
+            mark = None if score is None or full is None else compare(score, full, k)
+            ups, downs = ups + (mark == "higher"), downs + (mark == "lower")
+            ups_per_column[test] += mark == "higher"
+            downs_per_column[test] += mark == "lower"
+            cells.append(_text(score) + _ARROWS[mark])
+        lines.append([f"All - {removed.upper()}", *cells, str(ups), str(downs)])
+    lines.append(["#↑", *(str(ups_per_column[t]) for t in tasks), "", ""])
+    lines.append(["#↓", *(str(downs_per_column[t]) for t in tasks), "", ""])
+    return markdown_table(header, lines)
+
+
+def write_scores_csv(stats: Stats, path: str | os.PathLike[str]) -> Path:
+    """Every (task set, test task) result as CSV: tasks, test task, mean, std, seeds.
+
+    :param stats: ``(task set, test task) -> Score``.
+    :param path: the file to write.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["task_set", "test_task", "mean", "std", "seeds"])
+        for (task_set, test), score in sorted(stats.items()):
+            writer.writerow(["+".join(task_set), test, repr(score.mean), repr(score.std), score.n])
+    return target
+
+
+def write_relations_report(
+    stats: Stats,
+    tasks: Sequence[str],
+    arch: str,
+    oracles: Mapping[str, TaskSet],
+    out: str | os.PathLike[str],
+    *,
+    embeddings: Sequence[Mapping[str, Sequence[float]]] = (),
+    k: float = 1.5,
+    settings_note: str = "",
+) -> list[Path]:
+    """Write ``relations_report.md`` (both tables), ``relations_scores.csv``, the benefit/harm
+    graph ``relations_graph.png`` and, given task embeddings, ``task_embeddings_tsne.png``.
+
+    :param stats: ``(task set, test task) -> Score``.
+    :param tasks: the study's tasks, in column order.
+    :param arch: the architecture, for the captions.
+    :param oracles: each test task's Oracle set.
+    :param out: the output directory.
+    :param embeddings: per seed, ``task -> embedding`` of the All model (TE+DEC).
+    :param k: the rule's width.
+    :param settings_note: a line naming the data and model settings of the numbers.
+    """
+    from mtl_sched.studies.relations_figures import plot_embedding_map, plot_relation_graph
+
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    seeds = sorted({score.n for score in stats.values()})
+    oracle_text = "; ".join(f"{t}: {'+'.join(s)}" for t, s in oracles.items()) or "none"
+    parts = [
+        f"# Task relations, {arch.upper()}",
+        "",
+        f"Test scores (%) as mean ± std over {'/'.join(map(str, seeds)) or 0} seeds: token "
+        "accuracy for POS tags, span F1 (IOB2) for chunks and entities. ↑ / ↓: higher / lower "
+        f"than STL (All-but-one: than All) by seed 003's rule with k = {k}.",
+        settings_note,
+        "",
+        "## STL, pairwise, All and Oracle (seed 003 Tables 3-5)",
+        "",
+        pairwise_table(stats, tasks, oracles, k),
+        "",
+        f"Oracle sets: {oracle_text}.",
+        "",
+        "## All and All-but-one (seed 003 Table 6)",
+        "",
+        all_but_one_table(stats, tasks, k),
+        "",
+    ]
+    report = root / "relations_report.md"
+    report.write_text("\n".join(parts))
+    paths = [report, write_scores_csv(stats, root / "relations_scores.csv")]
+    paths.append(plot_relation_graph(stats, tasks, root / "relations_graph.png", k))
+    if sum(len(e) for e in embeddings) >= 3:
+        paths.append(plot_embedding_map(embeddings, root / "task_embeddings_tsne.png"))
+    return paths
