@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from mtl_sched.data.task import Task
 from mtl_sched.metrics import task_score
 from mtl_sched.models.base import Batch, MTLModel, task_outputs, to_device
+from mtl_sched.models.qmtl import QMTLHead
 from mtl_sched.probing import ProbeConfig, ProbeResult, probe
 from mtl_sched.scheduling import (
     CombineContext,
@@ -407,6 +408,8 @@ class Trainer:
         self.model.eval()
         losses, scores, unit_accuracies = [], [], []
         try:
+            if split == "validation":
+                self._select_heads()
             for k, (task, name) in enumerate(zip(self.tasks, self.task_names, strict=True)):
                 decodes = task.metric != "accuracy"
                 if decodes and not hasattr(self.model, "decode"):
@@ -442,6 +445,35 @@ class Trainer:
         if split == "validation":
             self.last_validation = result
         return result
+
+    def _select_heads(self) -> None:
+        """Point every Q-MTL head with ``combine="select"`` at its head most accurate on the
+        whole validation split (PTA's model selection), before validation is scored; the
+        choice is a buffer of the head, so the model kept as best keeps its choice."""
+        selecting = [
+            m
+            for m in getattr(self.model, "modules", lambda: [])()
+            if isinstance(m, QMTLHead) and m.combine == "select"
+        ]
+        for head in selecting:
+            k = next(
+                (
+                    k
+                    for k, name in enumerate(self.task_names)
+                    if any(p is head.W for p in self.model.task_parameters(name))
+                ),
+                None,
+            )
+            if k is None:
+                raise ValueError("a Q-MTL head with combine='select' belongs to no task")
+            correct = torch.zeros(head.k)
+            for batch in self._cached_batches(k, "validation", None):
+                out = self.model.task_output(self.task_names[k], batch)
+                if out.head_log_probabilities is None:
+                    raise TypeError(f"task {self.task_names[k]!r} reports no per-head outputs")
+                guesses = out.head_log_probabilities.argmax(dim=-1)
+                correct += (guesses == out.targets.unsqueeze(0)).sum(dim=1).cpu()
+            head.selected.fill_(int(correct.argmax()))
 
     def probe(self, config: ProbeConfig | None = None) -> ProbeResult:
         """One probe pass over every task's validation probe pool (see `mtl_sched.probing`)."""

@@ -151,3 +151,55 @@ def test_wrong_input_width_and_head_index_are_reported():
         head.export_head(2)
     with pytest.raises(ValueError, match="expected 2 Linear"):
         head.load_head(0, nn.Sequential(nn.Linear(4, 3)))
+
+
+def _toy_tagging_task(name):
+    from mtl_sched.data.conll import tagging_task
+
+    words = [f"w{i}" for i in range(6)]
+    sentences = [
+        {
+            "word": [words[(i + j) % 6] for j in range(4)],
+            "tag": [f"T{(i + j) % 3}" for j in range(4)],
+        }
+        for i in range(12)
+    ]
+    splits = {"train": sentences, "validation": sentences[:6], "test": sentences[6:]}
+    return tagging_task(name, splits, "tag", "accuracy")
+
+
+def test_the_trainer_selects_the_head_best_on_validation_and_scores_with_it():
+    from mtl_sched.models.qmtl import QMTLConfig
+    from mtl_sched.models.sequence_tagger import SequenceTagger
+    from mtl_sched.registry import make_scheduler
+    from mtl_sched.training import Trainer, TrainerConfig
+
+    torch.manual_seed(0)
+    tasks = [_toy_tagging_task("a"), _toy_tagging_task("b")]
+    model = SequenceTagger.for_tasks(
+        tasks,
+        qmtl=QMTLConfig(k=3, hidden=0, combine="select"),
+        embedding_dim=8,
+        hidden_size=8,
+        char_embedding_dim=4,
+        char_hidden_size=4,
+        dropout=0.0,
+    )
+    heads = {name: model.emissions[name] for name in ("a", "b")}
+    config = TrainerConfig(budget=800, batch_size=4, eval_every=800, learning_rate=0.05)
+    trainer = Trainer(model, tasks, config, seed=0)
+    trainer.run(make_scheduler("uniform"))
+    with torch.no_grad():  # heads 0 and 1 now always say T2: head 2, trained, is the best
+        for head in heads.values():
+            head.W[:2].zero_()
+            head.b_W[:2].copy_(torch.tensor([0.0, 0.0, 5.0]))
+    result = trainer.evaluate("validation")
+    model.eval()
+    for k, name in enumerate(("a", "b")):
+        batch = model.collate(name, tasks[k].split("validation")[:])
+        states = model.encoder(batch["words"], batch["mask"], batch["chars"])[batch["mask"]]
+        accuracies = heads[name].head_accuracies(states, batch["tags"][batch["mask"]])
+        assert int(heads[name].selected) == int(accuracies.argmax())
+        # the reported validation accuracy is the selected head's
+        assert result.scores[k] == pytest.approx(float(accuracies.max()))
+    assert [int(h.selected) for h in heads.values()] == [2, 2]

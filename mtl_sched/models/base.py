@@ -24,11 +24,15 @@ class TaskOutput:
     :param targets: gold labels, shape ``(U,)``.
     :param unit_losses: per-unit losses when the head defines its own (e.g. a CRF); cross-entropy
         of ``logits`` against ``targets`` otherwise.
+    :param head_log_probabilities: each head's log-probabilities, ``(k, U, C)``, when the task
+        has several identical-task heads (a `QMTLHead`); the trainer selects among them by
+        validation accuracy under ``combine="select"``.
     """
 
     logits: torch.Tensor
     targets: torch.Tensor
     unit_losses: torch.Tensor | None = None
+    head_log_probabilities: torch.Tensor | None = None
 
     def losses(self) -> torch.Tensor:
         """Per-unit losses, shape ``(U,)``."""

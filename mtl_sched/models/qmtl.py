@@ -172,6 +172,7 @@ class QMTLHead(nn.Module):
             logits=self._combined(log_probabilities),
             targets=targets,
             unit_losses=self._summed_losses(log_probabilities, targets),
+            head_log_probabilities=log_probabilities.detach(),
         )
 
     def _combined(self, log_probabilities: torch.Tensor) -> torch.Tensor:
