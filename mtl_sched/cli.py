@@ -164,10 +164,10 @@ def _list(what: str, options: dict[str, Any]) -> str:
 
 
 def _single_task(benchmark: Any, seed: int) -> str:
-    from mtl_sched.references import single_task_references
+    from mtl_sched.references import reference_budget, single_task_references
 
     scores = single_task_references(benchmark, seed=seed)
-    budget = max(1, benchmark.trainer_config.budget // benchmark.num_tasks)
+    budget = reference_budget(benchmark)
     rows = "\n".join(
         f"  {task.name}: {score:.4f} ({task.metric})"
         for task, score in zip(benchmark.tasks, scores, strict=True)
@@ -183,15 +183,14 @@ def _run(args: argparse.Namespace) -> str:
     from mtl_sched.comparison import summary_table
     from mtl_sched.registry import prepared_scheduler
 
-    benchmark = get_benchmark(args.benchmark, **_benchmark_options(args))
+    benchmark = get_benchmark(args.benchmark, **_benchmark_options(args)).with_budget(args.budget)
     if args.single_task:
         return _single_task(benchmark, args.seed)
     if args.scheduler is None:
         raise SystemExit("mtl-sched run: give --scheduler NAME or --single-task")
     # single-task references and weight searches come from the benchmark (cached on disk)
     scheduler = prepared_scheduler(args.scheduler, dict(args.param), benchmark, args.agent)
-    overrides = {"budget": args.budget} if args.budget else {}
-    result = benchmark.make_trainer(args.seed, **overrides).run(scheduler, progress=True)
+    result = benchmark.make_trainer(args.seed).run(scheduler, progress=True)
     per_task = "\n".join(
         f"  {name}: {score:.4f} ({metric})"
         for name, score, metric in zip(

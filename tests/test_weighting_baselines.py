@@ -308,6 +308,19 @@ def test_reference_schedulers_need_references_and_read_the_benchmark_cache(tiny_
     assert make_scheduler("prior-easy", references=[0.5] * 4).preparation_examples == 0
 
 
+def test_references_follow_the_run_budget(tiny_benchmark):
+    budget = tiny_benchmark.trainer_config.budget
+    bigger = tiny_benchmark.with_budget(2 * budget)
+    assert bigger.tasks is tiny_benchmark.tasks  # shared, not reloaded
+    assert bigger.fingerprint() != tiny_benchmark.fingerprint()
+    assert bigger.trainer_config.eval_every == tiny_benchmark.trainer_config.eval_every
+    assert tiny_benchmark.with_budget(None) is tiny_benchmark
+    scheduler = make_scheduler("prior-easy")
+    scheduler.prepare(bigger)
+    assert scheduler.preparation_examples == 4 * (2 * budget // 4)
+    assert bigger.make_trainer(0).run(scheduler).examples_seen == 2 * budget
+
+
 def test_compare_schedulers_prepares_each_scheduler(tiny_benchmark):
     results = compare_schedulers(
         tiny_benchmark, {"prior-hard": lambda: make_scheduler("prior-hard")}, seeds=[0]

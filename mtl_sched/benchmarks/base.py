@@ -91,6 +91,26 @@ class Benchmark:
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def with_budget(self, budget: int | None) -> Benchmark:
+        """This benchmark with runs of ``budget`` training examples (``None``: unchanged).
+
+        The tasks are shared (no data is reloaded). What a scheduler prepares from the benchmark
+        (single-task references of budget / K examples each, a weight search at the run budget)
+        then matches the runs, and the fingerprint, which includes the budget, keeps their
+        caches apart. The evaluation cadence stays the benchmark's.
+
+        :param budget: training examples per run.
+        """
+        if budget is None or budget == self.trainer_config.budget:
+            return self
+        if budget < 1:
+            raise ValueError(f"budget must be positive; got {budget}")
+        changed = dataclasses.replace(
+            self, trainer_config=dataclasses.replace(self.trainer_config, budget=budget)
+        )
+        changed._tasks = self._tasks
+        return changed
+
     def without_task(self, name: str) -> Benchmark:
         """This benchmark with task ``name`` left out (a leave-one-out transfer experiment).
 

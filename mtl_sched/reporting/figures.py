@@ -179,7 +179,7 @@ def histograms_figure(
             ax.set_title(f"{label}: {tasks[index]}", fontsize=8)
             ax.tick_params(labelsize=7)
             if index % columns == 0:
-                ax.set_ylabel("margin", fontsize=8)
+                ax.set_ylabel("margin uncertainty", fontsize=8)
             if index >= len(tasks) - columns:
                 ax.set_xlabel("examples seen", fontsize=8)
         top += height

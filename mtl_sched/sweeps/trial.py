@@ -84,9 +84,9 @@ def run_trial(
         if store.has_trial(key):
             return TrialOutcome(key, False, time.perf_counter() - start)
     benchmark = full if spec.left_out is None else full.without_task(spec.left_out)
+    benchmark = benchmark.with_budget(spec.budget)
     scheduler = prepared_scheduler(spec.scheduler, spec.scheduler_params, benchmark, spec.agent)
-    overrides = {"budget": spec.budget} if spec.budget else {}
-    trainer = benchmark.make_trainer(spec.seed, **overrides)
+    trainer = benchmark.make_trainer(spec.seed)
     budget = trainer.config.budget
     on_examples = None if report is None else (lambda seen: report(seen, budget))
     result = trainer.run(scheduler, on_examples=on_examples)
