@@ -96,31 +96,31 @@ def plot_relation_graph(
     return target
 
 
-def embedding_map(
-    embeddings: Sequence[Mapping[str, Sequence[float]]], seed: int = 0
-) -> tuple[list[str], np.ndarray]:
-    """2-D t-SNE coordinates of the task embeddings of every seed's All model.
+def embedding_map(embedding: Mapping[str, Sequence[float]], seed: int = 0) -> np.ndarray:
+    """2-D t-SNE coordinates of one model's task embeddings, in the mapping's task order.
 
-    :param embeddings: per seed, ``task -> embedding``.
+    Each model's embeddings live in their own space (they start from their own random
+    initialization), so each model gets its own map.
+
+    :param embedding: ``task -> embedding`` of one All model.
     :param seed: t-SNE's random state.
-    :returns: the task of each point and the ``(points, 2)`` coordinates.
     """
     from sklearn.manifold import TSNE
 
-    labels = [task for per_seed in embeddings for task in per_seed]
-    vectors = np.array([v for per_seed in embeddings for v in per_seed.values()], dtype=float)
-    if len(labels) < 3:
-        raise ValueError(f"t-SNE needs at least 3 task embeddings; got {len(labels)}")
+    vectors = np.array(list(embedding.values()), dtype=float)
+    if len(vectors) < 3:
+        raise ValueError(f"t-SNE needs at least 3 task embeddings; got {len(vectors)}")
     # perplexity must stay below the number of points
-    perplexity = float(min(5.0, (len(labels) - 1) / 2))
+    perplexity = float(min(5.0, (len(vectors) - 1) / 2))
     tsne = TSNE(n_components=2, perplexity=perplexity, init="random", random_state=seed)
-    return labels, tsne.fit_transform(vectors)
+    return tsne.fit_transform(vectors)
 
 
 def plot_embedding_map(
     embeddings: Sequence[Mapping[str, Sequence[float]]], path: str | os.PathLike[str]
 ) -> Path:
-    """Scatter `embedding_map`, one colour per task (seed 003 Figure 4).
+    """One t-SNE panel per model (seed) of the task embeddings, each point named by its task
+    (seed 003 Figure 4).
 
     :param embeddings: per seed, ``task -> embedding`` of the All model.
     :param path: the PNG to write.
@@ -130,13 +130,16 @@ def plot_embedding_map(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels, points = embedding_map(embeddings)
-    figure, axes = plt.subplots(figsize=(5, 4))
-    for i, task in enumerate(dict.fromkeys(labels)):
-        mine = np.array([p for p, label in zip(points, labels, strict=True) if label == task])
-        axes.scatter(mine[:, 0], mine[:, 1], color=f"C{i % 10}", label=task.upper())
-    axes.legend(fontsize=8)
-    axes.set_title(f"t-SNE of TE+DEC task embeddings ({len(embeddings)} seeds)")
+    figure, axes = plt.subplots(1, len(embeddings), figsize=(4 * len(embeddings), 3.6))
+    for i, (ax, embedding) in enumerate(zip(np.atleast_1d(axes), embeddings, strict=True)):
+        points = embedding_map(embedding)
+        for j, (task, (x, y)) in enumerate(zip(embedding, points, strict=True)):
+            ax.scatter([x], [y], color=f"C{j % 10}")
+            ax.annotate(task.upper(), (x, y), textcoords="offset points", xytext=(4, 4))
+        ax.set_title(f"model {i + 1}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    figure.suptitle("t-SNE of TE+DEC task embeddings of the All models")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(target, dpi=120, bbox_inches="tight")

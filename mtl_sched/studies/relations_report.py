@@ -200,6 +200,6 @@ def write_relations_report(
     report.write_text("\n".join(parts))
     paths = [report, write_scores_csv(stats, root / "relations_scores.csv")]
     paths.append(plot_relation_graph(stats, tasks, root / "relations_graph.png", k))
-    if sum(len(e) for e in embeddings) >= 3:
+    if embeddings and all(len(e) >= 3 for e in embeddings):
         paths.append(plot_embedding_map(embeddings, root / "task_embeddings_tsne.png"))
     return paths
