@@ -63,8 +63,10 @@ def test_conllu_reader_skips_comments_multiword_ranges_and_empty_nodes(tmp_path)
         (2, 3, 0, 3),
         ("det", "nsubj", "root", "punct"),
         "s1",
+        ("DT", "NN", "VBZ", "."),
     )
     assert second.forms == ("do", "n't", "go", "now")
+    assert second.xpos == ("VBP", "RB", "VB", "RB")  # the empty node's VBD is skipped
     assert second.heads == (3, 3, 0, 3)
     assert second.deprels == ("aux", "advmod", "root", "obl:tmod")
 
