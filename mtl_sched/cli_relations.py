@@ -18,6 +18,15 @@ from mtl_sched.studies.relations_plan import SETTINGS
 
 _int_list = comma_separated(int, "integers")
 _name_list = comma_separated(str, "names")
+# flags passed on to the relations benchmark when given
+_BENCHMARK_OPTIONS = (
+    "train_sentences",
+    "eval_sentences",
+    "budget_per_task",
+    "hidden_size",
+    "embedding_dim",
+    "learning_rate",
+)
 
 
 def _add_study_options(parser: argparse.ArgumentParser) -> None:
@@ -97,10 +106,7 @@ def relations_config(args: argparse.Namespace, settings: tuple[str, ...] = SETTI
         options["data_dir"] = str(args.data_dir)
     if args.small:
         options["small"] = True
-    for name in ("train_sentences", "eval_sentences", "budget_per_task"):
-        if getattr(args, name) is not None:
-            options[name] = getattr(args, name)
-    for name in ("hidden_size", "embedding_dim", "learning_rate"):
+    for name in _BENCHMARK_OPTIONS:
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     return RelationsConfig(
