@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -49,6 +50,20 @@ class SchedulePanel(NamedTuple):
     examples_seen: int
 
 
+def save_figure(fig: plt.Figure, path: str | os.PathLike[str], dpi: int = 110) -> Path:
+    """Write ``fig`` as a PNG to ``path`` (creating its folder) and close it.
+
+    :param fig: the figure.
+    :param path: output PNG path.
+    :param dpi: resolution.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def plot_schedule_counts(
     panels: Mapping[str, SchedulePanel],
     path: str | Path,
@@ -62,8 +77,6 @@ def plot_schedule_counts(
     :param windows: time resolution (spans of the example budget).
     :param title: the figure title.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     labels = list(panels)
     fig, axes = plt.subplots(
         len(labels), 1, figsize=(9, 1.1 + 0.9 * len(labels)), squeeze=False, sharex=True
@@ -86,9 +99,7 @@ def plot_schedule_counts(
     fig.suptitle(title)
     if image is not None:
         fig.colorbar(image, ax=axes[:, 0].tolist(), shrink=0.8, label="share")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_schedules(runs: Mapping[str, RunResult], path: str | Path, windows: int = 60) -> Path:

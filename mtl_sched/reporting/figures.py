@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mtl_sched.plotting import SchedulePanel, plot_schedule_counts
+from mtl_sched.plotting import SchedulePanel, plot_schedule_counts, save_figure
 
 __all__ = [
     "curves_figure",
@@ -33,14 +33,6 @@ __all__ = [
 SeedSeries = Mapping[str, Sequence[Mapping[str, Any]]]
 #: at most this many task panels per scheduler in the histogram figure (a 4 x 4 grid)
 MAX_HISTOGRAM_TASKS = 16
-
-
-def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
 
 
 def curves_figure(curves: SeedSeries, path: str | os.PathLike[str]) -> Path | None:
@@ -80,7 +72,7 @@ def curves_figure(curves: SeedSeries, path: str | os.PathLike[str]) -> Path | No
     ax.set_title("Validation average score during training")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def is_selection(counts: Any) -> bool:
@@ -187,7 +179,7 @@ def histograms_figure(
     fig.tight_layout()
     if image is not None:
         fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="share of probe mass")
-    return _save(fig, path), notes
+    return save_figure(fig, path), notes
 
 
 def write_figures(

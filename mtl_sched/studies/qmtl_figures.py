@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from mtl_sched.plotting import save_figure
 from mtl_sched.results import ResultRow
 from mtl_sched.studies.qmtl_rows import (
     STL_AVG,
@@ -27,14 +28,6 @@ from mtl_sched.studies.qmtl_rows import (
     settings_label,
     train_times,
 )
-
-
-def _save(fig: plt.Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
 
 
 def per_head_figure(
@@ -66,7 +59,7 @@ def per_head_figure(
     ax.set_ylabel(f"Q-MTL {k}, head j, {split} score (%)")
     ax.set_title(f"Q-MTL heads vs STL models ({settings_label(rows, UPOS)})")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def norms_figure(rows: Sequence[ResultRow], path: str | Path) -> Path | None:
@@ -92,7 +85,7 @@ def norms_figure(rows: Sequence[ResultRow], path: str | Path) -> Path | None:
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("tab:orange", "tab:blue")]
     axes[1].legend(handles, [f"Q-MTL {k} heads", "STL models"], fontsize=8)
     fig.suptitle(f"Frobenius norms of the output layers ({settings_label(rows, UPOS)})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def noise_figure(rows: Sequence[ResultRow], path: str | Path, split: str = "test") -> Path | None:
@@ -115,7 +108,7 @@ def noise_figure(rows: Sequence[ResultRow], path: str | Path, split: str = "test
     ax.set_ylabel(f"{split} score (%), mean over treebanks")
     ax.set_title(f"Label noise, k = {k} ({settings_label(rows, UPOS)})")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def time_figure(rows: Sequence[ResultRow], path: str | Path) -> Path | None:
@@ -139,7 +132,7 @@ def time_figure(rows: Sequence[ResultRow], path: str | Path) -> Path | None:
     ax.set_ylabel("training time (s)")
     ax.set_title(f"Training time ({settings_label(rows, UPOS)})")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def selection_figure(
@@ -168,4 +161,4 @@ def selection_figure(
     axes[0, 0].set_ylabel(f"{split} score (%)")
     axes[0, -1].legend(fontsize=8)
     fig.suptitle(f"Averaging vs selection, k = {k} ({settings_label(rows, UPOS)})")
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mtl_sched.plotting import save_figure
 from mtl_sched.studies.relations_report import Stats, relation
 
 _COLOURS = {"higher": "tab:green", "lower": "tab:red"}
@@ -89,11 +90,7 @@ def plot_relation_graph(
     axes.set_aspect("equal")
     axes.axis("off")
     axes.set_title("pairwise MTL: green benefits, red harms (arrow: helper -> test task)")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(target, dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    return target
+    return save_figure(figure, path, dpi=120)
 
 
 def embedding_map(embedding: Mapping[str, Sequence[float]], seed: int = 0) -> np.ndarray:
@@ -140,8 +137,4 @@ def plot_embedding_map(
         ax.set_xticks([])
         ax.set_yticks([])
     figure.suptitle("t-SNE of TE+DEC task embeddings of the All models")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(target, dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    return target
+    return save_figure(figure, path, dpi=120)
