@@ -24,13 +24,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from mtl_sched.benchmarks.base import Benchmark
+from mtl_sched.benchmarks.tagging import tagging_trainer_config
 from mtl_sched.data.tagging_tasks import load_tagging_task
 from mtl_sched.data.task import Task
 from mtl_sched.models.base import MTLModel
 from mtl_sched.models.sequence_tagger import SequenceTagger
 from mtl_sched.models.shared_decoder_tagger import ARCHITECTURES, SharedDecoderTagger
-from mtl_sched.probing import ProbeConfig
-from mtl_sched.training import TrainerConfig
 
 RELATION_TASKS: tuple[str, ...] = ("upos", "xpos", "chunk", "pos", "ner")
 SMALL_LIMITS: dict[str, int] = {"train": 200, "validation": 100, "test": 100}
@@ -135,13 +134,8 @@ def relations_benchmark(
         + (" [small]" if small else ""),
         build_tasks=build_tasks,
         build_model=build_model,
-        trainer_config=TrainerConfig(
-            budget=budget,
-            batch_size=batch_size,
-            eval_every=max(1, budget // evaluations),
-            learning_rate=learning_rate,
-            eval_batch_size=256,
-            probe=ProbeConfig(pool_size=50 if small else 200),
+        trainer_config=tagging_trainer_config(
+            budget, batch_size, learning_rate, evaluations, small
         ),
         config=config,
         version=1,

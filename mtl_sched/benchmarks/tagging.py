@@ -61,6 +61,35 @@ SMALL_MODEL = {
 }
 
 
+def tagging_trainer_config(
+    budget: int,
+    batch_size: int,
+    learning_rate: float,
+    evaluations: int,
+    small: bool,
+    bins: int = 20,
+) -> TrainerConfig:
+    """The training settings of the tagging benchmarks: Adam, ``evaluations`` validation
+    passes per run, evaluation batches of 256 sentences, and a probe pool of the first 200
+    validation sentences per task (50 when ``small``).
+
+    :param budget: training sentences per run.
+    :param batch_size: sentences per minibatch.
+    :param learning_rate: Adam learning rate.
+    :param evaluations: validation evaluations per run.
+    :param small: the small variant.
+    :param bins: histogram bins of the scheduler's observation.
+    """
+    return TrainerConfig(
+        budget=budget,
+        batch_size=batch_size,
+        eval_every=max(1, budget // evaluations),
+        learning_rate=learning_rate,
+        eval_batch_size=256,
+        probe=ProbeConfig(bins=bins, pool_size=50 if small else 200),
+    )
+
+
 def load_tagging_tasks(
     data_dir: str | os.PathLike[str] | None = None,
     small: bool = False,
@@ -131,13 +160,8 @@ def tagging_benchmark(
         + (" [small]" if small else ""),
         build_tasks=build_tasks,
         build_model=build_model,
-        trainer_config=TrainerConfig(
-            budget=budget,
-            batch_size=batch_size,
-            eval_every=max(1, budget // evaluations),
-            learning_rate=learning_rate,
-            eval_batch_size=256,
-            probe=ProbeConfig(bins=bins, pool_size=50 if small else 200),
+        trainer_config=tagging_trainer_config(
+            budget, batch_size, learning_rate, evaluations, small, bins
         ),
         config={
             "tasks": list(TAGGING_TASKS),
