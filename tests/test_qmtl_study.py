@@ -186,6 +186,16 @@ def test_study_writes_every_trial_once_and_resumes(toy_data, tmp_path):
         assert {"head0_frobenius_V", "head2_frobenius_W"} <= {r.metric for r in rows}
 
 
+def test_each_treebank_has_its_own_trials(toy_data, tmp_path):
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        study = QMTLStudy(_config(), store, tmp_path / "cache", data_dir=toy_data)
+        groups = [TrialGroup("qmtl-upos", tb, 0.0, 1.0, 0, (3,), False) for tb in UD_POS_TREEBANKS]
+        keys = {study.key(group, "stl-0") for group in groups}
+        assert len(keys) == len(UD_POS_TREEBANKS)
+        files = {study._member_file(group, 0) for group in groups}
+        assert len(files) == len(UD_POS_TREEBANKS)
+
+
 def test_tagger_outputs_average_the_heads(toy_data):
     task = load_upos_task("en_lines", _config(), toy_data)
     model = MatchedTaggers(task, TINY, seed=0).qmtl(2)

@@ -158,6 +158,7 @@ class QMTLStudy:
         """The configuration recorded (and hashed) with the group's trials."""
         return {
             **self.config.description(),
+            "task": group.task,
             "label_noise": group.label_noise,
             "train_fraction": group.train_fraction,
         }
