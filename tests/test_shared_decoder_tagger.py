@@ -88,3 +88,20 @@ def test_te_enc_reads_the_task_token_as_a_word_and_te_dec_an_embedding() -> None
         left = model.task_output("left", model.collate("left", ROWS)).logits
         right = model.task_output("right", model.collate("right", ROWS)).logits
         assert not torch.allclose(left, right)
+
+
+def test_task_names_with_dots_work_as_module_keys() -> None:
+    from mtl_sched.models.sequence_tagger import SequenceTagger
+
+    torch.manual_seed(0)
+    tasks = [_task("eu_bdt_v1.4", ["A", "B", "C"]), _task("pos", ["DT", "NN", "VBD"])]
+    model = SequenceTagger.for_tasks(tasks, dropout=0.0, **SIZES)
+    assert list(model.emissions) == ["eu_bdt_v1.4", "pos"] and "eu_bdt_v1.4" in model.crfs
+    assert len(list(model.task_parameters("eu_bdt_v1.4"))) == 5  # weight, bias, 3 CRF tensors
+    output = model.task_output("eu_bdt_v1.4", model.collate("eu_bdt_v1.4", ROWS))
+    assert output.logits.shape == (5, 3)
+    copy = SequenceTagger.for_tasks(tasks, dropout=0.0, **SIZES)
+    copy.load_state_dict(model.state_dict())
+    torch.testing.assert_close(
+        copy.emissions["eu_bdt_v1.4"].weight, model.emissions["eu_bdt_v1.4"].weight
+    )

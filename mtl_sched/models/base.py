@@ -141,3 +141,48 @@ def task_outputs(model: MTLModel, requests: Sequence[tuple[str, Batch]]) -> list
     if batched is not None and len(requests) > 1:
         return list(batched(requests))
     return [model.task_output(task, batch) for task, batch in requests]
+
+
+class TaskModules(nn.ModuleDict):
+    """A ``ModuleDict`` keyed by task name.
+
+    Task names may contain ``.`` (the UD treebank ``eu_bdt_v1.4``), which torch forbids in
+    module names, so each name is stored with ``.`` escaped as ``_dot_``; lookups, membership
+    and iteration use the task names themselves.
+
+    :param modules: task name -> its module.
+    """
+
+    def __init__(self, modules: Mapping[str, nn.Module] | None = None) -> None:
+        super().__init__()
+        for name, module in (modules or {}).items():
+            self[name] = module
+
+    @staticmethod
+    def _stored(task: str) -> str:
+        return task.replace(".", "_dot_")
+
+    @staticmethod
+    def _task(stored: str) -> str:
+        return stored.replace("_dot_", ".")
+
+    def __getitem__(self, task: str) -> nn.Module:
+        return super().__getitem__(self._stored(task))
+
+    def __setitem__(self, task: str, module: nn.Module) -> None:
+        super().__setitem__(self._stored(task), module)
+
+    def __delitem__(self, task: str) -> None:
+        super().__delitem__(self._stored(task))
+
+    def __contains__(self, task: object) -> bool:
+        return isinstance(task, str) and super().__contains__(self._stored(task))
+
+    def __iter__(self) -> Iterator[str]:
+        return (self._task(stored) for stored in super().__iter__())
+
+    def keys(self) -> list[str]:  # type: ignore[override]
+        return list(self)
+
+    def items(self) -> list[tuple[str, nn.Module]]:  # type: ignore[override]
+        return [(self._task(stored), module) for stored, module in super().items()]

@@ -25,7 +25,7 @@ from mtl_sched.data.seq2seq_task import BOS, EOS, SOURCE_VOCABULARY, detokenize
 from mtl_sched.data.task import Task
 from mtl_sched.data.vocabulary import PAD, UNK, Vocabulary, pad_sequences
 from mtl_sched.models.attention_decoder import AttentionDecoder, beam_decode, greedy_decode
-from mtl_sched.models.base import Batch, TaskOutput, stack_batches
+from mtl_sched.models.base import Batch, TaskModules, TaskOutput, stack_batches
 from mtl_sched.models.encoders import BiLSTMEncoder
 
 _RESERVED = (PAD, UNK, BOS, EOS)
@@ -83,7 +83,7 @@ class Seq2SeqMTL(nn.Module):
         self.encoder = BiLSTMEncoder(
             source_vocab_size, embedding_dim, hidden_size, num_layers, dropout
         )
-        self.decoders = nn.ModuleDict(
+        self.decoders = TaskModules(
             {
                 name: AttentionDecoder(
                     len(vocabulary), self.encoder.output_size, embedding_dim, hidden_size, dropout

@@ -38,7 +38,7 @@ from torch import nn
 
 from mtl_sched.data.task import Task
 from mtl_sched.data.vocabulary import Vocabulary, pad_sequences
-from mtl_sched.models.base import Batch, TaskOutput, stack_batches
+from mtl_sched.models.base import Batch, TaskModules, TaskOutput, stack_batches
 from mtl_sched.models.crf import CRF
 from mtl_sched.models.encoders import BiLSTMEncoder, word_dropout_probabilities
 from mtl_sched.models.qmtl import QMTLConfig, classifier_head, head_output
@@ -166,8 +166,8 @@ class SequenceTagger(nn.Module):
             embedding_noise=embedding_noise,
         )
         # per task: the token scoring layer, a Linear before the task's CRF or a QMTLHead
-        self.emissions = nn.ModuleDict()
-        self.crfs = nn.ModuleDict()
+        self.emissions = TaskModules()
+        self.crfs = TaskModules()
         for name, num_tags in task_classes.items():
             if qmtl is not None:
                 self.emissions[name] = classifier_head(self.encoder.output_size, num_tags, qmtl)

@@ -29,7 +29,7 @@ from torch import nn
 
 from mtl_sched.data.task import Task
 from mtl_sched.data.vocabulary import Vocabulary
-from mtl_sched.models.base import Batch, TaskOutput
+from mtl_sched.models.base import Batch, TaskModules, TaskOutput
 from mtl_sched.models.crf import CRF
 from mtl_sched.models.sequence_tagger import (
     SequenceTagger,
@@ -86,8 +86,8 @@ class SharedDecoderTagger(SequenceTagger):
             **kwargs,
         )
         # the per-task decoders SequenceTagger built are replaced by the shared one
-        self.emissions = nn.ModuleDict()
-        self.crfs = nn.ModuleDict()
+        self.emissions = TaskModules()
+        self.crfs = TaskModules()
         self.injection = injection
         union: list[str] = []
         for labels in task_labels.values():

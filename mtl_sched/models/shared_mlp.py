@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mtl_sched.models.base import Batch, TaskOutput
+from mtl_sched.models.base import Batch, TaskModules, TaskOutput
 
 
 class SharedMLP(nn.Module):
@@ -42,7 +42,7 @@ class SharedMLP(nn.Module):
                 layers.append(nn.Dropout(dropout))
             width = size
         self.encoder = nn.Sequential(*layers)
-        self.heads = nn.ModuleDict({name: nn.Linear(width, c) for name, c in task_classes.items()})
+        self.heads = TaskModules({name: nn.Linear(width, c) for name, c in task_classes.items()})
         self.input_dim = input_dim
 
     def collate(self, task: str, rows: Mapping[str, Any]) -> Batch:

@@ -19,7 +19,7 @@ from torch.func import functional_call
 from mtl_sched.data.paths import DataFormatError, read_lines
 from mtl_sched.data.task import Task
 from mtl_sched.data.vocabulary import Vocabulary, pad_sequences
-from mtl_sched.models.base import Batch, TaskOutput, stack_batches
+from mtl_sched.models.base import Batch, TaskModules, TaskOutput, stack_batches
 from mtl_sched.models.encoders import BiLSTMEncoder, masked_max_pool, masked_mean_pool
 from mtl_sched.models.qmtl import QMTLConfig, classifier_head, head_output
 
@@ -199,7 +199,7 @@ class BiLSTMTextClassifier(nn.Module):
             with torch.no_grad():
                 for index, vector in word_vectors.items():
                     self.encoder.embedding.weight[index] = vector
-        self.heads = nn.ModuleDict(
+        self.heads = TaskModules(
             {
                 name: classifier_head(self.encoder.output_size, c, qmtl)
                 for name, c in task_classes.items()
