@@ -29,6 +29,38 @@ def _scheduler_param(text: str) -> tuple[str, str, Any]:
     return scheduler.replace("_", "-"), name, value
 
 
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the flags of where a sweep's trials run: ``--backend``, ``--workers``, ``--address``
+    and ``--no-progress`` (read back by `sweep_options`).
+
+    :param parser: the command's parser.
+    """
+    parser.add_argument("--backend", choices=BACKENDS, default="local", help="where trials run")
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="trials at once (local: 1 runs in this process, more use spawned processes)",
+    )
+    parser.add_argument(
+        "--address", default=None, help="Ray cluster address (default: start a local instance)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def sweep_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The `run_sweep` keyword arguments of the flags `add_sweep_arguments` added.
+
+    :param args: the parsed arguments.
+    """
+    return {
+        "backend": args.backend,
+        "workers": args.workers,
+        "address": args.address,
+        "progress": not args.no_progress,
+    }
+
+
 def add_compare_parser(commands: Any) -> None:
     """Add the ``compare`` command to the ``mtl-sched`` subparsers.
 
@@ -48,16 +80,7 @@ def add_compare_parser(commands: Any) -> None:
     compare.add_argument(
         "--db", type=Path, default=Path("results.sqlite"), help="results store (SQLite file)"
     )
-    compare.add_argument("--backend", choices=BACKENDS, default="local", help="where trials run")
-    compare.add_argument(
-        "--workers",
-        type=positive_int,
-        default=1,
-        help="trials at once (local: 1 runs in this process, more use spawned processes)",
-    )
-    compare.add_argument(
-        "--address", default=None, help="Ray cluster address (default: start a local instance)"
-    )
+    add_sweep_arguments(compare)
     compare.add_argument("--agent", type=Path, default=None, help="saved agent of 'qls'")
     compare.add_argument(
         "--param",
@@ -95,7 +118,6 @@ def add_compare_parser(commands: Any) -> None:
     compare.add_argument(
         "--small", action="store_true", help="the benchmark's small variant (tests, smoke runs)"
     )
-    compare.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def run_compare(args: argparse.Namespace) -> tuple[str, int]:
@@ -143,14 +165,7 @@ def run_compare(args: argparse.Namespace) -> tuple[str, int]:
         left_out=left_out,
         folds=args.folds,
     )
-    summary = run_sweep(
-        specs,
-        args.db,
-        backend=args.backend,
-        workers=args.workers,
-        address=args.address,
-        progress=not args.no_progress,
-    )
+    summary = run_sweep(specs, args.db, **sweep_options(args))
     text = summary.describe(args.db)
     if not summary.failures:
         report = f"mtl-sched report --db {args.db} --benchmark {args.benchmark}"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mtl_sched.benchmarks.relations import RELATION_TASKS
+from mtl_sched.cli_compare import add_sweep_arguments, sweep_options
 from mtl_sched.models.shared_decoder_tagger import ARCHITECTURES
 from mtl_sched.script_args import comma_separated, positive_int
 from mtl_sched.studies.relations_plan import SETTINGS
@@ -70,13 +71,10 @@ def add_relations_parsers(studies: Any) -> None:
         default=SETTINGS,
         help=f"a subset of {','.join(SETTINGS)}",
     )
-    relations.add_argument("--backend", choices=("local", "ray"), default="local")
-    relations.add_argument("--workers", type=positive_int, default=1, help="trials at once")
-    relations.add_argument("--address", default=None, help="a Ray cluster's address")
+    add_sweep_arguments(relations)
     relations.add_argument(
         "--report-only", action="store_true", help="write the report from stored models only"
     )
-    relations.add_argument("--no-progress", action="store_true", help="hide progress bars")
     gain = studies.add_parser(
         "gain-prediction", help="predict pairwise MTL gains from task features (seed 004)"
     )
@@ -133,14 +131,7 @@ def run_relations(args: argparse.Namespace) -> str:
     if args.report_only:
         results = collect_study(args.db, config)
     else:
-        run = run_relations_study(
-            config,
-            args.db,
-            backend=args.backend,
-            workers=args.workers,
-            address=args.address,
-            progress=not args.no_progress,
-        )
+        run = run_relations_study(config, args.db, **sweep_options(args))
         results = run.results
         summary = "\n".join(s.describe(args.db) for s in run.sweeps) + "\n"
         failures = [f for s in run.sweeps for f in s.failures]
