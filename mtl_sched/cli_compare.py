@@ -127,7 +127,7 @@ def run_compare(args: argparse.Namespace) -> tuple[str, int]:
     """
     from mtl_sched.registry import coerce_hyperparameters
     from mtl_sched.sweeps import plan_trials, run_sweep
-    from mtl_sched.sweeps.trial import cached_benchmark
+    from mtl_sched.sweeps.spec import cached_benchmark
 
     options: dict[str, Any] = dict(args.option)
     if args.data_dir is not None:

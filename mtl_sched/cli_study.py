@@ -14,6 +14,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from mtl_sched.cli_compare import add_sweep_arguments, sweep_options
 from mtl_sched.cli_relations import add_relations_parsers, run_gain_prediction, run_relations
 from mtl_sched.script_args import comma_separated
 from mtl_sched.studies.qmtl_setup import PARTS, SETTINGS, QMTLStudyConfig
@@ -85,7 +86,7 @@ def add_study_parser(commands: Any) -> None:
     qmtl.add_argument(
         "--report-only", action="store_true", help="write the report from stored rows only"
     )
-    qmtl.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_sweep_arguments(qmtl)
     add_relations_parsers(studies)
 
 
@@ -122,19 +123,30 @@ def run_study(args: argparse.Namespace) -> str:
 
     config = study_config(args)
     args.out.mkdir(parents=True, exist_ok=True)
-    with ResultsStore(args.db or args.out / "results.sqlite") as store:
+    db = args.db or args.out / "results.sqlite"
+    summary = ""
+    with ResultsStore(db) as store:
         if not args.report_only:
+            options = sweep_options(args)
             study = QMTLStudy(
                 config,
                 store,
                 cache_dir=args.out / "cache",
                 data_dir=args.data_dir,
                 device=args.device,
-                progress=not args.no_progress,
+                progress=options.pop("progress"),
             )
-            study.run()
+            run = study.run(**options)
+            summary = (
+                f"models: {run.sweep.describe(db)}\nensembles: {run.ensembles_written} "
+                f"combined now, {run.ensembles_waiting} waiting for a failed member\n"
+            )
+            if run.sweep.failures:
+                raise RuntimeError(
+                    summary + f"{len(run.sweep.failures)} models failed; rerun to retry them"
+                )
         rows = study_rows(store, config)
     paths = write_report(rows, args.out)
     markdown = next((p for p in paths if p.suffix == ".md"), None)
     text = markdown.read_text() if markdown is not None else "no rows to report"
-    return text + "\n" + "\n".join(f"wrote {p}" for p in paths)
+    return summary + text + "\n" + "\n".join(f"wrote {p}" for p in paths)

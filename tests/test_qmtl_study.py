@@ -11,6 +11,7 @@ import torch
 from mtl_sched.cli import main
 from mtl_sched.data.ud_pos import UD_POS_TREEBANKS
 from mtl_sched.results import ResultsStore
+from mtl_sched.studies.qmtl_jobs import QMTLModelJob
 from mtl_sched.studies.qmtl_models import (
     MatchedTaggers,
     head_of,
@@ -158,10 +159,11 @@ def test_study_writes_every_trial_once_and_resumes(toy_data, tmp_path):
     store_path = tmp_path / "results.sqlite"
     with ResultsStore(store_path) as store:
         study = QMTLStudy(config, store, tmp_path / "cache", data_dir=toy_data)
-        written = study.run()
+        run = study.run()
         # per UPOS group (noise 0 and 0.3): qmtl-k3, pta-k3, stl-0..2, ensemble-k3; NER: 5
-        assert written == 2 * 6 + 5
-        assert study.run() == 0
+        assert (run.sweep.written, run.ensembles_written) == (2 * 5 + 4, 3)
+        assert run.written == 2 * 6 + 5 and run.ensembles_waiting == 0
+        assert study.run().written == 0
         rows = study_rows(store, config)
         trials = {(r.key.benchmark, r.key.scheduler, r.config["label_noise"]) for r in rows}
         assert len(trials) == 17
@@ -172,7 +174,7 @@ def test_study_writes_every_trial_once_and_resumes(toy_data, tmp_path):
         }
         # the ensemble's score is the argmax of its members' averaged distributions
         task = study.task(group)
-        members = [np.load(study._member_file(group, j)) for j in range(3)]
+        members = [np.load(study.member_file(group, j)) for j in range(3)]
         averaged = np.mean([m["test"] for m in members], axis=0)
         expected = score_predictions(task, "test", averaged.argmax(1), members[0]["test_lengths"])
         assert stored[("test", "score")] == pytest.approx(expected)
@@ -192,7 +194,7 @@ def test_each_treebank_has_its_own_trials(toy_data, tmp_path):
         groups = [TrialGroup("qmtl-upos", tb, 0.0, 1.0, 0, (3,), False) for tb in UD_POS_TREEBANKS]
         keys = {study.key(group, "stl-0") for group in groups}
         assert len(keys) == len(UD_POS_TREEBANKS)
-        files = {study._member_file(group, 0) for group in groups}
+        files = {study.member_file(group, 0) for group in groups}
         assert len(files) == len(UD_POS_TREEBANKS)
 
 
@@ -216,3 +218,64 @@ def test_cli_study_runs_and_writes_the_report(toy_data, tmp_path, capsys):
     assert (out / "results.sqlite").exists()
     with pytest.raises(SystemExit, match="unknown treebank"):
         main(["study", "qmtl", "--treebanks", "xx_none", "--out", str(out)])
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as every pool worker runs
+    yield
+    torch.set_num_threads(threads)
+
+
+def _scores(store: ResultsStore, config: QMTLStudyConfig) -> dict:
+    return {
+        (r.key.scheduler, r.split, r.metric): r.value
+        for r in study_rows(store, config)
+        if r.split in ("validation", "test")
+    }
+
+
+def test_a_pool_of_workers_stores_the_same_models_as_one_process(toy_data, tmp_path, one_thread):
+    config = _config(parts=("table1",), ks=(1, 2))
+    stores = {}
+    for workers in (1, 2):
+        path = tmp_path / f"workers{workers}.sqlite"
+        with ResultsStore(path) as store:
+            study = QMTLStudy(config, store, tmp_path / f"cache{workers}", data_dir=toy_data)
+            run = study.run(workers=workers)
+            assert run.sweep.failures == [] and run.written == 4  # qmtl-k2, stl-0, stl-1, ens
+            stores[workers] = _scores(store, config)
+    assert stores[1] == stores[2]
+    assert {method for method, _, _ in stores[1]} == {"qmtl-k2", "stl-0", "stl-1", "ensemble-k2"}
+
+
+def test_an_ensemble_waits_for_a_failed_member_and_a_rerun_completes_it(
+    toy_data, tmp_path, monkeypatch
+):
+    config = _config(parts=("table1",), ks=(1, 2))
+    real_run = QMTLModelJob.run
+
+    def fail_second_member(self, *args, **kwargs):
+        if self.method == "stl-1":
+            raise RuntimeError("out of memory")
+        return real_run(self, *args, **kwargs)
+
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        study = QMTLStudy(config, store, tmp_path / "cache", data_dir=toy_data)
+        monkeypatch.setattr(QMTLModelJob, "run", fail_second_member)
+        first = study.run()
+        assert [label for label, _ in first.sweep.failures] == ["en_lines seed 0 stl-1"]
+        assert "out of memory" in first.sweep.failures[0][1]
+        assert (first.sweep.written, first.ensembles_written, first.ensembles_waiting) == (2, 0, 1)
+        monkeypatch.setattr(QMTLModelJob, "run", real_run)
+        second = study.run()
+        assert (second.sweep.already_stored, second.sweep.written) == (2, 1)
+        assert (second.ensembles_written, second.ensembles_waiting) == (1, 0)
+
+
+def test_a_job_rejects_a_model_its_group_does_not_train(tmp_path):
+    group = TrialGroup("qmtl-upos", "en_lines", 0.0, 1.0, 0, (3,), False)
+    assert group.methods == ["qmtl-k3", "stl-0", "stl-1", "stl-2"]
+    with pytest.raises(ValueError, match="'pta-k3' is not a model of this group"):
+        QMTLModelJob(_config(), group, "pta-k3", str(tmp_path))

@@ -11,6 +11,7 @@ on the same examples in the same order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,7 +131,12 @@ def head_of(model: SequenceTagger) -> QMTLHead:
 
 
 def train_tagger(
-    model: SequenceTagger, task: Task, settings: TaggerSettings, seed: int, device: str = "cpu"
+    model: SequenceTagger,
+    task: Task,
+    settings: TaggerSettings,
+    seed: int,
+    device: str = "cpu",
+    on_examples: Callable[[int], None] | None = None,
 ) -> RunResult:
     """Train ``model`` on ``task`` for ``settings.epochs`` epochs, validating after each; the
     model ends with the weights of the epoch best on validation.
@@ -140,6 +146,7 @@ def train_tagger(
     :param settings: optimizer, batch size and epochs.
     :param seed: seed of the example order and of the dropout and noise draws.
     :param device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    :param on_examples: called with the number of training examples seen after each step.
     """
     size = task.size("train")
     config = TrainerConfig(
@@ -151,7 +158,8 @@ def train_tagger(
         eval_batch_size=EVAL_BATCH_SIZE,
         device=device,
     )
-    return Trainer(model, [task], config, seed=seed).run(make_scheduler("uniform"))
+    trainer = Trainer(model, [task], config, seed=seed)
+    return trainer.run(make_scheduler("uniform"), on_examples=on_examples)
 
 
 @dataclass

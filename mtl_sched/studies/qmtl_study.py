@@ -2,7 +2,10 @@
 
 Every trained or combined model is a trial of the results store (`mtl_sched.results`) keyed by
 (study benchmark, configuration hash, method label, seed); a finished trial is never run again,
-so an interrupted study resumes where it stopped. Method labels and metrics:
+so an interrupted study resumes where it stopped. The study runs in two phases: every model to
+train is a sweep job (`mtl_sched.studies.qmtl_jobs.QMTLModelJob`), run in this process, on a
+local pool or on Ray (`mtl_sched.sweeps.run_sweep`); then each group's ensembles are combined
+here from their members' stored distributions. Method labels and metrics:
 
 ============  =================================================================================
 label         rows (``score`` is token accuracy for UPOS, span F1 for NER, as a fraction)
@@ -26,60 +29,31 @@ distributions, kept as ``.npz`` files under the cache directory.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from mtl_sched.data.task import Task
-from mtl_sched.models.sequence_tagger import SequenceTagger
-from mtl_sched.results import MetricRow, ResultRow, ResultsStore, TrialKey, config_hash
-from mtl_sched.studies.qmtl_models import (
-    MatchedTaggers,
-    TaggerOutputs,
-    head_of,
-    score_predictions,
-    tagger_outputs,
-    train_tagger,
+from mtl_sched.results import MetricRow, ResultRow, ResultsStore, TrialKey
+from mtl_sched.studies.qmtl_jobs import (
+    EVAL_SPLITS,
+    QMTLModelJob,
+    TrialGroup,
+    group_config,
+    group_task,
+    load_distributions,
+    member_file,
+    trial_key,
 )
-from mtl_sched.studies.qmtl_setup import (
-    QMTLStudyConfig,
-    load_ner_task,
-    load_upos_task,
-    with_label_noise,
-)
+from mtl_sched.studies.qmtl_models import score_predictions
+from mtl_sched.studies.qmtl_setup import QMTLStudyConfig
+from mtl_sched.sweeps import SweepSummary, run_sweep
 
-EVAL_SPLITS = ("validation", "test")
 STUDY_BENCHMARKS = ("qmtl-upos", "qmtl-ner")
 
-
-@dataclass(frozen=True)
-class TrialGroup:
-    """The models trained on one task variant with one seed.
-
-    :param benchmark: ``"qmtl-upos"`` or ``"qmtl-ner"``.
-    :param task: treebank name or ``"ner"``.
-    :param label_noise: training label-noise rate.
-    :param train_fraction: share of the training sentences (NER).
-    :param seed: the run seed.
-    :param ks: Q-MTL head counts (k > 1) and ensemble sizes to compare with STL.
-    :param pta: also train k linear heads without the ReLU layer (k = the largest of ``ks``).
-    """
-
-    benchmark: str
-    task: str
-    label_noise: float
-    train_fraction: float
-    seed: int
-    ks: tuple[int, ...]
-    pta: bool
-
-    @property
-    def members(self) -> int:
-        """STL models needed: the largest ensemble (at least the one STL model)."""
-        return max((1, *self.ks))
+__all__ = ["QMTLStudy", "QMTLStudyRun", "TrialGroup", "plan_groups", "study_rows"]
 
 
 def plan_groups(config: QMTLStudyConfig) -> list[TrialGroup]:
@@ -114,6 +88,25 @@ def plan_groups(config: QMTLStudyConfig) -> list[TrialGroup]:
     return groups
 
 
+@dataclass
+class QMTLStudyRun:
+    """What one `QMTLStudy.run` did.
+
+    :param sweep: the sweep of the models to train.
+    :param ensembles_written: ensembles combined and stored by this run.
+    :param ensembles_waiting: ensembles left out because a member is missing (it failed).
+    """
+
+    sweep: SweepSummary
+    ensembles_written: int
+    ensembles_waiting: int
+
+    @property
+    def written(self) -> int:
+        """Trials this run wrote: trained models and combined ensembles."""
+        return self.sweep.written + self.ensembles_written
+
+
 class QMTLStudy:
     """Runs the study's trials into a results store.
 
@@ -140,122 +133,70 @@ class QMTLStudy:
         self.data_dir = data_dir
         self.device = device
         self.progress = progress
-        self._clean_tasks: dict[tuple[str, float], Task] = {}
 
-    # ------------------------------------------------------------------------------ data
     def task(self, group: TrialGroup) -> Task:
         """The group's task: its treebank (or NER fraction) with its label noise."""
-        key = (group.task, group.train_fraction)
-        if key not in self._clean_tasks:
-            self._clean_tasks[key] = (
-                load_ner_task(group.train_fraction, self.config, self.data_dir)
-                if group.benchmark == "qmtl-ner"
-                else load_upos_task(group.task, self.config, self.data_dir)
-            )
-        return with_label_noise(self._clean_tasks[key], group.label_noise, group.seed)
+        return group_task(self.config, group, self.data_dir)
 
-    def group_config(self, group: TrialGroup) -> dict:
+    def group_config(self, group: TrialGroup) -> dict[str, Any]:
         """The configuration recorded (and hashed) with the group's trials."""
-        return {
-            **self.config.description(),
-            "task": group.task,
-            "label_noise": group.label_noise,
-            "train_fraction": group.train_fraction,
-        }
+        return group_config(self.config, group)
 
     def key(self, group: TrialGroup, method: str) -> TrialKey:
         """The store key of ``method``'s trial in ``group``."""
-        return TrialKey(group.benchmark, config_hash(self.group_config(group)), method, group.seed)
+        return trial_key(self.config, group, method)
 
-    # ------------------------------------------------------------------------------- run
-    def run(self) -> int:
-        """Run every missing trial; return how many trials were written."""
-        groups = plan_groups(self.config)
-        written = 0
-        for group in tqdm(groups, desc="Q-MTL study", unit="group", disable=not self.progress):
-            written += self.run_group(group)
-        return written
+    def member_file(self, group: TrialGroup, j: int) -> Path:
+        """Where STL model ``j`` of ``group`` keeps its per-token distributions."""
+        return member_file(self.cache_dir, self.config, group, j)
 
-    def run_group(self, group: TrialGroup) -> int:
-        """Run the missing trials of one group; return how many were written."""
-        task = self.task(group)
-        models = MatchedTaggers(task, self.config.settings, group.seed)
-        written = 0
-        for k in group.ks:
-            written += self._train_heads(group, task, f"qmtl-k{k}", lambda k=k: models.qmtl(k))
-        if group.pta and group.ks:
-            k = max(group.ks)
-            written += self._train_heads(group, task, f"pta-k{k}", lambda: models.qmtl(k, 0))
-        for j in range(group.members):
-            written += self._train_member(group, task, models, j)
-        for k in group.ks:
-            written += self._combine_ensemble(group, task, k)
-        return written
-
-    def _train_heads(
-        self, group: TrialGroup, task: Task, method: str, build: Callable[[], SequenceTagger]
-    ) -> int:
-        key = self.key(group, method)
-        if self.store.has_trial(key):
-            return 0
-        model = build()
-        result = train_tagger(model, task, self.config.settings, group.seed, self.device)
-        head = head_of(model)
-        rows = [MetricRow("model", task.name, "train_seconds", result.wall_time)]
-        outputs = {split: tagger_outputs(model, task, split) for split in EVAL_SPLITS}
-        head_scores = {
-            split: [
-                score_predictions(task, split, predictions, out.lengths)
-                for predictions in out.head_predictions
-            ]
-            for split, out in outputs.items()
-        }
-        selected = int(np.argmax(head_scores["validation"]))
-        for split, out in outputs.items():
-            combined = score_predictions(task, split, out.probabilities.argmax(1), out.lengths)
-            rows.append(MetricRow(split, task.name, "score", combined))
-            rows.append(MetricRow(split, task.name, "score_select", head_scores[split][selected]))
-            if method.startswith("qmtl"):
-                rows += [
-                    MetricRow(split, task.name, f"head{j}_score", value)
-                    for j, value in enumerate(head_scores[split])
-                ]
-        if method.startswith("qmtl"):
-            for name, norms in head.frobenius_norms().items():
-                rows += [
-                    MetricRow("model", task.name, f"head{j}_frobenius_{name}", float(value))
-                    for j, value in enumerate(norms)
-                ]
-        return self._write(key, group, rows, result.examples_seen, result.steps)
-
-    def _member_file(self, group: TrialGroup, j: int) -> Path:
-        key = self.key(group, f"stl-{j}")
-        return self.cache_dir / key.benchmark / key.config_hash / f"seed{key.seed}" / f"stl-{j}.npz"
-
-    def _train_member(self, group: TrialGroup, task: Task, models: MatchedTaggers, j: int) -> int:
-        key = self.key(group, f"stl-{j}")
-        path = self._member_file(group, j)
-        if self.store.has_trial(key) and path.exists():
-            return 0
-        model = models.stl(j)
-        result = train_tagger(model, task, self.config.settings, group.seed, self.device)
-        outputs = {split: tagger_outputs(model, task, split) for split in EVAL_SPLITS}
-        _save_distributions(path, outputs)
-        rows = [MetricRow("model", task.name, "train_seconds", result.wall_time)]
-        for split, out in outputs.items():
-            value = score_predictions(task, split, out.probabilities.argmax(1), out.lengths)
-            rows.append(MetricRow(split, task.name, "score", value))
-        rows += [
-            MetricRow("model", task.name, f"frobenius_{name}", float(norms[0]))
-            for name, norms in head_of(model).frobenius_norms().items()
+    def jobs(self) -> list[QMTLModelJob]:
+        """Every model the configured parts train, group after group."""
+        data_dir = None if self.data_dir is None else str(self.data_dir)
+        return [
+            QMTLModelJob(self.config, group, method, str(self.cache_dir), data_dir, self.device)
+            for group in plan_groups(self.config)
+            for method in group.methods
         ]
-        return self._write(key, group, rows, result.examples_seen, result.steps)
 
-    def _combine_ensemble(self, group: TrialGroup, task: Task, k: int) -> int:
+    def run(
+        self, *, backend: str = "local", workers: int = 1, address: str | None = None
+    ) -> QMTLStudyRun:
+        """Train every missing model (on ``backend``), then combine every missing ensemble.
+
+        :param backend: ``"local"`` or ``"ray"`` (see `run_sweep`).
+        :param workers: models trained at once (``local`` with 1: in this process).
+        :param address: a Ray cluster's address; ``None`` starts a local Ray instance.
+        """
+        sweep = run_sweep(
+            self.jobs(),
+            self.store.path,
+            backend=backend,
+            workers=workers,
+            address=address,
+            progress=self.progress,
+        )
+        written = waiting = 0
+        for group in plan_groups(self.config):
+            for k in group.ks:
+                if not all(self._member_ready(group, j) for j in range(k)):
+                    waiting += 1
+                    continue
+                written += self._combine_ensemble(group, k)
+        return QMTLStudyRun(sweep, written, waiting)
+
+    def _member_ready(self, group: TrialGroup, j: int) -> bool:
+        return (
+            self.store.has_trial(self.key(group, f"stl-{j}"))
+            and self.member_file(group, j).exists()
+        )
+
+    def _combine_ensemble(self, group: TrialGroup, k: int) -> int:
         key = self.key(group, f"ensemble-k{k}")
         if self.store.has_trial(key):
             return 0
-        members = [_load_distributions(self._member_file(group, j)) for j in range(k)]
+        task = self.task(group)
+        members = [load_distributions(self.member_file(group, j)) for j in range(k)]
         seconds = [
             row.value
             for j in range(k)
@@ -273,40 +214,15 @@ class QMTLStudy:
             lengths = members[0][f"{split}_lengths"]
             value = score_predictions(task, split, averaged.argmax(1), lengths)
             rows.append(MetricRow(split, task.name, "score", value))
-        return self._write(key, group, rows, 0, 0)
-
-    def _write(
-        self, key: TrialKey, group: TrialGroup, rows: list[MetricRow], examples: int, steps: int
-    ) -> int:
-        wall = next(r.value for r in rows if r.metric == "train_seconds")
         written = self.store.write_trial(
             key,
             rows,
             config=self.group_config(group),
-            wall_time=wall,
-            examples_seen=examples,
-            optimizer_steps=steps,
+            wall_time=float(sum(seconds)),
+            examples_seen=0,
+            optimizer_steps=0,
         )
         return int(written)
-
-
-def _save_distributions(path: Path, outputs: dict[str, TaggerOutputs]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {}
-    for split, out in outputs.items():
-        arrays[split] = out.probabilities.astype(np.float32)
-        arrays[f"{split}_lengths"] = out.lengths
-    # written under a temporary name first, so an interrupted save never looks finished
-    partial = path.with_suffix(".partial.npz")
-    np.savez(partial, **arrays)
-    partial.replace(path)
-
-
-def _load_distributions(path: Path) -> dict[str, np.ndarray]:
-    if not path.exists():
-        raise FileNotFoundError(f"an ensemble member's distributions are missing: {path}")
-    with np.load(path) as data:
-        return {name: data[name] for name in data.files}
 
 
 def study_rows(store: ResultsStore, config: QMTLStudyConfig) -> list[ResultRow]:

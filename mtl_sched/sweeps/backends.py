@@ -1,8 +1,9 @@
 """Where trials run: in this process, on a local pool of spawned processes, or on Ray.
 
-Every backend runs the same `run_trial`, passes `Progress` ``(index, examples seen, budget)``
-to a callback while trial ``index`` trains, and yields `Finished` ``(index, outcome, error)``
-when it ends (``error`` is the formatted exception of a trial that failed; the other trials go
+Every backend runs jobs (`mtl_sched.sweeps.job.SweepJob`: a comparison's `TrialSpec`, a
+study's model) by calling their ``run``, passes `Progress` ``(index, examples seen, budget)``
+to a callback while job ``index`` trains, and yields `Finished` ``(index, outcome, error)``
+when it ends (``error`` is the formatted exception of a job that failed; the other jobs go
 on), so the sweep's bookkeeping and progress display do not depend on the backend.
 """
 
@@ -17,8 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from mtl_sched.sweeps.spec import TrialSpec
-from mtl_sched.sweeps.trial import TrialOutcome, run_trial
+from mtl_sched.sweeps.job import SweepJob, TrialOutcome
 
 BACKENDS = ("local", "ray")
 # Seconds between progress messages of one trial: frequent enough for a bar, cheap to send.
@@ -64,19 +64,19 @@ def _error_text(exc: BaseException) -> str:
 
 
 def run_in_process(
-    specs: Sequence[TrialSpec], store_path: str, on_progress: OnProgress
+    specs: Sequence[SweepJob], store_path: str, on_progress: OnProgress
 ) -> Iterator[Finished]:
-    """Run the trials one after another in this process (no process start-up cost).
+    """Run the jobs one after another in this process (no process start-up cost).
 
-    :param specs: the trials to run, in order.
+    :param specs: the jobs to run, in order.
     :param store_path: the results store file.
     :param on_progress: receives the trials' progress.
     """
     for index, spec in enumerate(specs):
         on_progress(Progress(index, 0, 0))
         try:
-            outcome = run_trial(spec, store_path, _throttled(index, on_progress), threads=None)
-        except Exception as exc:  # one failed trial must not stop the sweep
+            outcome = spec.run(store_path, _throttled(index, on_progress), threads=None)
+        except Exception as exc:  # one failed job must not stop the sweep
             yield Finished(index, None, _error_text(exc))
             continue
         yield Finished(index, outcome)
@@ -91,10 +91,10 @@ def _init_pool_worker(progress_queue: Any) -> None:
     _worker_queue = progress_queue
 
 
-def _pool_trial(spec: TrialSpec, store_path: str, index: int) -> TrialOutcome:
+def _pool_trial(spec: SweepJob, store_path: str, index: int) -> TrialOutcome:
     report = _throttled(index, _worker_queue.put)
     _worker_queue.put(Progress(index, 0, 0))
-    return run_trial(spec, store_path, report)
+    return spec.run(store_path, report, threads=1)
 
 
 def _drain(progress_queue: Any, on_progress: OnProgress, empty: type[Exception]) -> None:
@@ -106,11 +106,11 @@ def _drain(progress_queue: Any, on_progress: OnProgress, empty: type[Exception])
 
 
 def run_on_pool(
-    specs: Sequence[TrialSpec], store_path: str, on_progress: OnProgress, workers: int
+    specs: Sequence[SweepJob], store_path: str, on_progress: OnProgress, workers: int
 ) -> Iterator[Finished]:
-    """Run the trials on ``workers`` spawned processes with one torch thread each.
+    """Run the jobs on ``workers`` spawned processes with one torch thread each.
 
-    :param specs: the trials; started in this order.
+    :param specs: the jobs; started in this order.
     :param store_path: the results store file.
     :param on_progress: receives the trials' progress.
     :param workers: processes in the pool.
@@ -144,28 +144,28 @@ def run_on_pool(
 
 
 # ----------------------------------------------------------------------------- Ray
-def _ray_trial(spec: TrialSpec, store_path: str, index: int, progress_queue: Any) -> TrialOutcome:
+def _ray_trial(spec: SweepJob, store_path: str, index: int, progress_queue: Any) -> TrialOutcome:
     report = _throttled(index, progress_queue.put)
     progress_queue.put(Progress(index, 0, 0))
-    return run_trial(spec, store_path, report)
+    return spec.run(store_path, report, threads=1)
 
 
 def run_on_ray(
-    specs: Sequence[TrialSpec],
+    specs: Sequence[SweepJob],
     store_path: str,
     on_progress: OnProgress,
     workers: int,
     address: str | None = None,
 ) -> Iterator[Finished]:
-    """Run the trials as Ray tasks of one CPU each.
+    """Run the jobs as Ray tasks of one CPU each.
 
     Without ``address`` a local Ray instance with ``workers`` CPUs is started (and stopped at
     the end); with one, the trials go to that cluster, whose nodes must have ``mtl-sched``
     installed and see ``store_path`` (a shared filesystem).
 
-    :param specs: the trials.
+    :param specs: the jobs.
     :param store_path: the results store file.
-    :param on_progress: receives the trials' progress.
+    :param on_progress: receives the jobs' progress.
     :param workers: CPUs of the local instance (ignored with ``address``).
     :param address: a running cluster's address (e.g. ``"ray://head:10001"`` or ``"auto"``).
     """

@@ -26,8 +26,8 @@ from mtl_sched.sweeps.backends import (
     run_on_pool,
     run_on_ray,
 )
-from mtl_sched.sweeps.spec import TrialSpec, trial_config, trial_key
-from mtl_sched.sweeps.trial import cached_benchmark
+from mtl_sched.sweeps.job import SweepJob
+from mtl_sched.sweeps.spec import TrialSpec
 
 
 @dataclass
@@ -112,7 +112,7 @@ def plan_trials(
 class _Display:
     """A bar of finished trials and one bar per running trial."""
 
-    def __init__(self, specs: Sequence[TrialSpec], done: int, enabled: bool) -> None:
+    def __init__(self, specs: Sequence[SweepJob], done: int, enabled: bool) -> None:
         self.specs, self.enabled = specs, enabled
         self.trials = tqdm(
             total=done + len(specs), initial=done, unit="trial", desc="trials", disable=not enabled
@@ -156,24 +156,19 @@ class _Display:
         self.trials.close()
 
 
-def pending_trials(specs: Sequence[TrialSpec], store_path: str | Path) -> list[TrialSpec]:
-    """The trials of ``specs`` that the store does not hold yet.
+def pending_trials(specs: Sequence[SweepJob], store_path: str | Path) -> list[SweepJob]:
+    """The jobs of ``specs`` that the store does not hold yet.
 
-    :param specs: planned trials.
+    :param specs: planned jobs (comparison trials, a study's models).
     :param store_path: the results store file.
     """
     with ResultsStore(store_path) as store:
         finished = store.finished_keys()
-    pending = []
-    for spec in specs:
-        full = cached_benchmark(spec.benchmark, dict(spec.benchmark_options))
-        if trial_key(spec, trial_config(spec, full)) not in finished:
-            pending.append(spec)
-    return pending
+    return [spec for spec in specs if not spec.is_stored(finished)]
 
 
 def run_sweep(
-    specs: Sequence[TrialSpec],
+    specs: Sequence[SweepJob],
     store_path: str | Path,
     *,
     backend: str = "local",
@@ -181,9 +176,9 @@ def run_sweep(
     address: str | None = None,
     progress: bool = True,
 ) -> SweepSummary:
-    """Run every trial of ``specs`` that is not stored yet.
+    """Run every job of ``specs`` that is not stored yet.
 
-    :param specs: the trials (see `plan_trials`).
+    :param specs: the jobs: a comparison's trials (see `plan_trials`) or a study's models.
     :param store_path: the results store file (created when missing).
     :param backend: ``"local"`` (one worker: in this process; more: a pool of spawned
         processes with one torch thread each) or ``"ray"``.

@@ -9,22 +9,38 @@ and series are listed in `result_rows` and `result_series`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.benchmarks.base import Benchmark
 from mtl_sched.results import MetricRow, TrialKey, config_hash
 from mtl_sched.scheduling import EvalResult
+from mtl_sched.sweeps.job import ProgressReport, TrialOutcome
 from mtl_sched.training import RunResult
 
 COMPARE = "compare"
 LEAVE_ONE_OUT = "leave-one-out"
 # Snapshots of the probe histograms kept per trial: enough for a figure, small in the store.
 MAX_HISTOGRAM_SNAPSHOTS = 200
+
+_BENCHMARKS: dict[str, Benchmark] = {}
+
+
+def cached_benchmark(name: str, options: dict[str, Any]) -> Benchmark:
+    """The benchmark ``name`` with ``options``, built once per process.
+
+    :param name: registered benchmark name.
+    :param options: its factory options.
+    """
+    cache_key = f"{name}:{sorted(options.items())!r}"
+    if cache_key not in _BENCHMARKS:
+        _BENCHMARKS[cache_key] = get_benchmark(name, **options)
+    return _BENCHMARKS[cache_key]
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,27 @@ class TrialSpec:
         """Short name for progress bars and messages."""
         out = f" without {self.left_out}" if self.left_out else ""
         return f"{self.scheduler} seed {self.seed}{out}"
+
+    def is_stored(self, finished: Set[TrialKey]) -> bool:
+        """Whether the store already holds this trial.
+
+        :param finished: every trial key of the store.
+        """
+        full = cached_benchmark(self.benchmark, dict(self.benchmark_options))
+        return trial_key(self, trial_config(self, full)) in finished
+
+    def run(
+        self, store_path: str, report: ProgressReport | None = None, threads: int | None = 1
+    ) -> TrialOutcome:
+        """Train and store the trial (`mtl_sched.sweeps.trial.run_trial`).
+
+        :param store_path: the results store file.
+        :param report: progress callback, ``(examples seen, budget)``.
+        :param threads: torch threads of this process; ``None`` leaves the setting alone.
+        """
+        from mtl_sched.sweeps.trial import run_trial  # the trial module builds on this one
+
+        return run_trial(self, store_path, report, threads)
 
 
 def comparison_config(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any]:

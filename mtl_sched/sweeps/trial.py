@@ -1,4 +1,4 @@
-"""The trial function every backend runs: train one (scheduler, seed), store it, once.
+"""What a comparison trial does (`TrialSpec.run`): train one (scheduler, seed), store it, once.
 
 It runs in a worker process (a local pool's or Ray's) and writes its own trial to the results
 store, so a sweep that is killed keeps every trial finished before the kill. Benchmarks are
@@ -8,54 +8,20 @@ built once per worker process and reused by its later trials.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import torch
 
-from mtl_sched.benchmarks import get_benchmark
-from mtl_sched.benchmarks.base import Benchmark
-from mtl_sched.results import ResultsStore, TrialKey
+from mtl_sched.results import ResultsStore
+from mtl_sched.sweeps.job import ProgressReport, TrialOutcome
 from mtl_sched.sweeps.spec import (
     TrialSpec,
+    cached_benchmark,
     result_rows,
     result_series,
     transfer_rows,
     trial_config,
     trial_key,
 )
-
-# Called with (examples seen, budget) as the trial trains.
-ProgressReport = Callable[[int, int], None]
-
-_BENCHMARKS: dict[str, Benchmark] = {}
-
-
-@dataclass(frozen=True)
-class TrialOutcome:
-    """What a finished trial call reports back.
-
-    :param key: the trial's store key.
-    :param written: whether this call wrote the trial (``False``: it was already stored).
-    :param wall_time: seconds this call took.
-    """
-
-    key: TrialKey
-    written: bool
-    wall_time: float
-
-
-def cached_benchmark(name: str, options: dict[str, Any]) -> Benchmark:
-    """The benchmark ``name`` with ``options``, built once per process.
-
-    :param name: registered benchmark name.
-    :param options: its factory options.
-    """
-    cache_key = f"{name}:{sorted(options.items())!r}"
-    if cache_key not in _BENCHMARKS:
-        _BENCHMARKS[cache_key] = get_benchmark(name, **options)
-    return _BENCHMARKS[cache_key]
 
 
 def run_trial(
