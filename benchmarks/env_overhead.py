@@ -4,7 +4,10 @@ An `MTLSchedulingEnv` step trains the model on one minibatch of the chosen task 
 the probe pass (every task's probe pool, in inference mode) that yields the next observation and
 the reward. The bare step is `Trainer.train_step` on a minibatch of the same task and size, on a
 second trainer of the same benchmark and seed. The two are timed in turns, cycling over the
-tasks, in one process; the probe pass alone is timed in the same turns. Each part's time is the
+tasks, in one process; the probe pass over every task is timed in the same turns, and, when the
+benchmark's probe settings have a ``refresh`` (e.g. ``--option probe_refresh=1`` of
+``fdu-mtl``), so is the partial pass an environment step then runs (the trained task and
+``refresh`` others). Each part's time is the
 mean over tasks of its fastest repeat on that task (``timeit``'s estimate: on a shared machine
 the slower repeats measure the other load, and repeats of the same call can differ
 several-fold), and the mean of the per-task medians is printed beside it.
@@ -15,6 +18,7 @@ model per task first).
 The last line is ``ratio <env step / bare training step>`` from the fastest repeats.
 
     python benchmarks/env_overhead.py --benchmark fdu-mtl
+    python benchmarks/env_overhead.py --benchmark fdu-mtl --option probe_refresh=1
     python benchmarks/env_overhead.py --benchmark fdu-mtl --small --repeats 5
 """
 
@@ -82,10 +86,16 @@ def main(args: Args) -> float:
     env.reset(seed=args.seed)
     trainer = benchmark.make_trainer(args.seed)
     assert env.trainer is not None
+    num_tasks = benchmark.num_tasks
     on_cuda = trainer.device.type == "cuda"
     clock, use_wall = choose_clock(args.clock, on_cuda)
 
-    parts = ("env", "train", "probe")
+    probe = env.probe_config
+    # a refresh that reaches every other task probes them all anyway
+    refresh = probe.refresh
+    if refresh is not None and refresh >= num_tasks - 1:
+        refresh = None
+    parts = ("env", "train", "probe") if refresh is None else ("env", "train", "probe", "partial")
     # times[part][k]: the timed samples of task k
     times: dict[str, list[list[float]]] = {
         p: [[] for _ in range(benchmark.num_tasks)] for p in parts
@@ -100,8 +110,11 @@ def main(args: Args) -> float:
                 samples = {
                     "env": timed(clock, lambda k=k: env.step(k)),
                     "train": timed(clock, lambda k=k: trainer.train_step(Step.select(k))),
-                    "probe": timed(clock, lambda: env.trainer.probe(env.probe_config)),
+                    "probe": timed(clock, lambda: env.trainer.probe(probe, range(num_tasks))),
                 }
+                if refresh is not None:
+                    tasks = sorted({k, *((k + 1 + i) % num_tasks for i in range(refresh))})
+                    samples["partial"] = timed(clock, lambda t=tasks: env.trainer.probe(probe, t))
             finally:
                 gc.enable()
             if round_index >= args.warmup:
@@ -114,18 +127,20 @@ def main(args: Args) -> float:
     typical = {
         p: sum(statistics.median(task) for task in times[p]) / benchmark.num_tasks for p in parts
     }
-    probe = env.probe_config
     print(
         f"{args.benchmark}{' (small)' if args.small else ''}: {benchmark.num_tasks} tasks, "
         f"batch {benchmark.trainer_config.batch_size}, probe pool {probe.pool_size} per task "
-        f"(hard {probe.hard_size}), {args.repeats} timed rounds, device {trainer.device}, "
+        f"(hard {probe.hard_size}, refresh {probe.refresh}), {args.repeats} timed rounds, "
+        f"device {trainer.device}, "
         f"{args.threads} thread(s), {'wall-clock' if use_wall else 'process CPU'} time"
     )
     rows = [
         ("bare Trainer.train_step", "train"),
         ("env.step (train step + probe pass)", "env"),
-        ("probe pass alone", "probe"),
+        (f"probe pass, all {num_tasks} tasks", "probe"),
     ]
+    if refresh is not None:
+        rows.append((f"probe pass, {1 + refresh} tasks (refresh)", "partial"))
     print(
         f"{'part (mean over tasks)':<40} {'best ms':>9} {'ratio':>7} {'median ms':>10} {'ratio':>7}"
     )

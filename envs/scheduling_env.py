@@ -22,7 +22,8 @@ Reward
     every step with ``penalty_mode="always"`` (the default), or only after the episode has once
     reached the threshold with ``penalty_mode="drop"`` (seed 002 punishes accuracy that "drops
     under" the threshold; a fresh model starts under it whatever the agent does). Histograms,
-    losses and accuracies all come from the same probe pass.
+    losses and accuracies all come from the same probe pass (with ``ProbeConfig.refresh``, each
+    task's from its latest pass; see `mtl_sched.probing.RollingProbe`).
 
 Episodes
     ``reset`` builds a fresh model and trainer. An episode is never ``terminated``; it is
@@ -44,6 +45,9 @@ Seeding
     - ``penalized`` * (bool): whether the reward is the penalty (below the accuracy threshold).
     - ``examples_seen`` * (int): training examples consumed in this episode.
     - ``episode_step`` * (int): steps taken in this episode.
+    - ``probe_age`` * (ndarray of int, shape (K,)): steps since each task was last probed; all 0
+      unless the probe settings' ``refresh`` limits the tasks probed per step, in which case
+      the observation, losses and accuracies of the other tasks are from their last probe.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mtl_sched.benchmarks import Benchmark, get_benchmark
-from mtl_sched.probing import ProbeConfig, ProbeResult
+from mtl_sched.probing import ProbeConfig, ProbeResult, RollingProbe
 from mtl_sched.recency import ChoiceTrace
 from mtl_sched.references import compute_single_task_references, single_task_references
 from mtl_sched.scheduling import Step
@@ -170,6 +174,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             dtype=np.float32,
         )
         self.trainer: Trainer | None = None
+        self._rolling = RollingProbe(num_tasks, self.probe_config)
         self._episode_step = 0
         self._last_total_loss = 0.0
         self._last_accuracy = 0.0
@@ -214,7 +219,13 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             "penalized": penalized,
             "examples_seen": int(self.trainer.examples_seen),
             "episode_step": self._episode_step,
+            "probe_age": self._rolling.age.copy(),
         }
+
+    def _probe(self, trained: Sequence[int]) -> ProbeResult:
+        trainer = self.trainer
+        assert trainer is not None
+        return self._rolling.update(lambda tasks: trainer.probe(self.probe_config, tasks), trained)
 
     def _is_penalized(self, result: ProbeResult) -> bool:
         refs = self.reference_accuracies
@@ -239,7 +250,8 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         self._episode_step = 0
         self._reached_threshold = False
         self.recency.reset()
-        result = self.trainer.probe(self.probe_config)
+        self._rolling.reset()
+        result = self._probe(())
         self._last_total_loss = float(result.losses.sum())
         self._last_accuracy = float(result.accuracies.mean())
         return self.recency.extend(result.observation), self._info(
@@ -258,7 +270,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         assert outcome is not None
         self._episode_step += 1
         self.recency.record(task)
-        result = self.trainer.probe(self.probe_config)
+        result = self._probe([task])
         penalized = self._is_penalized(result)
         total_loss = float(result.losses.sum())
         if penalized:

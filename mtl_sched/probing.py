@@ -1,11 +1,16 @@
 """The probe pass: one forward pass over each task's probe set yields both the uncertainty
 histograms (the scheduler's observation) and the validation losses and accuracies (the reward).
+
+With many tasks, probing every task after every minibatch costs about as much as training on
+the minibatch. `ProbeConfig.refresh` bounds that: each pass then probes only the tasks trained
+since the last pass and the ``refresh`` tasks probed longest ago, and `RollingProbe` keeps the
+other tasks' last results.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,12 +31,19 @@ class ProbeConfig:
         reward are averaged over the pool.
     :param hard_size: how many of the pool's hardest prediction units (highest loss, "batch
         hard") enter the histogram; ``None`` uses every unit of the pool.
+    :param refresh: ``None`` (seed 002) probes every task at every pass. A number ``r`` probes,
+        at each pass after the first, the tasks trained since the previous pass and the ``r``
+        other tasks probed longest ago (lowest index first among equals); every other task keeps
+        its last histogram, loss and accuracy (`RollingProbe`). Each task is then re-probed at
+        least every ``ceil((K - 1) / r)`` passes, at a cost of ``1 + r`` tasks per pass instead
+        of ``K``.
     """
 
     bins: int = 20
     measure: UncertaintyMeasure = "margin"
     pool_size: int | None = None
     hard_size: int | None = None
+    refresh: int | None = None
 
     def __post_init__(self) -> None:
         if self.bins < 1:
@@ -40,6 +52,8 @@ class ProbeConfig:
             raise ValueError(f"ProbeConfig.pool_size must be >= 1 or None; got {self.pool_size}")
         if self.hard_size is not None and self.hard_size < 1:
             raise ValueError(f"ProbeConfig.hard_size must be >= 1 or None; got {self.hard_size}")
+        if self.refresh is not None and self.refresh < 0:
+            raise ValueError(f"ProbeConfig.refresh must be >= 0 or None; got {self.refresh}")
         uncertainty(torch.tensor([[0.5, 0.5]]), self.measure)  # rejects unknown measures early
 
 
@@ -131,20 +145,24 @@ def probe(
     model: MTLModel,
     probe_batches: Sequence[Sequence[Batch]],
     config: ProbeConfig,
+    task_names: Sequence[str] | None = None,
 ) -> ProbeResult:
     """Run the probe pass.
 
     :param model: the multi-task model (put in eval mode for the pass, then restored).
-    :param probe_batches: for each task in model order, the collated batches of its probe pool
-        (already on the model's device).
+    :param probe_batches: for each probed task, the collated batches of its probe pool (already
+        on the model's device).
     :param config: histogram and probe-set settings.
+    :param task_names: the probed tasks, in the order of ``probe_batches`` and of the result's
+        rows (``None``: all of the model's tasks, in model order).
     """
+    names = model.task_names if task_names is None else task_names
     was_training = model.training  # type: ignore[attr-defined]
     model.eval()
     try:
         requests = [
             (task, batch)
-            for task, batches in zip(model.task_names, probe_batches, strict=True)
+            for task, batches in zip(names, probe_batches, strict=True)
             for batch in batches
         ]
         flat = iter(task_outputs(model, requests))
@@ -157,3 +175,68 @@ def probe(
         targets=[o.targets for o in outputs],
         unit_losses=[o.losses() for o in outputs],
     )
+
+
+class RollingProbe:
+    """The latest probe result of every task, refreshed as `ProbeConfig.refresh` says.
+
+    The environment and the trainer (for schedulers that read the probe) both keep one, so an
+    agent sees the same kind of observation in training and at run time.
+
+    :param num_tasks: number of tasks K.
+    :param config: the probe settings (``refresh``).
+    """
+
+    def __init__(self, num_tasks: int, config: ProbeConfig) -> None:
+        self.num_tasks = num_tasks
+        self.config = config
+        self.latest: ProbeResult | None = None
+        self.age = np.zeros(num_tasks, dtype=np.int64)
+
+    def reset(self) -> None:
+        """Forget every result: the next pass probes every task."""
+        self.latest = None
+        self.age[:] = 0
+
+    def tasks_to_probe(self, trained: Sequence[int]) -> list[int]:
+        """The tasks the next pass probes, in increasing order.
+
+        :param trained: tasks trained since the previous pass (always probed).
+        """
+        refresh = self.config.refresh
+        if self.latest is None or refresh is None:
+            return list(range(self.num_tasks))
+        chosen = set(trained)
+        others = [k for k in range(self.num_tasks) if k not in chosen]
+        # the oldest first; a stable sort keeps the lower index first among equals
+        others.sort(key=lambda k: -self.age[k])
+        return sorted(chosen | set(others[:refresh]))
+
+    def update(
+        self, run: Callable[[Sequence[int]], ProbeResult], trained: Sequence[int] = ()
+    ) -> ProbeResult:
+        """Probe the tasks `tasks_to_probe` names and return every task's latest result.
+
+        :param run: probes the given task indices; its result has one row per task, in order.
+        :param trained: tasks trained since the previous pass.
+        """
+        tasks = self.tasks_to_probe(trained)
+        part = run(tasks)
+        self.age += 1
+        self.age[tasks] = 0
+        if self.latest is None or len(tasks) == self.num_tasks:
+            self.latest = part
+            return part
+        latest = self.latest
+        histograms, losses = latest.histograms.copy(), latest.losses.copy()
+        accuracies, values = latest.accuracies.copy(), list(latest.uncertainties)
+        histograms[tasks], losses[tasks], accuracies[tasks] = (
+            part.histograms,
+            part.losses,
+            part.accuracies,
+        )
+        for row, k in enumerate(tasks):
+            if part.uncertainties:
+                values[k] = part.uncertainties[row]
+        self.latest = ProbeResult(histograms, losses, accuracies, values)
+        return self.latest

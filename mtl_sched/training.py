@@ -27,7 +27,7 @@ from mtl_sched.data.task import Task
 from mtl_sched.metrics import task_score
 from mtl_sched.models.base import Batch, MTLModel, task_outputs, to_device
 from mtl_sched.models.qmtl import QMTLHead
-from mtl_sched.probing import ProbeConfig, ProbeResult, probe
+from mtl_sched.probing import ProbeConfig, ProbeResult, RollingProbe, probe
 from mtl_sched.scheduling import (
     CombineContext,
     EvalOutcome,
@@ -475,13 +475,20 @@ class Trainer:
                 correct += (guesses == out.targets.unsqueeze(0)).sum(dim=1).cpu()
             head.selected.fill_(int(correct.argmax()))
 
-    def probe(self, config: ProbeConfig | None = None) -> ProbeResult:
-        """One probe pass over every task's validation probe pool (see `mtl_sched.probing`)."""
+    def probe(
+        self, config: ProbeConfig | None = None, tasks: Sequence[int] | None = None
+    ) -> ProbeResult:
+        """One probe pass over the tasks' validation probe pools (see `mtl_sched.probing`).
+
+        :param config: probe settings (default: this trainer's).
+        :param tasks: the task indices to probe, in the order of the result's rows (``None``:
+            every task).
+        """
         config = config or self.config.probe
-        batches = [
-            self._cached_batches(k, "validation", config.pool_size) for k in range(self.num_tasks)
-        ]
-        return probe(self.model, batches, config)
+        indices = range(self.num_tasks) if tasks is None else tasks
+        batches = [self._cached_batches(k, "validation", config.pool_size) for k in indices]
+        names = [self.task_names[k] for k in indices]
+        return probe(self.model, batches, config, names)
 
     # ------------------------------------------------------------------------------ run
     def run(
@@ -518,14 +525,21 @@ class Trainer:
         best_seen = 0
         start = time.perf_counter()
         bar = tqdm(total=cfg.budget, disable=not progress, unit="ex", desc=scheduler.name)
+        rolling = RollingProbe(self.num_tasks, probe_config or cfg.probe)
+        trained_since_probe: set[int] = set()
         while self.examples_seen < cfg.budget:
             wants_probe = probe_config is not None and scheduler.wants_probe(self.step_count)
-            probe_result = self.probe(probe_config) if wants_probe else None
-            if probe_result is not None:
+            probe_result = None
+            if wants_probe:
+                probe_result = rolling.update(
+                    lambda tasks: self.probe(probe_config, tasks), sorted(trained_since_probe)
+                )
+                trained_since_probe.clear()
                 probe_history.append((self.examples_seen, probe_result.histograms))
             plan = scheduler.plan(self.state(probe_result))
             before = self.examples_seen
             outcome = self.train_step(plan, scheduler, max_examples=cfg.budget - self.examples_seen)
+            trained_since_probe.update(outcome.plan.tasks)
             row = np.zeros(self.num_tasks, dtype=np.int64)
             row[list(outcome.plan.tasks)] = outcome.batch_sizes
             schedule.append(row)

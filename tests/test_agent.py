@@ -252,9 +252,9 @@ def test_trainer_probes_only_when_qls_decides(tiny_benchmark, mtl_agent, monkeyp
     calls = []
     original = Trainer.probe
 
-    def counting_probe(self, config=None):
+    def counting_probe(self, config=None, tasks=None):
         calls.append(self.step_count)
-        return original(self, config)
+        return original(self, config, tasks)
 
     monkeypatch.setattr(Trainer, "probe", counting_probe)
     scheduler = QLSScheduler(mtl_agent, ProbeConfig(bins=20), steps_per_action=3)
