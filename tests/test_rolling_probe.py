@@ -77,7 +77,7 @@ def test_env_observations_match_full_probes_where_fresh_and_earlier_ones_where_k
     history = [full_obs.reshape(K, BINS)]
     ages_seen = set()
     for action in [1, 1, 3, 0, 2, 2, 1]:
-        full_obs, full_reward, *_, full_info = full.step(action)
+        full_obs, _, *_, full_info = full.step(action)
         partial_obs, partial_reward, *_, partial_info = partial.step(action)
         history.append(full_obs.reshape(K, BINS))
         age = partial_info["probe_age"]
@@ -90,6 +90,8 @@ def test_env_observations_match_full_probes_where_fresh_and_earlier_ones_where_k
         np.testing.assert_array_equal(
             partial_info["validation_losses"][fresh], full_info["validation_losses"][fresh]
         )
+        # the reward sums every task's latest loss, fresh or kept
+        assert partial_reward == pytest.approx(-partial_info["validation_losses"].sum())
     assert max(ages_seen) >= 2
 
 
