@@ -235,8 +235,8 @@ class RollingProbe:
             part.losses,
             part.accuracies,
         )
-        for row, k in enumerate(tasks):
-            if part.uncertainties:
+        if part.uncertainties:
+            for row, k in enumerate(tasks):
                 values[k] = part.uncertainties[row]
         self.latest = ProbeResult(histograms, losses, accuracies, values)
         return self.latest
