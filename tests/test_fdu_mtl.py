@@ -284,6 +284,24 @@ def test_small_benchmark_runs_inside_the_environment(small_benchmark):
     assert np.array_equal(obs, again_obs) and again[-1][1] == reward
 
 
+def test_steps_probe_the_trained_domain_and_the_oldest_other_unless_all_are_asked(toy_data_dir):
+    def probe_ages(**options):
+        bench = get_benchmark("fdu-mtl", data_dir=toy_data_dir, small=True, **options)
+        env = MTLSchedulingEnv(bench, reference_accuracies=None)
+        env.reset(seed=0)
+        return [env.step(k)[-1]["probe_age"].tolist() for k in (5, 5)]
+
+    first, second = probe_ages()
+    # after the reset's full probe all are equally old: the lowest index goes first
+    assert [k for k in range(16) if first[k] == 0] == [0, 5]
+    assert [k for k in range(16) if second[k] == 0] == [1, 5]
+    assert first[1] == 1 and second[0] == 1
+    assert probe_ages(probe_refresh="all") == [[0] * 16, [0] * 16]
+    for bad in (None, "some", True):
+        with pytest.raises(ValueError, match="probe_refresh"):
+            get_benchmark("fdu-mtl", data_dir=toy_data_dir, small=True, probe_refresh=bad)
+
+
 def test_q_mtl_heads_train_under_uniform_and_feed_the_environment(toy_data_dir):
     bench = get_benchmark("fdu-mtl", data_dir=toy_data_dir, small=True, qmtl_k=3)
     assert "3 Q-MTL heads" in bench.description and bench.config["qmtl"]["k"] == 3

@@ -13,9 +13,11 @@ twice); sentences are cut to their first 200 tokens. Minibatches of 16 reviews o
 
 Full variant (defaults): about four passes over the training data; evaluated on validation four
 times per run (the best evaluation's model is tested). The probe pass (observation and reward)
-reads the first 8 validation reviews of each task and histograms the margin uncertainty of all
-of them. Probing all 16 domains after every step costs about as much as the step's training;
-``probe_refresh=1`` probes the trained domain and one other per step instead.
+reads the first 8 validation reviews of a task and histograms the margin uncertainty of all of
+them. After each step it probes the trained domain and the one probed longest ago
+(``probe_refresh=1``, `ProbeConfig.refresh`), and the other domains keep their last results:
+probing all 16 domains after every step, as seed 002 does (``probe_refresh="all"``), costs
+about as much as the step's training (``benchmarks/env_overhead.py``).
 
 Small variant (``small=True``, for tests and CI): the same 16 tasks cut to their first 100
 train, 40 validation and 40 test reviews, a tiny BiLSTM (16 units, embeddings of 16, sentences
@@ -30,6 +32,7 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -65,7 +68,7 @@ def fdu_mtl_benchmark(
     learning_rate: float | None = None,
     word_vectors: str | os.PathLike[str] | None = None,
     probe_pool: int | None = None,
-    probe_refresh: int | None = None,
+    probe_refresh: int | Literal["all"] = 1,
     bins: int = 20,
     qmtl_k: int | None = None,
     qmtl_hidden: int = 20,
@@ -93,7 +96,7 @@ def fdu_mtl_benchmark(
     :param probe_pool: validation reviews per task in the probe pass.
     :param probe_refresh: probe, after each step, only the trained domain and this many others
         (those probed longest ago), keeping the rest's last results (`ProbeConfig.refresh`);
-        ``None`` probes all 16 domains after every step, as seed 002 does.
+        ``"all"`` probes every domain after every step, as seed 002 does.
     :param bins: histogram bins of the scheduler's observation.
     :param qmtl_k: give each domain ``qmtl_k`` Q-MTL heads (`QMTLHead`) instead of one linear
         head; the probe's histograms and accuracies then read the combined distribution.
@@ -106,6 +109,12 @@ def fdu_mtl_benchmark(
     hidden_size = hidden_size or (16 if small else 64)
     max_length = max_length or (40 if small else 200)
     probe_pool = probe_pool or 8
+    if probe_refresh == "all":
+        refresh = None
+    elif isinstance(probe_refresh, int) and not isinstance(probe_refresh, bool):
+        refresh = probe_refresh
+    else:
+        raise ValueError(f"probe_refresh must be a number or 'all'; got {probe_refresh!r}")
     learning_rate = learning_rate or (1e-2 if small else 2e-3)
     if budget is None:
         # two passes over the small training sets; about four over the full ones
@@ -164,7 +173,7 @@ def fdu_mtl_benchmark(
             eval_every=max(1, budget // 4),
             learning_rate=learning_rate,
             eval_batch_size=256,
-            probe=ProbeConfig(bins=bins, pool_size=probe_pool, refresh=probe_refresh),
+            probe=ProbeConfig(bins=bins, pool_size=probe_pool, refresh=refresh),
         ),
         config={
             "small": small,

@@ -178,7 +178,8 @@ def masked_max_pool(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     :param mask: ``True`` on real tokens, ``(B, T)``.
     """
     filled = states.masked_fill(~mask.unsqueeze(-1), float("-inf"))
-    pooled = filled.max(dim=1).values
+    # amax: no argmax indices to compute (max(dim=...) takes twice as long on the CPU)
+    pooled = filled.amax(dim=1)
     return torch.where(mask.any(dim=1, keepdim=True), pooled, torch.zeros_like(pooled))
 
 
