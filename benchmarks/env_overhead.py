@@ -5,9 +5,9 @@ the probe pass (every task's probe pool, in inference mode) that yields the next
 the reward. The bare step is `Trainer.train_step` on a minibatch of the same task and size, on a
 second trainer of the same benchmark and seed. The two are timed in turns, cycling over the
 tasks, in one process; the probe pass over every task is timed in the same turns, and, when the
-benchmark's probe settings have a ``refresh`` (e.g. ``--option probe_refresh=1`` of
-``fdu-mtl``), so is the partial pass an environment step then runs (the trained task and
-``refresh`` others). Each part's time is the
+benchmark's probe settings have a ``refresh`` (``fdu-mtl``'s default; ``--option
+probe_refresh=all`` probes every task), so is the partial pass an environment step then runs
+(the trained task and ``refresh`` others). Each part's time is the
 mean over tasks of its fastest repeat on that task (``timeit``'s estimate: on a shared machine
 the slower repeats measure the other load, and repeats of the same call can differ
 several-fold), and the mean of the per-task medians is printed beside it.
@@ -18,7 +18,7 @@ model per task first).
 The last line is ``ratio <env step / bare training step>`` from the fastest repeats.
 
     python benchmarks/env_overhead.py --benchmark fdu-mtl
-    python benchmarks/env_overhead.py --benchmark fdu-mtl --option probe_refresh=1
+    python benchmarks/env_overhead.py --benchmark fdu-mtl --option probe_refresh=all
     python benchmarks/env_overhead.py --benchmark fdu-mtl --small --repeats 5
 """
 
