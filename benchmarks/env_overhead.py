@@ -1,16 +1,16 @@
 """What one environment step costs next to one bare training step on the same task.
 
 An `MTLSchedulingEnv` step trains the model on one minibatch of the chosen task and then runs
-the probe pass (every task's probe pool, in inference mode) that yields the next observation and
-the reward. The bare step is `Trainer.train_step` on a minibatch of the same task and size, on a
-second trainer of the same benchmark and seed. The two are timed in turns, cycling over the
-tasks, in one process; the probe pass over every task is timed in the same turns, and, when the
-benchmark's probe settings have a ``refresh`` (``fdu-mtl``'s default; ``--option
-probe_refresh=all`` probes every task), so is the partial pass an environment step then runs
-(the trained task and ``refresh`` others). Each part's time is the
-mean over tasks of its fastest repeat on that task (``timeit``'s estimate: on a shared machine
-the slower repeats measure the other load, and repeats of the same call can differ
-several-fold), and the mean of the per-task medians is printed beside it.
+the probe pass (in inference mode, over the probe pools of every task or of the tasks the
+benchmark's ``refresh`` picks) that yields the next observation and the reward. The bare step is
+`Trainer.train_step` on a minibatch of the same task and size, on a second trainer of the same
+benchmark and seed. The two are timed in turns, cycling over the tasks, in one process; the
+probe pass over every task is timed in the same turns, and, when the benchmark's probe settings
+have a ``refresh`` (``fdu-mtl``'s default; ``--option probe_refresh=all`` probes every task), so
+is the partial pass an environment step then runs (the trained task and ``refresh`` others).
+Each part's time is the mean over tasks of its fastest repeat on that task (``timeit``'s
+estimate: on a shared machine the slower repeats measure the other load, and repeats of the same
+call can differ several-fold), and the mean of the per-task medians is printed beside it.
 Garbage collection is paused while timing (as in ``timeit``). The environment runs without
 single-task references (their penalty test is one comparison; computing them would train one
 model per task first).
