@@ -2,10 +2,12 @@
 
 from mtl_sched.agents.boltzmann_gumbel import (
     EXPLORATION_KINDS,
+    EXPLORATION_SCALES,
     BoltzmannGumbelDQN,
     annealed_temperature,
     boltzmann_choice,
     boltzmann_gumbel_choice,
+    q_spread,
 )
 from mtl_sched.agents.progress import TqdmCallback
 from mtl_sched.agents.qls import QLSScheduler
@@ -18,6 +20,7 @@ from mtl_sched.agents.training import (
 
 __all__ = [
     "EXPLORATION_KINDS",
+    "EXPLORATION_SCALES",
     "AgentSettings",
     "BoltzmannGumbelDQN",
     "QLSScheduler",
@@ -27,5 +30,6 @@ __all__ = [
     "boltzmann_choice",
     "boltzmann_gumbel_choice",
     "load_trained_agent",
+    "q_spread",
     "train_agent",
 ]

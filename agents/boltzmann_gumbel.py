@@ -1,14 +1,26 @@
 """DQN with Boltzmann-Gumbel exploration (Cesa-Bianchi et al. 2017), as used by seed 002.
 
-During training the action is ``argmax_a Q(s, a) + beta_a * Z_a`` with ``Z_a`` i.i.d. standard
-Gumbel and ``beta_a = C * temperature(t) / sqrt(N_a)``: ``N_a`` counts how often action ``a`` was
-taken in training, an action never taken has an infinite index (it is tried first), and the
-temperature is annealed from ``temperature_initial`` (all actions near-equally likely) to
-``temperature_final`` (nearly greedy). With a common ``beta`` this samples exactly from
+Warm-up
+    During the first ``learning_starts`` environment steps (SB3's warm-up, before the first
+    gradient update) actions are drawn uniformly at random, as SB3's own off-policy algorithms
+    do: the untrained network's arbitrary Q differences would otherwise pick the warm-up actions
+    and fill the replay buffer with the transitions of one or two tasks.
+
+After the warm-up the action is ``argmax_a Q(s, a) + beta_a * Z_a`` with ``Z_a`` i.i.d. standard
+Gumbel and ``beta_a = C * temperature(t) * sigma(s) / sqrt(N_a)``: ``N_a`` counts how often
+action ``a`` was taken in training (warm-up included), an action never taken has an infinite
+index (it is tried first), and the temperature is annealed from ``temperature_initial`` to
+``temperature_final`` (nearly greedy). ``sigma(s)`` is the scale of the Q-values the noise is
+measured against: with ``exploration_scale="q-spread"`` (the default) the standard deviation of
+``Q(s, .)`` over the actions (at least ``MIN_Q_SPREAD``), so that the draw does not depend on the
+units of the reward and ``C`` is a multiplier of the Q-values' own spread; with
+``exploration_scale="absolute"`` (seed 002's form) ``sigma = 1`` and ``C`` is in reward units,
+to be matched by hand to the scale of Q. With a common ``beta`` this samples exactly from
 ``softmax(Q / beta)`` (the Gumbel-max trick). Epsilon-greedy is off; ``predict`` is greedy.
 
 ``exploration="boltzmann"`` gives plain Boltzmann (softmax) exploration under the same annealed
-temperature: actions are drawn from ``softmax(Q / (C * temperature(t)))``, the counts play no
+temperature: actions are drawn from ``softmax(Q / (C * temperature(t) * sigma(s)))``, the counts
+play no
 part (they are still kept, for the logged action shares). It is the Boltzmann-Gumbel draw with
 every count taken as 1, which isolates what the count scaling contributes.
 
@@ -31,6 +43,11 @@ from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
 TemperatureSchedule = Literal["linear", "exponential"]
 ExplorationKind = Literal["boltzmann-gumbel", "boltzmann"]
 EXPLORATION_KINDS: tuple[str, ...] = ("boltzmann-gumbel", "boltzmann")
+ExplorationScale = Literal["q-spread", "absolute"]
+EXPLORATION_SCALES: tuple[str, ...] = ("q-spread", "absolute")
+
+# Q-values that are all (nearly) equal still get noise that breaks their ties at random.
+MIN_Q_SPREAD = 1e-6
 
 _EPSILON_KWARGS = ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps")
 
@@ -48,6 +65,15 @@ def annealed_temperature(
     if schedule == "exponential":
         return initial * (final / initial) ** p
     raise ValueError(f"temperature schedule must be 'linear' or 'exponential'; got {schedule!r}")
+
+
+def q_spread(q_values: np.ndarray) -> float:
+    """The scale ``sigma(s)`` of one state's Q-values: their standard deviation over the actions,
+    at least ``MIN_Q_SPREAD``.
+
+    :param q_values: estimated values of one state, shape ``(A,)``.
+    """
+    return max(float(np.std(q_values)), MIN_Q_SPREAD)
 
 
 def boltzmann_choice(
@@ -78,7 +104,7 @@ def boltzmann_gumbel_choice(
 
     :param q_values: estimated values, shape ``(A,)``.
     :param counts: times each action was taken, shape ``(A,)``.
-    :param scale: ``C * temperature``; 0 gives the greedy action.
+    :param scale: ``C * temperature * sigma(s)``; 0 gives the greedy action.
     :param rng: source of the Gumbel noise.
     """
     untried = np.flatnonzero(counts == 0)
@@ -93,9 +119,12 @@ class BoltzmannGumbelDQN(DQN):
     Takes every ``DQN`` argument except the epsilon-greedy ones, plus:
 
     :param exploration: ``"boltzmann-gumbel"`` (count-scaled noise, the default) or
-        ``"boltzmann"`` (plain softmax on ``Q / (C * temperature)``, counts ignored).
-    :param exploration_c: the constant ``C`` of ``beta_a = C * temperature / sqrt(N_a)``; match it
-        to the scale of the Q-value differences.
+        ``"boltzmann"`` (plain softmax on ``Q / (C * temperature * sigma(s))``, counts ignored).
+    :param exploration_c: the constant ``C`` of ``beta_a = C * temperature * sigma(s) /
+        sqrt(N_a)``: a multiplier of the Q-values' spread (``"q-spread"``) or, with
+        ``exploration_scale="absolute"``, a noise scale in reward units.
+    :param exploration_scale: ``"q-spread"`` (``sigma(s)`` the standard deviation of ``Q(s, .)``)
+        or ``"absolute"`` (``sigma = 1``, seed 002's form).
     :param temperature_initial: temperature at the start of training.
     :param temperature_final: temperature at the end of annealing (0 allowed for ``"linear"``).
     :param temperature_fraction: fraction of the first ``learn`` call's timesteps over which the
@@ -109,6 +138,7 @@ class BoltzmannGumbelDQN(DQN):
         env: Any,
         exploration: ExplorationKind = "boltzmann-gumbel",
         exploration_c: float = 1.0,
+        exploration_scale: ExplorationScale = "q-spread",
         temperature_initial: float = 1.0,
         temperature_final: float = 0.05,
         temperature_fraction: float = 0.8,
@@ -123,6 +153,10 @@ class BoltzmannGumbelDQN(DQN):
             )
         if exploration not in EXPLORATION_KINDS:
             raise ValueError(f"exploration must be one of {EXPLORATION_KINDS}; got {exploration!r}")
+        if exploration_scale not in EXPLORATION_SCALES:
+            raise ValueError(
+                f"exploration_scale must be one of {EXPLORATION_SCALES}; got {exploration_scale!r}"
+            )
         if exploration_c < 0:
             raise ValueError(f"exploration_c must be non-negative; got {exploration_c}")
         if temperature_initial < 0 or temperature_final < 0:
@@ -136,6 +170,7 @@ class BoltzmannGumbelDQN(DQN):
         annealed_temperature(0.0, temperature_initial, temperature_final, temperature_schedule)
         self.exploration: ExplorationKind = exploration
         self.exploration_c = float(exploration_c)
+        self.exploration_scale: ExplorationScale = exploration_scale
         self.temperature_initial = float(temperature_initial)
         self.temperature_final = float(temperature_final)
         self.temperature_fraction = float(temperature_fraction)
@@ -192,11 +227,17 @@ class BoltzmannGumbelDQN(DQN):
         action_noise: ActionNoise | None = None,
         n_envs: int = 1,
     ) -> tuple[np.ndarray, np.ndarray]:
+        if self.num_timesteps < learning_starts:
+            actions = self.exploration_rng.integers(len(self.action_counts), size=n_envs)
+            np.add.at(self.action_counts, actions, 1)
+            return actions, actions
         assert self._last_obs is not None, "self._last_obs was not set"
         q = self.q_values(self._last_obs)  # type: ignore[arg-type]
-        scale = self.exploration_c * self.temperature
         actions = np.empty(n_envs, dtype=np.int64)
         for i in range(n_envs):
+            scale = self.exploration_c * self.temperature
+            if self.exploration_scale == "q-spread":
+                scale *= q_spread(q[i])
             if self.exploration == "boltzmann":
                 actions[i] = boltzmann_choice(q[i], scale, self.exploration_rng)
             else:

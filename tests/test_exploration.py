@@ -23,6 +23,7 @@ from mtl_sched.agents import (
     annealed_temperature,
     boltzmann_choice,
     boltzmann_gumbel_choice,
+    q_spread,
 )
 from mtl_sched.envs import BANDIT_ENV_ID, TaskBanditEnv
 from mtl_sched.envs.bandit import bump_histogram
@@ -212,7 +213,14 @@ def frequencies_of_agent_draws(agent, observation, draws):
 
 def test_plain_boltzmann_agent_ignores_counts_and_draws_the_softmax():
     env = TaskBanditEnv()
-    agent = BoltzmannGumbelDQN("MlpPolicy", env, exploration="boltzmann", exploration_c=0.5, seed=1)
+    agent = BoltzmannGumbelDQN(
+        "MlpPolicy",
+        env,
+        exploration="boltzmann",
+        exploration_c=0.5,
+        exploration_scale="absolute",
+        seed=1,
+    )
     q = np.array([0.1, 0.4, 0.2, 0.0])
     agent.q_values = lambda observation: q[None]  # known values; the network is tested elsewhere
     agent.temperature = 0.4
@@ -232,9 +240,47 @@ def test_plain_boltzmann_agent_ignores_counts_and_draws_the_softmax():
         assert frequencies_of_agent_draws(agent, observation, 1)[0] == 1.0
 
 
+def test_warm_up_actions_are_uniform_on_a_sixteen_task_bandit():
+    env = gym.make(BANDIT_ENV_ID, num_tasks=16)
+    agent = BoltzmannGumbelDQN(
+        "MlpPolicy", env, learning_starts=4000, buffer_size=4000, exploration_c=0.1, seed=3
+    )
+    agent.learn(4000)
+    shares = agent.action_counts / agent.action_counts.sum()
+    # 250 expected draws per action, binomial standard deviation 15.3: 25% is four of them
+    np.testing.assert_allclose(shares, 1 / 16, rtol=0.25)
+
+
+def test_q_spread_scale_makes_the_draw_independent_of_the_reward_units():
+    env = TaskBanditEnv()
+
+    def draws(q, scale_kind):
+        agent = BoltzmannGumbelDQN(
+            "MlpPolicy", env, exploration_scale=scale_kind, learning_starts=0, seed=5
+        )
+        agent.q_values = lambda observation: q[None]
+        agent.temperature = 0.7
+        agent.action_counts[:] = [3, 1, 7, 2]
+        agent._last_obs = env.observations[0][None]
+        return [int(agent._sample_action(learning_starts=0)[0][0]) for _ in range(300)]
+
+    q = np.array([0.1, 0.4, 0.2, 0.0])
+    affine = 250.0 * q - 40.0
+    # the same noise stream, Q in other units: the same actions
+    assert draws(q, "q-spread") == draws(affine, "q-spread")
+    # seed 002's absolute scale: C = 1 is noisy for Q in [0, 0.4], nearly greedy for Q x 250
+    absolute = np.bincount(draws(affine, "absolute"), minlength=4)
+    assert absolute.max() == 300
+    assert np.bincount(draws(q, "absolute"), minlength=4).max() < 300
+    assert q_spread(q) == pytest.approx(np.std(q))
+    assert q_spread(np.zeros(4)) > 0
+
+
 def test_unknown_exploration_is_refused():
     with pytest.raises(ValueError, match="'softmax'"):
         BoltzmannGumbelDQN("MlpPolicy", TaskBanditEnv(), exploration="softmax")
+    with pytest.raises(ValueError, match=r"exploration_scale.*'reward'"):
+        BoltzmannGumbelDQN("MlpPolicy", TaskBanditEnv(), exploration_scale="reward")
 
 
 def test_save_load_keeps_the_exploration_kind_and_schedule(tmp_path):
