@@ -9,6 +9,7 @@ from mtl_sched.baselines.gradnorm import GradNormScheduler
 from mtl_sched.baselines.greedy import GreedyScheduler
 from mtl_sched.baselines.hand_crafted import HandCraftedScheduler, WeightSearchResult
 from mtl_sched.baselines.loss_exponentiation import LossExponentiationScheduler
+from mtl_sched.baselines.phased import PhasedScheduler
 from mtl_sched.baselines.prior import PriorEasyScheduler, PriorHardScheduler
 from mtl_sched.baselines.random_task import RandomScheduler
 from mtl_sched.baselines.round_robin import RoundRobinScheduler
@@ -30,6 +31,7 @@ __all__ = [
     "GreedyScheduler",
     "HandCraftedScheduler",
     "LossExponentiationScheduler",
+    "PhasedScheduler",
     "PriorEasyScheduler",
     "PriorHardScheduler",
     "ProportionalScheduler",

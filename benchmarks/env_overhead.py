@@ -1,13 +1,15 @@
-"""What one environment step costs next to one bare training step on the same task.
+"""What an environment step costs per trained minibatch next to one bare training step.
 
-An `MTLSchedulingEnv` step trains the model on one minibatch of the chosen task and then runs
-the probe pass (in inference mode, over the probe pools of every task or of the tasks the
-benchmark's ``refresh`` picks) that yields the next observation and the reward. The bare step is
+An `MTLSchedulingEnv` step trains the model on ``steps_per_action`` minibatches of the chosen
+task (the benchmark's ``decision_steps`` unless ``--option decision_steps=k`` says otherwise) and
+then runs the probe pass (in inference mode, over the probe pools of every task or of the tasks
+the probe settings' ``refresh`` picks) that yields the next observation and the reward. Its cost
+per trained minibatch is the step's time divided by ``steps_per_action``. The bare step is
 `Trainer.train_step` on a minibatch of the same task and size, on a second trainer of the same
 benchmark and seed. The two are timed in turns, cycling over the tasks, in one process; the
 probe pass over every task is timed in the same turns, and, when the benchmark's probe settings
-have a ``refresh`` (``fdu-mtl``'s default; ``--option probe_refresh=all`` probes every task), so
-is the partial pass an environment step then runs (the trained task and ``refresh`` others).
+have a ``refresh`` (``--option probe_refresh=1``; by default every task is probed), so is the
+partial pass an environment step then runs (the trained task and ``refresh`` others).
 Each part's time is the mean over tasks of its fastest repeat on that task (``timeit``'s
 estimate: on a shared machine the slower repeats measure the other load, and repeats of the same
 call can differ several-fold), and the mean of the per-task medians is printed beside it.
@@ -15,10 +17,11 @@ Garbage collection is paused while timing (as in ``timeit``). The environment ru
 single-task references (their penalty test is one comparison; computing them would train one
 model per task first).
 
-The last line is ``ratio <env step / bare training step>`` from the fastest repeats.
+The last line is ``ratio <env step per trained minibatch / bare training step>`` from the
+fastest repeats.
 
     python benchmarks/env_overhead.py --benchmark fdu-mtl
-    python benchmarks/env_overhead.py --benchmark fdu-mtl --option probe_refresh=all
+    python benchmarks/env_overhead.py --benchmark fdu-mtl --option decision_steps=1
     python benchmarks/env_overhead.py --benchmark fdu-mtl --small --repeats 5
 """
 
@@ -130,13 +133,18 @@ def main(args: Args) -> float:
     print(
         f"{args.benchmark}{' (small)' if args.small else ''}: {benchmark.num_tasks} tasks, "
         f"batch {benchmark.trainer_config.batch_size}, probe pool {probe.pool_size} per task "
-        f"(hard {probe.hard_size}, refresh {probe.refresh}), {args.repeats} timed rounds, "
+        f"({probe.selection}, hard {probe.hard_size}, refresh {probe.refresh}), "
+        f"{env.steps_per_action} minibatch(es) per env step, {args.repeats} timed rounds, "
         f"device {trainer.device}, "
         f"{args.threads} thread(s), {'wall-clock' if use_wall else 'process CPU'} time"
     )
+    per_action = env.steps_per_action
+    best["minibatch"] = best["env"] / per_action
+    typical["minibatch"] = typical["env"] / per_action
     rows = [
         ("bare Trainer.train_step", "train"),
-        ("env.step (train step + probe pass)", "env"),
+        (f"env.step ({per_action} train steps + probe)", "env"),
+        ("env.step per trained minibatch", "minibatch"),
         (f"probe pass, all {num_tasks} tasks", "probe"),
     ]
     if refresh is not None:
@@ -149,7 +157,7 @@ def main(args: Args) -> float:
             f"{label:<40} {1e3 * best[part]:>9.2f} {best[part] / best['train']:>7.3f} "
             f"{1e3 * typical[part]:>10.2f} {typical[part] / typical['train']:>7.3f}"
         )
-    ratio = best["env"] / best["train"]
+    ratio = best["minibatch"] / best["train"]
     print(f"ratio {ratio:.3f}")
     return ratio
 

@@ -86,7 +86,8 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
     :param task_names: the factory's task names (found by building one trainer when omitted).
     :param episode_steps: steps per episode (default: enough steps to spend the benchmark's
         budget once, or 100 for a factory).
-    :param steps_per_action: minibatches of the chosen task per environment step.
+    :param steps_per_action: minibatches of the chosen task per environment step (default: the
+        benchmark's ``decision_steps``, or 1 for a factory).
     :param probe: probe settings (default: the trainer configuration's).
     :param reward: ``"loss"`` (minus the summed validation loss), ``"loss-decrease"`` or
         ``"accuracy-increase"`` (see Reward above).
@@ -114,7 +115,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         trainer_factory: TrainerFactory | None = None,
         task_names: Sequence[str] | None = None,
         episode_steps: int | None = None,
-        steps_per_action: int = 1,
+        steps_per_action: int | None = None,
         probe: ProbeConfig | None = None,
         reward: RewardKind = "loss",
         penalty: float = -10.0,
@@ -126,7 +127,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         reward_scale: float = 1.0,
     ) -> None:
         super().__init__()
-        if steps_per_action < 1:
+        if steps_per_action is not None and steps_per_action < 1:
             raise ValueError(f"steps_per_action must be at least 1; got {steps_per_action}")
         if trainer_factory is not None:
             self.benchmark: Benchmark | None = None
@@ -134,6 +135,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             first = trainer_factory(0) if task_names is None or probe is None else None
             self.task_names = tuple(task_names) if task_names is not None else first.task_names
             self.probe_config = probe or first.config.probe
+            steps_per_action = steps_per_action or 1
             default_steps = 100
         elif benchmark is not None:
             if isinstance(benchmark, str):
@@ -142,6 +144,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             self._factory = benchmark.make_trainer
             self.task_names = benchmark.task_names
             self.probe_config = probe or benchmark.trainer_config.probe
+            steps_per_action = steps_per_action or benchmark.decision_steps
             # One episode is one training run of the benchmark's budget.
             default_steps = math.ceil(benchmark.env_episode_steps / steps_per_action)
         else:

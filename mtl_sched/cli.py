@@ -130,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="scheduler hyperparameter (repeatable), e.g. --param tasks=\"['easy','hard']\"",
     )
+    run.add_argument(
+        "--option",
+        type=parse_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="benchmark option (repeatable), e.g. --option probe_measure=entropy",
+    )
     _add_benchmark_source(run)
     add_compare_parser(commands)
     add_report_parser(commands)
@@ -183,7 +191,8 @@ def _run(args: argparse.Namespace) -> str:
     from mtl_sched.comparison import summary_table
     from mtl_sched.registry import prepared_scheduler
 
-    benchmark = get_benchmark(args.benchmark, **_benchmark_options(args)).with_budget(args.budget)
+    options = _benchmark_options(args) | dict(args.option)
+    benchmark = get_benchmark(args.benchmark, **options).with_budget(args.budget)
     if args.single_task:
         return _single_task(benchmark, args.seed)
     if args.scheduler is None:

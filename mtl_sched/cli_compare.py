@@ -139,6 +139,7 @@ def run_compare(args: argparse.Namespace) -> tuple[str, int]:
         params[scheduler][key] = value
     for name in args.schedulers:  # unknown names and settings fail here, before any training
         coerce_hyperparameters(name, params.get(name, {}))
+    cached_benchmark(args.benchmark, options)  # so do bad benchmark options (nothing is loaded)
     if args.left_out is not None and not args.leave_one_out:
         raise ValueError("--left-out needs --leave-one-out")
     if "qls" in args.schedulers and args.agent is None and "agent" not in params.get("qls", {}):

@@ -1,6 +1,14 @@
 """The probe pass: one forward pass over each task's probe set yields both the uncertainty
 histograms (the scheduler's observation) and the validation losses and accuracies (the reward).
 
+Probe pools (`ProbeConfig.pool_size` examples of a task's validation split) are chosen by
+`probe_pool_indices`: ``selection="stratified"`` (the default) allocates a classification
+task's pool to its labels in proportion to their shares of the split and spreads each label's
+share evenly over the split; a task labelled per token (tagging, seq2seq) gets examples spread
+evenly over the split. ``"first"`` takes the first ``pool_size`` examples, whose labels can be
+far from the split's (the first 8 IMDB validation reviews of FDU-MTL are all positive). Both
+rules are deterministic and independent of run seeds, so a benchmark's pools are fixed.
+
 With many tasks, probing every task after every minibatch costs about as much as training on
 the minibatch. `ProbeConfig.refresh` bounds that: each pass then probes only the tasks trained
 since the last pass and the ``refresh`` tasks probed longest ago, and `RollingProbe` keeps the
@@ -12,12 +20,79 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
 
 from mtl_sched.models.base import Batch, MTLModel, TaskOutput, task_outputs
 from mtl_sched.uncertainty import UncertaintyMeasure, batch_hard_indices, histogram, uncertainty
+
+PoolSelection = Literal["first", "stratified"]
+POOL_SELECTIONS: tuple[str, ...] = ("first", "stratified")
+
+
+def _spread(count: int, total: int) -> np.ndarray:
+    """``count`` positions in ``range(total)`` spread evenly: the middle of ``count`` equal
+    stretches (``count <= total``)."""
+    return np.floor((np.arange(count) + 0.5) * total / count).astype(np.int64)
+
+
+def probe_pool_indices(
+    size: int,
+    pool_size: int | None,
+    selection: PoolSelection = "stratified",
+    labels: Sequence[int] | np.ndarray | None = None,
+) -> np.ndarray:
+    """Indices (increasing) of the validation examples that form a task's probe pool.
+
+    :param size: examples in the validation split.
+    :param pool_size: pool size; ``None`` or at least ``size`` takes the whole split.
+    :param selection: ``"first"``: the first ``pool_size`` examples. ``"stratified"``: with
+        ``labels``, each label gets a share of the pool proportional to its count in the split
+        (largest remainders, then the more frequent label, then the lower label, get the
+        examples left over; every label present gets at least one example while the pool has
+        room), taken evenly spread over that label's examples; without ``labels`` (per-token
+        labels), ``pool_size`` examples evenly spread over the split.
+    :param labels: one class label per example (classification), or ``None``.
+    """
+    if selection not in POOL_SELECTIONS:
+        raise ValueError(
+            f"probe pool selection must be one of {POOL_SELECTIONS}; got {selection!r}"
+        )
+    if pool_size is None or pool_size >= size:
+        return np.arange(size, dtype=np.int64)
+    if pool_size < 1:
+        raise ValueError(f"pool_size must be >= 1 or None; got {pool_size}")
+    if selection == "first":
+        return np.arange(pool_size, dtype=np.int64)
+    if labels is None:
+        return _spread(pool_size, size)
+    labels = np.asarray(labels).reshape(-1)
+    if labels.shape[0] != size:
+        raise ValueError(f"{labels.shape[0]} labels for a split of {size} examples")
+    values, counts = np.unique(labels, return_counts=True)
+    exact = pool_size * counts / size
+    share = np.floor(exact).astype(np.int64)
+    if pool_size >= len(values):
+        share = np.maximum(share, 1)
+    # hand out (or take back) the remaining examples: largest remainder, larger count, lower label
+    order = sorted(range(len(values)), key=lambda i: (-(exact[i] - share[i]), -counts[i], i))
+    i = 0
+    while share.sum() < pool_size:
+        k = order[i % len(order)]
+        if share[k] < counts[k]:
+            share[k] += 1
+        i += 1
+    for k in reversed(order):
+        while share.sum() > pool_size and share[k] > 1:
+            share[k] -= 1
+    chosen = [
+        np.flatnonzero(labels == value)[_spread(int(n), int(count))]
+        for value, n, count in zip(values, share, counts, strict=True)
+        if n > 0
+    ]
+    return np.sort(np.concatenate(chosen))
 
 
 @dataclass(frozen=True)
@@ -26,9 +101,9 @@ class ProbeConfig:
 
     :param bins: histogram bins per task.
     :param measure: uncertainty measure (``"margin"``, ``"least_confidence"``, ``"entropy"``).
-    :param pool_size: validation examples per task forming the probe pool (the first ones, so the
-        pool is fixed); ``None`` uses the whole validation split. Losses and accuracies for the
-        reward are averaged over the pool.
+    :param pool_size: validation examples per task forming the probe pool (chosen once by
+        ``selection``, so the pool is fixed); ``None`` uses the whole validation split. Losses
+        and accuracies for the reward are averaged over the pool.
     :param hard_size: how many of the pool's hardest prediction units (highest loss, "batch
         hard") enter the histogram; ``None`` uses every unit of the pool.
     :param refresh: ``None`` (seed 002) probes every task at every pass. A number ``r`` probes,
@@ -37,6 +112,9 @@ class ProbeConfig:
         its last histogram, loss and accuracy (`RollingProbe`). Each task is then re-probed at
         least every ``ceil((K - 1) / r)`` passes, at a cost of ``1 + r`` tasks per pass instead
         of ``K``.
+    :param selection: how the pool is taken from the split (`probe_pool_indices`):
+        ``"stratified"`` (label proportions of the split, or evenly spread for per-token
+        labels) or ``"first"`` (the first ``pool_size`` examples).
     """
 
     bins: int = 20
@@ -44,6 +122,7 @@ class ProbeConfig:
     pool_size: int | None = None
     hard_size: int | None = None
     refresh: int | None = None
+    selection: PoolSelection = "stratified"
 
     def __post_init__(self) -> None:
         if self.bins < 1:
@@ -54,6 +133,10 @@ class ProbeConfig:
             raise ValueError(f"ProbeConfig.hard_size must be >= 1 or None; got {self.hard_size}")
         if self.refresh is not None and self.refresh < 0:
             raise ValueError(f"ProbeConfig.refresh must be >= 0 or None; got {self.refresh}")
+        if self.selection not in POOL_SELECTIONS:
+            raise ValueError(
+                f"ProbeConfig.selection must be one of {POOL_SELECTIONS}; got {self.selection!r}"
+            )
         uncertainty(torch.tensor([[0.5, 0.5]]), self.measure)  # rejects unknown measures early
 
 

@@ -234,6 +234,9 @@ def prepared_scheduler(
             raise ValueError(f"scheduler 'qls': agent {agent} does not exist")
         params["agent"] = agent
         params.setdefault("probe", benchmark.trainer_config.probe)
+        if not Path(agent).is_dir():
+            # a bare saved agent: decide as often as the benchmark's environment does
+            params.setdefault("steps_per_action", benchmark.decision_steps)
     scheduler = make_scheduler(name, **params)
     scheduler.prepare(benchmark)
     return scheduler

@@ -27,7 +27,7 @@ from mtl_sched.data.task import Task
 from mtl_sched.metrics import task_score
 from mtl_sched.models.base import Batch, MTLModel, task_outputs, to_device
 from mtl_sched.models.qmtl import QMTLHead
-from mtl_sched.probing import ProbeConfig, ProbeResult, RollingProbe, probe
+from mtl_sched.probing import ProbeConfig, ProbeResult, RollingProbe, probe, probe_pool_indices
 from mtl_sched.scheduling import (
     CombineContext,
     EvalOutcome,
@@ -183,7 +183,7 @@ def take_rows(columns: Columns, indices: np.ndarray | slice) -> Columns:
     return {name: values[indices] for name, values in columns.items()}
 
 
-class _TaskSampler:
+class TaskSampler:
     """Epoch-wise shuffled indices of one task's training set."""
 
     def __init__(self, size: int, rng: np.random.Generator) -> None:
@@ -237,10 +237,11 @@ class Trainer:
         self._model_param_groups = len(self.optimizer.param_groups)
         self._train_sets = [materialize(t.split("train")) for t in tasks]
         self._samplers = [
-            _TaskSampler(t.size("train"), np.random.default_rng([seed, k]))
+            TaskSampler(t.size("train"), np.random.default_rng([seed, k]))
             for k, t in enumerate(tasks)
         ]
         self._eval_cache: dict[tuple[int, str, int | None], list[Batch]] = {}
+        self._probe_cache: dict[tuple[int, int, str], list[Batch]] = {}
         self.step_count = 0
         self.examples_seen = 0
         self.examples_per_task = np.zeros(len(tasks), dtype=np.int64)
@@ -378,23 +379,66 @@ class Trainer:
         return outcome
 
     # ----------------------------------------------------------------------- evaluation
+    def _collated_chunks(self, k: int, columns: Columns, n: int) -> list[Batch]:
+        """The first ``n`` rows of task ``k``'s ``columns`` as evaluation batches on the device."""
+        step = self.config.eval_batch_size
+        return [
+            to_device(
+                self.model.collate(
+                    self.task_names[k], take_rows(columns, slice(i, min(i + step, n)))
+                ),
+                self.device,
+            )
+            for i in range(0, n, step)
+        ]
+
     def _cached_batches(self, k: int, split: str, limit: int | None) -> list[Batch]:
         key = (k, split, limit)
         if key not in self._eval_cache:
-            columns = materialize(self.tasks[k].split(split))
             size = self.tasks[k].size(split)
             n = size if limit is None else min(limit, size)
-            step = self.config.eval_batch_size
-            self._eval_cache[key] = [
-                to_device(
-                    self.model.collate(
-                        self.task_names[k], take_rows(columns, slice(i, min(i + step, n)))
-                    ),
-                    self.device,
-                )
-                for i in range(0, n, step)
-            ]
+            columns = materialize(self.tasks[k].split(split))
+            self._eval_cache[key] = self._collated_chunks(k, columns, n)
         return self._eval_cache[key]
+
+    def probe_pool(self, k: int, config: ProbeConfig | None = None) -> np.ndarray:
+        """Indices of task ``k``'s validation examples in its probe pool (`probe_pool_indices`).
+
+        A classification task whose validation split has an integer ``label`` column is
+        stratified by it; other tasks (labels per token) get an evenly spread pool.
+
+        :param k: task index.
+        :param config: probe settings (default: this trainer's).
+        """
+        config = config or self.config.probe
+        task = self.tasks[k]
+        size = task.size("validation")
+        labels = None
+        if (
+            config.selection == "stratified"
+            and config.pool_size is not None
+            and config.pool_size < size
+            and task.kind == "classification"
+        ):
+            split = task.split("validation")
+            if "label" in split.column_names:
+                labels = np.asarray(split.with_format("numpy")["label"]).reshape(-1)
+                if labels.shape[0] != size or not np.issubdtype(labels.dtype, np.integer):
+                    labels = None
+        return probe_pool_indices(size, config.pool_size, config.selection, labels)
+
+    def _probe_batches(self, k: int, config: ProbeConfig) -> list[Batch]:
+        size = self.tasks[k].size("validation")
+        if config.pool_size is None or config.pool_size >= size:
+            return self._cached_batches(k, "validation", None)
+        if config.selection == "first":
+            return self._cached_batches(k, "validation", config.pool_size)
+        key = (k, config.pool_size, config.selection)
+        if key not in self._probe_cache:
+            pool = self.probe_pool(k, config)
+            rows = take_rows(materialize(self.tasks[k].split("validation")), pool)
+            self._probe_cache[key] = self._collated_chunks(k, rows, len(pool))
+        return self._probe_cache[key]
 
     @torch.no_grad()
     def evaluate(self, split: str = "validation") -> EvalResult:
@@ -478,7 +522,8 @@ class Trainer:
     def probe(
         self, config: ProbeConfig | None = None, tasks: Sequence[int] | None = None
     ) -> ProbeResult:
-        """One probe pass over the tasks' validation probe pools (see `mtl_sched.probing`).
+        """One probe pass over the tasks' validation probe pools (see `mtl_sched.probing`; the
+        pools are chosen by `probe_pool`).
 
         :param config: probe settings (default: this trainer's).
         :param tasks: the task indices to probe, in the order of the result's rows (``None``:
@@ -486,7 +531,7 @@ class Trainer:
         """
         config = config or self.config.probe
         indices = range(self.num_tasks) if tasks is None else tasks
-        batches = [self._cached_batches(k, "validation", config.pool_size) for k in indices]
+        batches = [self._probe_batches(k, config) for k in indices]
         names = [self.task_names[k] for k in indices]
         return probe(self.model, batches, config, names)
 

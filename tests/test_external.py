@@ -22,14 +22,14 @@ NAMES = ["a", "b"]
 
 def model_probe_data(trainer, pool_size):
     """What a user computes by hand: softmax probabilities, labels and unit losses of the model
-    on the first ``pool_size`` validation rows of each task."""
+    on the ``pool_size`` validation rows of each task's probe pool (`Trainer.probe_pool`)."""
     model = trainer.model
     probabilities, targets, losses = [], [], []
     model.eval()
     with torch.no_grad():
-        for task in trainer.tasks:
+        for k, task in enumerate(trainer.tasks):
             columns = materialize(task.split("validation"))
-            rows = take_rows(columns, slice(0, pool_size))
+            rows = take_rows(columns, trainer.probe_pool(k, ProbeConfig(pool_size=pool_size)))
             out = model.task_output(task.name, model.collate(task.name, rows))
             probabilities.append(torch.softmax(out.logits, dim=-1))
             targets.append(out.targets)

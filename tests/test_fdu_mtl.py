@@ -284,22 +284,40 @@ def test_small_benchmark_runs_inside_the_environment(small_benchmark):
     assert np.array_equal(obs, again_obs) and again[-1][1] == reward
 
 
-def test_steps_probe_the_trained_domain_and_the_oldest_other_unless_all_are_asked(toy_data_dir):
+def test_every_domain_is_probed_at_every_decision_unless_a_refresh_is_asked(toy_data_dir):
     def probe_ages(**options):
         bench = get_benchmark("fdu-mtl", data_dir=toy_data_dir, small=True, **options)
         env = MTLSchedulingEnv(bench, reference_accuracies=None)
+        assert env.steps_per_action == bench.decision_steps
         env.reset(seed=0)
         return [env.step(k)[-1]["probe_age"].tolist() for k in (5, 5)]
 
-    first, second = probe_ages()
+    assert probe_ages() == [[0] * 16, [0] * 16]
+    # seed 002's frequency with the former partial probe: the trained domain and the oldest other
+    first, second = probe_ages(probe_refresh=1, decision_steps=1)
     # after the reset's full probe all are equally old: the lowest index goes first
     assert [k for k in range(16) if first[k] == 0] == [0, 5]
     assert [k for k in range(16) if second[k] == 0] == [1, 5]
     assert first[1] == 1 and second[0] == 1
     assert probe_ages(probe_refresh="all") == [[0] * 16, [0] * 16]
-    for bad in (None, "some", True):
+    for bad in ("some", True, -1):
         with pytest.raises(ValueError, match="probe_refresh"):
             get_benchmark("fdu-mtl", data_dir=toy_data_dir, small=True, probe_refresh=bad)
+
+
+def test_the_probe_pools_of_the_full_variant_follow_each_domains_label_shares(data_dir):
+    bench = get_benchmark("fdu-mtl", data_dir=data_dir)
+    trainer = bench.make_trainer(0)
+    pool_size = bench.trainer_config.probe.pool_size
+    for k, task in enumerate(bench.tasks):
+        labels = np.asarray(task.split("validation")["label"])
+        pool = trainer.probe_pool(k)
+        assert len(pool) == pool_size
+        share = labels[pool].mean()
+        assert abs(share - labels.mean()) <= 1 / pool_size
+    imdb = bench.task_names.index("imdb")
+    first = np.asarray(bench.tasks[imdb].split("validation")["label"])[:8]
+    assert first.tolist() == [1] * 8  # what the former "first 8 reviews" pool read
 
 
 def test_q_mtl_heads_train_under_uniform_and_feed_the_environment(toy_data_dir):

@@ -44,7 +44,12 @@ SEED_002_AND_BANDIT_SCHEDULERS = (
 ORDER_DEPENDENT = {"round-robin", "hand-crafted", "qls"}
 
 CASES = [pytest.param(name, {}, id=name) for name in scheduler_names()] + [
-    pytest.param("round-robin", {"tasks": SUBSET}, id="round-robin-subset")
+    pytest.param("round-robin", {"tasks": SUBSET}, id="round-robin-subset"),
+    pytest.param(
+        "phased",
+        {"stages": [{"hard": 1.0}, {"easy": 1.0, "medium": 2.0}], "fractions": [0.5, 0.5]},
+        id="phased-stages",
+    ),
 ]
 
 

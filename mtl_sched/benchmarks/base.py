@@ -13,7 +13,62 @@ import torch
 
 from mtl_sched.data.task import Task
 from mtl_sched.models.base import MTLModel
+from mtl_sched.probing import POOL_SELECTIONS, ProbeConfig
 from mtl_sched.training import Trainer, TrainerConfig
+from mtl_sched.uncertainty import MEASURES
+
+# Benchmark options every registered benchmark accepts (`Benchmark.with_probe_options`).
+PROBE_OPTIONS: tuple[str, ...] = (
+    "probe_pool",
+    "probe_hard",
+    "probe_measure",
+    "probe_selection",
+    "probe_refresh",
+    "decision_steps",
+)
+
+
+def _count_option(name: str, value: Any, minimum: int, all_word: bool) -> int | None:
+    """An option that is a count of at least ``minimum``, or (``all_word``) ``"all"``/``None``."""
+    if all_word and (value is None or (isinstance(value, str) and value.lower() == "all")):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+        return value
+    expected = f"an integer >= {minimum}" + (" or 'all'" if all_word else "")
+    raise ValueError(f"benchmark option {name} must be {expected}; got {value!r}")
+
+
+def probe_config_with(probe: ProbeConfig, **options: Any) -> ProbeConfig:
+    """``probe`` with the probe options given (``probe_pool``, ``probe_hard``,
+    ``probe_measure``, ``probe_selection``, ``probe_refresh``), each checked.
+
+    :raises ValueError: naming the option, for an unknown option or a bad value.
+    """
+    changes: dict[str, Any] = {}
+    for name, value in options.items():
+        if name == "probe_pool":
+            changes["pool_size"] = _count_option(name, value, 1, all_word=True)
+        elif name == "probe_hard":
+            changes["hard_size"] = _count_option(name, value, 1, all_word=True)
+        elif name == "probe_refresh":
+            changes["refresh"] = _count_option(name, value, 0, all_word=True)
+        elif name == "probe_measure":
+            if value not in MEASURES:
+                raise ValueError(
+                    f"benchmark option probe_measure must be one of {sorted(MEASURES)}; "
+                    f"got {value!r}"
+                )
+            changes["measure"] = value
+        elif name == "probe_selection":
+            if value not in POOL_SELECTIONS:
+                raise ValueError(
+                    f"benchmark option probe_selection must be one of {list(POOL_SELECTIONS)}; "
+                    f"got {value!r}"
+                )
+            changes["selection"] = value
+        else:
+            raise ValueError(f"unknown probe option {name!r}; known: {list(PROBE_OPTIONS)}")
+    return dataclasses.replace(probe, **changes)
 
 
 @dataclass(frozen=True)
@@ -45,6 +100,9 @@ class Benchmark:
     :param episode_steps: environment episode length (steps of one minibatch); defaults to the
         budget divided by the batch size.
     :param better_schedule: a schedule documented to beat ``uniform`` on this benchmark.
+    :param decision_steps: minibatches each decision of a scheduling agent trains: the
+        `MTLSchedulingEnv` ``steps_per_action`` when none is given (benchmarks whose faithful
+        probe pass is expensive decide less often rather than observe less).
     """
 
     name: str
@@ -56,6 +114,7 @@ class Benchmark:
     version: int = 1
     episode_steps: int | None = None
     better_schedule: ScheduleRecipe | None = None
+    decision_steps: int = 1
     _tasks: list[Task] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -111,6 +170,31 @@ class Benchmark:
         changed._tasks = self._tasks
         return changed
 
+    def with_probe_options(self, **options: Any) -> Benchmark:
+        """This benchmark with other probe settings or decision frequency (the tasks are shared).
+
+        :param options: any of `PROBE_OPTIONS`: ``probe_pool`` (examples per task, or ``"all"``),
+            ``probe_hard`` (batch-hard units in the histogram, or ``"all"``), ``probe_measure``
+            (``margin``, ``least_confidence``, ``entropy``), ``probe_selection`` (``first`` or
+            ``stratified``), ``probe_refresh`` (tasks re-probed besides the trained one, or
+            ``"all"``) and ``decision_steps`` (minibatches per agent decision).
+        :raises ValueError: naming the option, for an unknown option or a bad value.
+        """
+        options = dict(options)
+        decision_steps = self.decision_steps
+        if "decision_steps" in options:
+            decision_steps = _count_option(
+                "decision_steps", options.pop("decision_steps"), 1, all_word=False
+            )
+        probe = probe_config_with(self.trainer_config.probe, **options)
+        changed = dataclasses.replace(
+            self,
+            trainer_config=dataclasses.replace(self.trainer_config, probe=probe),
+            decision_steps=decision_steps,
+        )
+        changed._tasks = self._tasks
+        return changed
+
     def without_task(self, name: str) -> Benchmark:
         """This benchmark with task ``name`` left out (a leave-one-out transfer experiment).
 
@@ -145,6 +229,7 @@ class Benchmark:
             config={**self.config, "left_out": left_out},
             version=self.version,
             episode_steps=self.episode_steps,
+            decision_steps=self.decision_steps,
         )
         reduced._tasks = list(remaining)
         return reduced

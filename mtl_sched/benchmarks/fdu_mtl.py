@@ -13,15 +13,20 @@ twice); sentences are cut to their first 200 tokens. Minibatches of 16 reviews o
 
 Full variant (defaults): about four passes over the training data; evaluated on validation four
 times per run (the best evaluation's model is tested). The probe pass (observation and reward)
-reads the first 8 validation reviews of a task and histograms the margin uncertainty of all of
-them. After each step it probes the trained domain and the one probed longest ago
-(``probe_refresh=1``, `ProbeConfig.refresh`), and the other domains keep their last results:
-probing all 16 domains after every step, as seed 002 does (``probe_refresh="all"``), costs
-about as much as the step's training (``benchmarks/env_overhead.py``).
+reads 32 validation reviews of every domain, a stratified pool (`ProbeConfig.selection`: each
+label's share of the domain's validation split, spread over the split), and histograms the
+margin uncertainty of all of them; a scheduling agent decides every 8 minibatches
+(``decision_steps=8``). Deciding less often pays for probing every domain at every decision:
+the reward then follows a probe of every domain's whole validation split closely, where seed
+002's frequency with a cheap partial probe (the first 8 reviews, the trained domain and one
+other per step) did not (``benchmarks/probe_fidelity.py``). ``--option decision_steps=1
+--option probe_refresh=all`` gives seed 002's full probe after every minibatch.
 
 Small variant (``small=True``, for tests and CI): the same 16 tasks cut to their first 100
 train, 40 validation and 40 test reviews, a tiny BiLSTM (16 units, embeddings of 16, sentences
 cut to 40 tokens) and a budget of two passes over the small training sets; a run takes seconds.
+Its probe reads every domain's whole validation split (40 reviews) and an agent decides every 4
+minibatches.
 
 No schedule is documented to beat ``uniform`` here yet (``better_schedule`` is ``None``).
 """
@@ -32,7 +37,6 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 
 import torch
 
@@ -51,6 +55,10 @@ from mtl_sched.training import TrainerConfig
 
 # Per-task data cuts of the small variant: (train, validation, test).
 SMALL_SIZES = (100, 40, 40)
+# (probe pool per domain, minibatches per agent decision) of the full and the small variant:
+# stratified pools, every domain probed at every decision (see the module docstring)
+FULL_PROBE = (32, 8)
+SMALL_PROBE = (None, 4)
 
 
 def fdu_mtl_benchmark(
@@ -67,8 +75,6 @@ def fdu_mtl_benchmark(
     max_vocabulary: int | None = 20_000,
     learning_rate: float | None = None,
     word_vectors: str | os.PathLike[str] | None = None,
-    probe_pool: int | None = None,
-    probe_refresh: int | Literal["all"] = 1,
     bins: int = 20,
     qmtl_k: int | None = None,
     qmtl_hidden: int = 20,
@@ -93,10 +99,6 @@ def fdu_mtl_benchmark(
         updates per task need larger steps).
     :param word_vectors: a GloVe-format text file to initialize the embeddings from (its
         vectors must have ``embedding_dim`` entries); ``None`` starts from random embeddings.
-    :param probe_pool: validation reviews per task in the probe pass.
-    :param probe_refresh: probe, after each step, only the trained domain and this many others
-        (those probed longest ago), keeping the rest's last results (`ProbeConfig.refresh`);
-        ``"all"`` probes every domain after every step, as seed 002 does.
     :param bins: histogram bins of the scheduler's observation.
     :param qmtl_k: give each domain ``qmtl_k`` Q-MTL heads (`QMTLHead`) instead of one linear
         head; the probe's histograms and accuracies then read the combined distribution.
@@ -108,13 +110,7 @@ def fdu_mtl_benchmark(
     embedding_dim = embedding_dim or (16 if small else 64)
     hidden_size = hidden_size or (16 if small else 64)
     max_length = max_length or (40 if small else 200)
-    probe_pool = probe_pool or 8
-    if probe_refresh == "all":
-        refresh = None
-    elif isinstance(probe_refresh, int) and not isinstance(probe_refresh, bool):
-        refresh = probe_refresh
-    else:
-        raise ValueError(f"probe_refresh must be a number or 'all'; got {probe_refresh!r}")
+    probe_pool, decision_steps = SMALL_PROBE if small else FULL_PROBE
     learning_rate = learning_rate or (1e-2 if small else 2e-3)
     if budget is None:
         # two passes over the small training sets; about four over the full ones
@@ -173,8 +169,9 @@ def fdu_mtl_benchmark(
             eval_every=max(1, budget // 4),
             learning_rate=learning_rate,
             eval_batch_size=256,
-            probe=ProbeConfig(bins=bins, pool_size=probe_pool, refresh=refresh),
+            probe=ProbeConfig(bins=bins, pool_size=probe_pool),
         ),
+        decision_steps=decision_steps,
         config={
             "small": small,
             "domains": list(domains),

@@ -31,6 +31,11 @@ parse symbols at most 1000 (the long tail of rare offset-relation pairs becomes 
 ``benchmarks/uniform_quality.py --benchmark nmt-aux`` trains it under ``uniform`` and prints the
 test scores and the training cost per 1000 examples. The ``small`` variant (300 training and 60
 validation/test examples per task, 32-wide model) trains in seconds and serves tests and CI.
+
+The scheduling environment probes 200 validation examples per task, spread evenly over the split
+(the whole split in the small variant), and an agent decides every 8 minibatches (every
+minibatch in the small variant): the probe pass over the German vocabulary costs several
+training steps.
 """
 
 from __future__ import annotations
@@ -134,8 +139,10 @@ def nmt_aux_benchmark(
             learning_rate=learning_rate,
             eval_batch_size=128,
             # the probe's logits span the German vocabulary: keep its pool to 200 sentences
+            # (spread over the split), and decide less often than every minibatch
             probe=ProbeConfig(bins=bins, pool_size=200),
         ),
+        decision_steps=1 if small else 8,
         config={
             "small": small,
             "tasks": ["translation", *auxiliary],

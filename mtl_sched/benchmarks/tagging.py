@@ -17,10 +17,13 @@ The model is a `SequenceTagger`: word embeddings (lowercased, digits as ``0``, w
 map to ``<unk>``) and a character BiLSTM feed one shared BiLSTM; each task has a linear emission
 layer and a CRF. Training uses Adam and minibatches of 32 sentences per task; budgets count
 sentences. Model selection averages token accuracy (POS) and span F1 (chunk, NER) on
-validation. The probe pool of the scheduling environment is the first 200 validation sentences
-of each task; its histograms hold per-token margins of the CRF marginals. The three pools go
-through the shared encoder in one pass (`SequenceTagger.task_outputs`), as do the minibatches
-of a step that trains several tasks.
+validation. The probe pool of the scheduling environment is 200 validation sentences of each
+task spread evenly over the split (`ProbeConfig.selection`; labels are per token); its
+histograms hold per-token margins of the CRF marginals. The probe pass costs about seven
+training steps, so a scheduling agent decides every 8 minibatches (``decision_steps``; 1 in the
+small variant, whose probe of 50 of its 100 validation sentences per task is cheap). The three
+pools go through the shared encoder in one pass (`SequenceTagger.task_outputs`), as do the
+minibatches of a step that trains several tasks.
 
 Under ``uniform`` the full default budget of 300 000 sentences gives each task 100 000: 12.6
 epochs of CoNLL-2000 and 7.1 of CoNLL-2003, enough for the test scores stated in the README
@@ -71,8 +74,8 @@ def tagging_trainer_config(
     bins: int = 20,
 ) -> TrainerConfig:
     """The training settings of the tagging benchmarks: Adam, ``evaluations`` validation
-    passes per run, evaluation batches of 256 sentences, and a probe pool of the first 200
-    validation sentences per task (50 when ``small``).
+    passes per run, evaluation batches of 256 sentences, and a probe pool of 200 validation
+    sentences per task spread over the split (50 when ``small``).
 
     :param budget: training sentences per run.
     :param batch_size: sentences per minibatch.
@@ -164,6 +167,7 @@ def tagging_benchmark(
         trainer_config=tagging_trainer_config(
             budget, batch_size, learning_rate, evaluations, small, bins
         ),
+        decision_steps=1 if small else 8,
         config={
             "tasks": list(TAGGING_TASKS),
             "small": small,

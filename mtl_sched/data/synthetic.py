@@ -16,6 +16,18 @@ replaces each *training* label by a uniformly drawn different class with probabi
 has labels drawn uniformly at random in every split, independent of the input: training on it
 can only teach the shared encoder to memorize noise, and its best accuracy is chance.
 
+A `ComposedTaskSpec` task builds on another task, its *base*: its teacher reads the base
+teacher's latent features ``h = sin(g_base * x P_base)`` through a readout of its own::
+
+    y = argmax_c (h R)_c - m_c
+
+so a model that has learned the base task's features needs only a new linear readout for it,
+while a model without them must build the same features from the composed task's own data
+(usually too few or too noisy to do so). With ``reads="classes"`` the label is instead a fixed
+balanced grouping of the base teacher's classes, ``y = group(argmax_c (h W_base)_c - m_c)``: a
+union of cells of the base's partition, close to linear for a model that separates the base's
+classes. The base must be listed before the task built on it.
+
 Data are a pure function of the specs, ``input_dim``, ``latent_dim`` and ``seed``.
 """
 
@@ -73,6 +85,50 @@ class SyntheticTaskSpec:
             raise ValueError(f"synthetic task {self.name!r}: " + ", ".join(problems))
 
 
+@dataclass(frozen=True)
+class ComposedTaskSpec:
+    """A task whose teacher reads the latent features of another task's teacher.
+
+    :param name: task name.
+    :param base: name of the task whose teacher features this task's teacher reads; a
+        non-harmful `SyntheticTaskSpec` listed earlier.
+    :param num_classes: number of classes (at least 2).
+    :param train_size: training examples.
+    :param validation_size: validation examples.
+    :param test_size: test examples.
+    :param label_noise: probability in ``[0, 1)`` that a training label becomes another class.
+    :param reads: ``"features"``: the teacher is a readout of its own of the base teacher's
+        latent features; ``"classes"``: the label is a fixed balanced grouping of the base
+        teacher's (clean) classes into ``num_classes`` groups, which needs at most as many
+        classes as the base has.
+    """
+
+    name: str
+    base: str
+    num_classes: int = 2
+    train_size: int = 1000
+    validation_size: int = 200
+    test_size: int = 1000
+    label_noise: float = 0.0
+    reads: str = "features"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.num_classes < 2:
+            problems.append(f"num_classes={self.num_classes} (need >= 2)")
+        for field_name in ("train_size", "validation_size", "test_size"):
+            if getattr(self, field_name) < 1:
+                problems.append(f"{field_name}={getattr(self, field_name)} (need >= 1)")
+        if not 0.0 <= self.label_noise < 1.0:
+            problems.append(f"label_noise={self.label_noise} (need 0 <= p < 1)")
+        if self.base == self.name:
+            problems.append("base names the task itself")
+        if self.reads not in ("features", "classes"):
+            problems.append(f"reads={self.reads!r} (need 'features' or 'classes')")
+        if problems:
+            raise ValueError(f"composed task {self.name!r}: " + ", ".join(problems))
+
+
 def _teacher_gain(difficulty: float) -> float:
     return 0.3 + 2.7 * difficulty
 
@@ -95,14 +151,15 @@ def _corrupt(
 
 
 def make_synthetic_tasks(
-    specs: Sequence[SyntheticTaskSpec],
+    specs: Sequence[SyntheticTaskSpec | ComposedTaskSpec],
     input_dim: int = 16,
     latent_dim: int = 8,
     seed: int = 0,
 ) -> list[Task]:
     """Generate one `Task` per spec over a shared input space.
 
-    :param specs: one spec per task; names must be unique.
+    :param specs: one spec per task; names must be unique; a `ComposedTaskSpec` must come
+        after its base.
     :param input_dim: dimension d of the shared input.
     :param latent_dim: width h of the teacher's latent layer.
     :param seed: data seed; the same arguments always give the same data.
@@ -118,7 +175,12 @@ def make_synthetic_tasks(
     shared /= math.sqrt(input_dim)
 
     tasks = []
+    # name -> (gain, projection, readout, class offsets) of each non-harmful task's teacher
+    teachers: dict[str, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
     for spec, task_seed in zip(specs, task_seeds, strict=True):
+        if isinstance(spec, ComposedTaskSpec):
+            tasks.append(_composed_task(spec, teachers, input_dim, seed, task_seed))
+            continue
         rng = np.random.default_rng(task_seed)
         own = rng.normal(size=(input_dim, latent_dim)) / math.sqrt(input_dim)
         projection = math.sqrt(spec.relatedness) * shared + math.sqrt(1 - spec.relatedness) * own
@@ -133,6 +195,8 @@ def make_synthetic_tasks(
         # Class offsets from a large reference sample make the classes roughly balanced.
         reference = np.sin(gain * rng.normal(size=(20000, input_dim)) @ projection) @ readout
         offsets = _balancing_offsets(reference)
+        if not spec.harmful:
+            teachers[spec.name] = (gain, projection, readout, offsets)
 
         splits = {}
         for split, x in inputs.items():
@@ -154,6 +218,57 @@ def make_synthetic_tasks(
             )
         )
     return tasks
+
+
+def _composed_task(
+    spec: ComposedTaskSpec,
+    teachers: dict[str, tuple[float, np.ndarray, np.ndarray, np.ndarray]],
+    input_dim: int,
+    seed: int,
+    task_seed: np.random.SeedSequence,
+) -> Task:
+    """The task of ``spec``: a readout of its base teacher's latent features, or a grouping of
+    its classes (``teachers``: name -> gain, projection, readout and class offsets of every
+    non-harmful task generated so far)."""
+    if spec.base not in teachers:
+        raise ValueError(
+            f"composed task {spec.name!r}: base {spec.base!r} must be a non-harmful synthetic "
+            f"task listed before it; earlier such tasks: {list(teachers)}"
+        )
+    gain, projection, base_readout, base_offsets = teachers[spec.base]
+    if spec.reads == "classes" and spec.num_classes > base_readout.shape[1]:
+        raise ValueError(
+            f"composed task {spec.name!r}: grouping the classes of {spec.base!r} needs at most "
+            f"{base_readout.shape[1]} classes; got {spec.num_classes}"
+        )
+    rng = np.random.default_rng(task_seed)
+    readout = rng.normal(size=(projection.shape[1], spec.num_classes))
+    sizes = {"train": spec.train_size, "validation": spec.validation_size, "test": spec.test_size}
+    inputs = {split: rng.normal(size=(n, input_dim)) for split, n in sizes.items()}
+    reference = np.sin(gain * rng.normal(size=(20000, input_dim)) @ projection) @ readout
+    offsets = _balancing_offsets(reference)
+    if spec.reads == "classes":
+        # base class i -> group (position of i in a random order) mod num_classes
+        groups = np.empty(base_readout.shape[1], dtype=np.int64)
+        groups[rng.permutation(groups.size)] = np.arange(groups.size) % spec.num_classes
+    splits = {}
+    for split, x in inputs.items():
+        latent = np.sin(gain * x @ projection)
+        if spec.reads == "classes":
+            y = groups[np.argmax(latent @ base_readout - base_offsets, axis=1)]
+        else:
+            y = np.argmax(latent @ readout - offsets, axis=1)
+        if split == "train" and spec.label_noise > 0:
+            y = _corrupt(y, spec.label_noise, spec.num_classes, rng)
+        splits[split] = _as_dataset(x, y.astype(np.int64))
+    return Task(
+        name=spec.name,
+        splits=splits,
+        num_classes=spec.num_classes,
+        kind="classification",
+        metric="accuracy",
+        metadata={"synthetic": asdict(spec), "input_dim": input_dim, "seed": seed},
+    )
 
 
 def _balancing_offsets(logits: np.ndarray, iterations: int = 50) -> np.ndarray:
