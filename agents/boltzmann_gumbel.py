@@ -8,21 +8,21 @@ Warm-up
 
 After the warm-up the action is ``argmax_a Q(s, a) + beta_a * Z_a`` with ``Z_a`` i.i.d. standard
 Gumbel and ``beta_a = C * temperature(t) * sigma(s) / sqrt(N_a)``: ``N_a`` counts how often
-action ``a`` was taken in training (warm-up included), an action never taken has an infinite
-index (it is tried first), and the temperature is annealed from ``temperature_initial`` to
-``temperature_final`` (nearly greedy). ``sigma(s)`` is the scale of the Q-values the noise is
-measured against: with ``exploration_scale="q-spread"`` (the default) the standard deviation of
-``Q(s, .)`` over the actions (at least ``MIN_Q_SPREAD``), so that the draw does not depend on the
-units of the reward and ``C`` is a multiplier of the Q-values' own spread; with
+action ``a`` was taken in training (warm-up included; with several environments, the counts
+before the step), an action never taken has an infinite index (it is tried first), and the
+temperature is annealed from ``temperature_initial`` to ``temperature_final`` (nearly greedy).
+``sigma(s)`` is the scale of the Q-values the noise is measured against: with
+``exploration_scale="q-spread"`` (the default) the standard deviation of ``Q(s, .)`` over the
+actions (at least ``MIN_Q_SPREAD``), so that the draw does not depend on the units of the
+reward and ``C`` is a multiplier of the Q-values' own spread; with
 ``exploration_scale="absolute"`` (seed 002's form) ``sigma = 1`` and ``C`` is in reward units,
 to be matched by hand to the scale of Q. With a common ``beta`` this samples exactly from
 ``softmax(Q / beta)`` (the Gumbel-max trick). Epsilon-greedy is off; ``predict`` is greedy.
 
 ``exploration="boltzmann"`` gives plain Boltzmann (softmax) exploration under the same annealed
 temperature: actions are drawn from ``softmax(Q / (C * temperature(t) * sigma(s)))``, the counts
-play no
-part (they are still kept, for the logged action shares). It is the Boltzmann-Gumbel draw with
-every count taken as 1, which isolates what the count scaling contributes.
+play no part (they are still kept, for the logged action shares). It is the Boltzmann-Gumbel
+draw with every count taken as 1, which isolates what the count scaling contributes.
 
 The counts, the temperature schedule's state and the noise generator are attributes, so they
 survive ``save``/``load``; the schedule is a function of ``num_timesteps`` over a horizon fixed at
@@ -67,13 +67,13 @@ def annealed_temperature(
     raise ValueError(f"temperature schedule must be 'linear' or 'exponential'; got {schedule!r}")
 
 
-def q_spread(q_values: np.ndarray) -> float:
-    """The scale ``sigma(s)`` of one state's Q-values: their standard deviation over the actions,
-    at least ``MIN_Q_SPREAD``.
+def q_spread(q_values: np.ndarray) -> np.ndarray:
+    """The scale ``sigma(s)`` of Q-values: their standard deviation over the actions (the last
+    axis), at least ``MIN_Q_SPREAD``.
 
-    :param q_values: estimated values of one state, shape ``(A,)``.
+    :param q_values: estimated values, shape ``(A,)`` for one state or ``(n, A)`` for ``n``.
     """
-    return max(float(np.std(q_values)), MIN_Q_SPREAD)
+    return np.maximum(np.std(q_values, axis=-1), MIN_Q_SPREAD)
 
 
 def boltzmann_choice(
@@ -233,27 +233,35 @@ class BoltzmannGumbelDQN(DQN):
             return actions, actions
         assert self._last_obs is not None, "self._last_obs was not set"
         q = self.q_values(self._last_obs)  # type: ignore[arg-type]
-        actions = np.empty(n_envs, dtype=np.int64)
-        for i in range(n_envs):
-            scale = self.exploration_c * self.temperature
-            if self.exploration_scale == "q-spread":
-                scale *= q_spread(q[i])
-            if self.exploration == "boltzmann":
-                actions[i] = boltzmann_choice(q[i], scale, self.exploration_rng)
-            else:
+        scale = np.full(n_envs, self.exploration_c * self.temperature)
+        if self.exploration_scale == "q-spread":
+            scale *= q_spread(q)
+        if self.exploration == "boltzmann-gumbel" and (self.action_counts == 0).any():
+            # untried actions win outright: one environment after the other, so that two
+            # environments of one step do not both take the same untried action
+            actions = np.empty(n_envs, dtype=np.int64)
+            for i in range(n_envs):
                 actions[i] = boltzmann_gumbel_choice(
-                    q[i], self.action_counts, scale, self.exploration_rng
+                    q[i], self.action_counts, scale[i], self.exploration_rng
                 )
-            self.action_counts[actions[i]] += 1
+                self.action_counts[actions[i]] += 1
+            return actions, actions
+        noise_scale = scale[:, None]
+        if self.exploration == "boltzmann-gumbel":
+            noise_scale = noise_scale / np.sqrt(self.action_counts)[None, :]
+        gumbel = self.exploration_rng.gumbel(size=q.shape)
+        actions = np.argmax(q + noise_scale * gumbel, axis=1).astype(np.int64)
+        np.add.at(self.action_counts, actions, 1)
         return actions, actions
 
     def collect_rollouts(
         self, env: Any, callback: Any, train_freq: TrainFreq, *args: Any, **kwargs: Any
     ) -> Any:
         # SB3 collects whole ``train_freq`` rounds, overshooting a total that is not a multiple
-        # of it; a resumed run starts anywhere, so the last round is cut to end exactly.
+        # of it; a resumed run starts anywhere, so the last round is cut to end exactly (to the
+        # step of all ``n_envs`` environments that reaches it, with several).
         if train_freq.unit == TrainFrequencyUnit.STEP:
-            remaining = self._total_timesteps - self.num_timesteps
+            remaining = -(-(self._total_timesteps - self.num_timesteps) // self.n_envs)
             if 0 < remaining < train_freq.frequency:
                 train_freq = TrainFreq(remaining, train_freq.unit)
         return super().collect_rollouts(env, callback, train_freq, *args, **kwargs)

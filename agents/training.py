@@ -36,14 +36,17 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from mtl_sched.agents.boltzmann_gumbel import (
     BoltzmannGumbelDQN,
     ExplorationKind,
+    ExplorationScale,
     TemperatureSchedule,
 )
 from mtl_sched.agents.progress import TqdmCallback
 from mtl_sched.benchmarks import Benchmark, get_benchmark
+from mtl_sched.envs.batched import make_scheduling_vec_env
 from mtl_sched.envs.scheduling_env import MTLSchedulingEnv, RewardKind
 from mtl_sched.probing import ProbeConfig
 
@@ -60,7 +63,8 @@ class AgentSettings:
 
     :param reward: environment reward (``"loss"``, ``"loss-decrease"``, ``"accuracy-increase"``).
     :param use_penalty: apply the single-task accuracy penalty (references computed and cached).
-    :param steps_per_action: minibatches each choice of the agent trains.
+    :param steps_per_action: minibatches each choice of the agent trains (``None``: the
+        benchmark's ``decision_steps``).
     :param reward_scale: factor on the environment's reward (not on the penalty).
     :param recency_decay: add recency features with this decay to the observation (see
         `mtl_sched.recency`); ``None`` keeps seed 002's histogram-only observation.
@@ -69,7 +73,10 @@ class AgentSettings:
     :param exploration: ``"boltzmann-gumbel"`` (count-scaled Gumbel noise, seed 002) or
         ``"boltzmann"`` (plain softmax exploration at the same temperature; see
         `BoltzmannGumbelDQN`).
-    :param exploration_c: Boltzmann-Gumbel constant ``C`` (match it to the scale of Q).
+    :param exploration_c: Boltzmann-Gumbel constant ``C``: a multiplier of the spread of the
+        Q-values (``exploration_scale="q-spread"``) or a noise scale in reward units
+        (``"absolute"``, seed 002's form).
+    :param exploration_scale: what ``C`` multiplies (see `BoltzmannGumbelDQN`).
     :param temperature_initial: exploration temperature at the start.
     :param temperature_final: exploration temperature after annealing.
     :param temperature_fraction: fraction of training over which the temperature is annealed.
@@ -80,17 +87,25 @@ class AgentSettings:
     :param train_freq: environment steps between gradient updates.
     :param target_update_interval: environment steps between target-network updates.
     :param net_arch: hidden layer widths of the Q-network.
+    :param n_envs: environments the agent steps at once (SB3's vectorized environments). With
+        more than one, the environments of a benchmark whose model batches (`SharedMLP`
+        benchmarks such as ``synthetic``) train as one batched model
+        (`mtl_sched.envs.BatchedSchedulingVecEnv`); other benchmarks run one process per
+        environment. SB3 counts ``train_freq`` in steps of all ``n_envs`` environments at once,
+        so the agent makes one gradient update per ``train_freq * n_envs`` environment steps;
+        ``learning_starts`` and ``target_update_interval`` stay in environment steps.
     """
 
     reward: RewardKind = "loss-decrease"
     use_penalty: bool = False
-    steps_per_action: int = 1
+    steps_per_action: int | None = None
     reward_scale: float = 1.0
     recency_decay: float | None = None
     gamma: float = 0.9
     learning_rate: float = 1e-3
     exploration: ExplorationKind = "boltzmann-gumbel"
-    exploration_c: float = 0.1
+    exploration_c: float = 1.0
+    exploration_scale: ExplorationScale = "q-spread"
     temperature_initial: float = 1.0
     temperature_final: float = 0.05
     temperature_fraction: float = 0.8
@@ -101,9 +116,12 @@ class AgentSettings:
     train_freq: int = 4
     target_update_interval: int = 500
     net_arch: tuple[int, ...] = (64, 64)
+    n_envs: int = 1
 
     def __post_init__(self) -> None:
         self.net_arch = tuple(int(width) for width in self.net_arch)
+        if self.n_envs < 1:
+            raise ValueError(f"n_envs must be at least 1; got {self.n_envs}")
 
     def make_env(self, benchmark: Benchmark) -> MTLSchedulingEnv:
         """The scheduling environment these settings train on."""
@@ -115,6 +133,22 @@ class AgentSettings:
             recency_decay=self.recency_decay,
             reward_scale=self.reward_scale,
         )
+
+    def make_vec_env(self, benchmark: Benchmark, seed: int) -> VecEnv:
+        """``n_envs`` scheduling environments these settings train on, as one SB3 ``VecEnv``
+        (batched when the benchmark's model batches; see `mtl_sched.envs.make_scheduling_vec_env`)
+        with episode statistics (``VecMonitor``); environment ``i`` is seeded ``seed + i``."""
+        vec_env = make_scheduling_vec_env(
+            benchmark,
+            self.n_envs,
+            seed,
+            reward=self.reward,
+            reference_accuracies="auto" if self.use_penalty else None,
+            steps_per_action=self.steps_per_action,
+            recency_decay=self.recency_decay,
+            reward_scale=self.reward_scale,
+        )
+        return VecMonitor(vec_env)
 
     def dqn_kwargs(self, seed: int, total_steps: int | None = None) -> dict[str, Any]:
         """Keyword arguments of SB3's ``DQN`` shared by every exploration method (none of the
@@ -136,14 +170,16 @@ class AgentSettings:
         }
 
     def make_agent(
-        self, env: MTLSchedulingEnv, seed: int, total_steps: int | None = None
+        self, env: MTLSchedulingEnv | VecEnv, seed: int, total_steps: int | None = None
     ) -> BoltzmannGumbelDQN:
-        """A fresh agent on ``env``; ``total_steps`` caps the replay buffer at what is needed."""
+        """A fresh agent on ``env`` (one environment, or a ``VecEnv`` such as `make_vec_env`'s);
+        ``total_steps`` caps the replay buffer at what is needed."""
         return BoltzmannGumbelDQN(
             "MlpPolicy",
             env,
             exploration=self.exploration,
             exploration_c=self.exploration_c,
+            exploration_scale=self.exploration_scale,
             temperature_initial=self.temperature_initial,
             temperature_final=self.temperature_final,
             temperature_fraction=self.temperature_fraction,
@@ -276,11 +312,18 @@ def _read_settings(out: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: not valid JSON (line {err.lineno}): {err.msg}") from None
 
 
+def _crossed_multiple(timesteps: int, step: int, every: int) -> bool:
+    """Whether the last ``step`` timesteps (one step of every environment) reached a multiple of
+    ``every``: exactly ``timesteps % every == 0`` with one environment."""
+    return timesteps // every > (timesteps - step) // every
+
+
 class CheckpointCallback(BaseCallback):
     """Save agent, replay buffer and progress every ``every`` steps (and on demand).
 
     :param out: the run's output directory.
-    :param every: environment steps between checkpoints.
+    :param every: environment steps between checkpoints (with several environments, a checkpoint
+        is written at the first step of them all that reaches each multiple of ``every``).
     :param progress_state: extra state stored in ``progress.json`` (kept up to date by its owner).
     """
 
@@ -292,7 +335,7 @@ class CheckpointCallback(BaseCallback):
         self.last_saved = -1
 
     def _on_step(self) -> bool:
-        if self.num_timesteps % self.every == 0:
+        if _crossed_multiple(self.num_timesteps, self.training_env.num_envs, self.every):
             self.save()
         return True
 
@@ -322,9 +365,11 @@ class GreedyEvaluationCallback(BaseCallback):
 
     :param out: the run's output directory.
     :param benchmark: the benchmark to run on.
-    :param env: the training environment (for its probe settings and steps per action).
+    :param env: an environment of the training settings (for its probe settings, steps per
+        action and recency features; it is not stepped).
     :param seeds: training seeds of the evaluation runs.
-    :param every: environment steps between evaluations.
+    :param every: environment steps between evaluations (with several environments, at the
+        first step of them all that reaches each multiple of ``every``).
     :param progress_state: shared state holding ``best_score`` and ``best_timesteps``.
     """
 
@@ -347,7 +392,7 @@ class GreedyEvaluationCallback(BaseCallback):
         self.last_evaluated = -1
 
     def _on_step(self) -> bool:
-        if self.num_timesteps % self.every == 0:
+        if _crossed_multiple(self.num_timesteps, self.training_env.num_envs, self.every):
             self.evaluate()
         return True
 
@@ -441,16 +486,19 @@ def train_agent(
     out = config.out
     benchmark = get_benchmark(config.benchmark, **config.benchmark_options)
     env = config.agent.make_env(benchmark)
+    train_env: MTLSchedulingEnv | VecEnv = env
+    if config.agent.n_envs > 1:
+        train_env = config.agent.make_vec_env(benchmark, config.seed)
     checkpoints = complete_checkpoints(out) if resume else []
     state: dict[str, Any] = {"best_score": -np.inf, "best_timesteps": -1}
     if checkpoints:
         latest = checkpoints[-1]
-        agent = BoltzmannGumbelDQN.load(latest / "agent.zip", env=env, device="auto")
+        agent = BoltzmannGumbelDQN.load(latest / "agent.zip", env=train_env, device="auto")
         agent.load_replay_buffer(latest / "replay_buffer.pkl")
         stored = json.loads((latest / PROGRESS_FILE).read_text())
         state.update({k: v for k, v in stored.items() if k != "timesteps"})
     else:
-        agent = config.agent.make_agent(env, config.seed, total_steps=config.steps)
+        agent = config.agent.make_agent(train_env, config.seed, total_steps=config.steps)
     start = agent.num_timesteps
     agent.set_logger(configure(str(out / "logs" / f"run-{start:09d}"), _logger_formats()))
 
@@ -510,6 +558,9 @@ def load_trained_agent(path: str | Path, which: str = "best") -> TrainedAgent:
         raise FileNotFoundError(f"{out} has no {which!r} agent (looked for {candidates[which]})")
     settings = AgentSettings.from_dict(stored["agent"])
     benchmark = get_benchmark(stored["benchmark"], **stored.get("benchmark_options", {}))
+    if settings.steps_per_action is None:
+        # the environment it trained on decided every `decision_steps` minibatches
+        settings.steps_per_action = benchmark.decision_steps
     return TrainedAgent(
         agent=BoltzmannGumbelDQN.load(found, device="cpu"),
         settings=settings,

@@ -4,6 +4,12 @@
 import gymnasium as gym
 
 from mtl_sched.envs.bandit import TaskBanditEnv
+from mtl_sched.envs.batched import (
+    BatchedSchedulingVecEnv,
+    benchmark_batches,
+    make_scheduling_vec_env,
+)
+from mtl_sched.envs.replica import ReplicaTrainer
 from mtl_sched.envs.scheduling_env import MTLSchedulingEnv
 
 ENV_ID = "mtl_sched/MTLScheduling-v0"
@@ -14,4 +20,13 @@ if ENV_ID not in gym.registry:
 if BANDIT_ENV_ID not in gym.registry:
     gym.register(id=BANDIT_ENV_ID, entry_point="mtl_sched.envs.bandit:TaskBanditEnv")
 
-__all__ = ["BANDIT_ENV_ID", "ENV_ID", "MTLSchedulingEnv", "TaskBanditEnv"]
+__all__ = [
+    "BANDIT_ENV_ID",
+    "ENV_ID",
+    "BatchedSchedulingVecEnv",
+    "MTLSchedulingEnv",
+    "ReplicaTrainer",
+    "TaskBanditEnv",
+    "benchmark_batches",
+    "make_scheduling_vec_env",
+]

@@ -107,3 +107,33 @@ def batch_hard_indices(hardness: torch.Tensor, size: int | None) -> torch.Tensor
     # A stable sort on the negated score ranks equal scores by index.
     order = torch.sort(-hardness.to(torch.float64), stable=True).indices
     return order[:keep]
+
+
+def padded_uncertainty(
+    probs: torch.Tensor, log_classes: torch.Tensor, measure: UncertaintyMeasure
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uncertainty and most probable class of class probabilities laid out ``(n, C, U)``.
+
+    The measures of `mtl_sched.uncertainty` (same formulas and ranges, ties as ``torch.topk``
+    and ``torch.argmax`` resolve them), for units whose tasks have different class counts:
+    padding classes have probability 0, which neither the top two classes nor the entropy
+    notice.
+
+    :param probs: ``(n, C, U)`` class probabilities, classes second.
+    :param log_classes: ``(U,)`` the log of each unit's own class count (for ``"entropy"``).
+    :param measure: ``"margin"``, ``"least_confidence"`` or ``"entropy"``.
+    :returns: the uncertainty ``(n, U)`` and the most probable class ``(n, U)``.
+    """
+    # the first most probable class, as torch.argmax picks it; then the best of the others
+    top1, best = probs.max(dim=1)
+    top2 = probs.scatter(1, best.unsqueeze(1), float("-inf")).amax(dim=1)
+    if measure == "margin":
+        values = 1.0 - top1 + top2
+    elif measure == "least_confidence":
+        values = 1.0 - top1
+    elif measure == "entropy":
+        plogp = torch.where(probs > 0, probs * torch.log(probs.clamp_min(1e-30)), 0.0)
+        values = -plogp.sum(dim=1) / log_classes
+    else:
+        raise ValueError(f"unknown uncertainty measure {measure!r}")
+    return values.clamp(0.0, 1.0), best

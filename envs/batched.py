@@ -1,0 +1,378 @@
+"""``N`` scheduling environments at once, as one stable-baselines3 ``VecEnv``.
+
+`BatchedSchedulingVecEnv` runs ``N`` copies of `MTLSchedulingEnv` on one benchmark whose model
+stacks (`mtl_sched.models.stacked`: a `SharedMLP` of ``Linear`` and ``ReLU`` layers, such as
+``synthetic``'s). The ``N`` models are replicas of one `StackedSharedMLP`: one environment step of
+all ``N`` environments is one batched training step, in which replica ``i`` trains a minibatch of
+the task chosen by action ``i``, and one batched probe pass over every replica and the tasks any of
+them probes (`mtl_sched.envs.stacked_probe.StackedProbePass`). Each replica is initialized as
+``benchmark.make_model(seed)`` and draws its minibatches as ``Trainer`` does
+(``np.random.default_rng([seed, k])`` per task ``k``), with the trainer seed drawn at each reset
+from that environment's generator, so environment ``i`` of a batched env seeded ``s`` follows the
+trajectory of ``MTLSchedulingEnv.reset(seed=s + i)`` under the same actions, up to floating-point
+rounding. Runs are reproducible: the same seed and actions give identical observations and rewards
+on CPU.
+
+Everything else is `MTLSchedulingEnv`'s own code: each environment of the batch is an
+`MTLSchedulingEnv` whose trainer is a `ReplicaTrainer`, a view of its replica that reports the
+outcome of the batched step, so spaces, rewards, penalty, episode length, ``steps_per_action``,
+recency features and ``info`` keys are those of `MTLSchedulingEnv` (each listed in the module
+docstring of `mtl_sched.envs.scheduling_env`). As in every SB3 ``VecEnv``, a finished episode
+resets at once, the returned observation is the first of the next episode (whose reset ``info``
+is in ``reset_infos``), and the step's ``info`` gains:
+
+``info`` keys added by the ``VecEnv``
+    - ``TimeLimit.truncated`` (bool): whether the episode ended by its time limit (always, as
+      episodes are never ``terminated``); present at every step.
+    - ``terminal_observation`` (ndarray): the last observation of the episode; present only at
+      the step that ended it.
+
+`make_scheduling_vec_env` returns this env when the benchmark's model stacks, and otherwise
+``N`` separate `MTLSchedulingEnv` in SB3's ``SubprocVecEnv`` (or ``DummyVecEnv``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+from stable_baselines3.common.vec_env.base_vec_env import (
+    VecEnvIndices,
+    VecEnvObs,
+    VecEnvStepReturn,
+)
+
+from mtl_sched.benchmarks import Benchmark, get_benchmark
+from mtl_sched.envs.replica import ReplicaTrainer
+from mtl_sched.envs.scheduling_env import MTLSchedulingEnv
+from mtl_sched.envs.stacked_probe import StackedProbePass
+from mtl_sched.models.stacked import StackedOptimizer, StackedSharedMLP, stacking_problem
+from mtl_sched.probing import ProbeResult
+from mtl_sched.scheduling import Step
+from mtl_sched.training import (
+    TaskSampler,
+    materialize,
+    resolve_device,
+    take_rows,
+)
+
+FallbackKind = Literal["subproc", "dummy"]
+
+
+class BatchedSchedulingVecEnv(VecEnv):
+    """``N`` `MTLSchedulingEnv` of one benchmark whose ``N`` models train as one batched model.
+
+    The benchmark's model must stack (`mtl_sched.models.stacked.stacking_problem`); its
+    trainer's optimizer (Adam or SGD, learning rate, weight decay), batch size, device and probe
+    settings are reproduced. `make_scheduling_vec_env` chooses this class or a subprocess
+    ``VecEnv`` accordingly. Seeding follows SB3: ``seed(s)`` seeds environment ``i`` with
+    ``s + i`` at the next ``reset``.
+
+    :param benchmark: a registered benchmark name or a `Benchmark`.
+    :param n_envs: number of environments ``N``.
+    :param benchmark_options: keyword options of the named benchmark's factory.
+    :param env_kwargs: any other keyword argument of `MTLSchedulingEnv` (``reward``,
+        ``penalty``, ``penalty_mode``, ``penalty_threshold``, ``reference_accuracies``,
+        ``reference_seed``, ``reward_scale``, ``recency_decay``, ``steps_per_action``,
+        ``episode_steps``, ``probe``), with the same meaning and defaults. Single-task references
+        (``"auto"``) are computed once, here.
+    """
+
+    def __init__(
+        self,
+        benchmark: str | Benchmark,
+        n_envs: int,
+        *,
+        benchmark_options: dict[str, Any] | None = None,
+        **env_kwargs: Any,
+    ) -> None:
+        if n_envs < 1:
+            raise ValueError(f"n_envs must be at least 1; got {n_envs}")
+        for key in ("trainer_factory", "task_names"):
+            if key in env_kwargs:
+                raise TypeError(f"BatchedSchedulingVecEnv takes a benchmark, not {key}")
+        if isinstance(benchmark, str):
+            benchmark = get_benchmark(benchmark, **(benchmark_options or {}))
+        template = MTLSchedulingEnv(benchmark, **env_kwargs)
+        self.benchmark = benchmark
+        self.trainer_config = benchmark.trainer_config
+        model = benchmark.make_model(0)
+        problem = stacking_problem(model)
+        if problem is not None:
+            raise TypeError(f"benchmark {benchmark.name!r} does not batch: {problem}")
+        self.task_names = template.task_names
+        self.plans = [Step.select(k) for k in range(len(self.task_names))]
+        self.probe_config = template.probe_config
+        self.steps_per_action = template.steps_per_action
+        self.episode_steps = template.episode_steps
+        self.recency = template.recency
+        self.device = resolve_device(self.trainer_config.device)
+        self.model = StackedSharedMLP(model, n_envs, self.device)  # type: ignore[arg-type]
+        config = self.trainer_config
+        self.optimizer = StackedOptimizer(
+            [self.model.encoder_parameters(), [self.model.head_weight, self.model.head_bias]],
+            unit_dims=[1, 2],
+            kind=config.optimizer,
+            lr=config.learning_rate,
+            weight_decay=config.weight_decay,
+        )
+        self._load_data(benchmark)
+        replica_kwargs = {
+            **env_kwargs,
+            "probe": template.probe_config,
+            "episode_steps": template.episode_steps,
+            "steps_per_action": template.steps_per_action,
+            "reference_accuracies": template.reference_accuracies,
+        }
+        self.envs = [
+            MTLSchedulingEnv(
+                None,
+                trainer_factory=functools.partial(self._start_replica, i),  # type: ignore[arg-type]
+                task_names=template.task_names,
+                **replica_kwargs,
+            )
+            for i in range(n_envs)
+        ]
+        self.replicas: list[ReplicaTrainer | None] = [None] * n_envs
+        self._samplers: list[list[TaskSampler]] = [[] for _ in range(n_envs)]
+        self._actions: np.ndarray | None = None
+        super().__init__(n_envs, template.observation_space, template.action_space)
+
+    # ------------------------------------------------------------------------------ data
+    def _load_data(self, benchmark: Benchmark) -> None:
+        # a trainer of the benchmark chooses the probe pools, as every replica's would
+        trainer = benchmark.make_trainer(0)
+        model = trainer.model
+        xs, ys, self._train_sizes = [], [], []
+        val_x, val_y, bounds = [], [], [0]
+        for k, (name, task) in enumerate(zip(self.task_names, benchmark.tasks, strict=True)):
+            train = model.collate(name, materialize(task.split("train")))
+            xs.append(train["x"])
+            ys.append(train["label"])
+            self._train_sizes.append(len(train["label"]))
+            pool = trainer.probe_pool(k, self.probe_config)
+            rows = take_rows(materialize(task.split("validation")), pool)
+            validation = model.collate(name, rows)
+            val_x.append(validation["x"])
+            val_y.append(validation["label"])
+            bounds.append(bounds[-1] + len(pool))
+        self._train_offsets = np.cumsum([0, *self._train_sizes[:-1]])
+        self._train_x = torch.cat(xs).to(self.device)
+        self._train_y = torch.cat(ys).to(self.device)
+        self._probe = StackedProbePass(
+            self.model, self.probe_config, torch.cat(val_x), torch.cat(val_y), bounds, self.device
+        )
+
+    def _start_replica(self, index: int, seed: int) -> ReplicaTrainer:
+        """Re-initialize replica ``index`` as a fresh trainer of seed ``seed`` would be."""
+        self.model.load_replica(index, self.benchmark.make_model(seed))  # type: ignore[arg-type]
+        self.optimizer.reset_replica(index)
+        self._samplers[index] = [
+            TaskSampler(size, np.random.default_rng([seed, k]))
+            for k, size in enumerate(self._train_sizes)
+        ]
+        replica = ReplicaTrainer(self, index, seed)
+        self.replicas[index] = replica
+        return replica
+
+    # -------------------------------------------------------------------------- training
+    def _train_all(self, tasks: np.ndarray) -> None:
+        """One batched training step: replica ``i`` trains one minibatch of ``tasks[i]``."""
+        batch_size = self.trainer_config.batch_size
+        rows = np.empty((self.num_envs, batch_size), dtype=np.int64)
+        for i, k in enumerate(tasks):
+            rows[i] = self._samplers[i][k].take(batch_size) + self._train_offsets[k]
+        index = torch.from_numpy(rows).to(self.device)
+        chosen = torch.from_numpy(tasks).to(self.device)
+        losses, encoder_grads, head_grads = self.model.losses_and_gradients(
+            self._train_x[index], self._train_y[index], chosen
+        )
+        self.optimizer.step([encoder_grads, head_grads], [None, (np.arange(self.num_envs), tasks)])
+        for replica, k, loss in zip(self.replicas, tasks, losses.tolist(), strict=True):
+            assert replica is not None
+            replica.record(int(k), loss, batch_size)
+
+    # --------------------------------------------------------------------------- probing
+    def probe_replicas(self, replicas: Sequence[int], tasks: Sequence[int]) -> list[ProbeResult]:
+        """One probe pass of the given replicas over the given tasks, batched over both
+        (`StackedProbePass.probe`).
+
+        Per replica, the histograms, losses and accuracies of `mtl_sched.probing.probe` on the
+        replica's model (up to rounding of the batched products). The per-unit uncertainties
+        (`ProbeResult.uncertainties`, which the environment does not read) are left empty.
+
+        :param replicas: replica indices.
+        :param tasks: task indices, in the order of each result's rows.
+        :returns: one `ProbeResult` per replica.
+        """
+        return self._probe.probe(replicas, tasks)
+
+    # ------------------------------------------------------------------------ VecEnv API
+    def reset(self) -> VecEnvObs:
+        observations = []
+        for i, env in enumerate(self.envs):
+            options = {"options": self._options[i]} if self._options[i] else {}
+            obs, self.reset_infos[i] = env.reset(seed=self._seeds[i], **options)
+            observations.append(obs)
+        self._reset_seeds()
+        self._reset_options()
+        return np.stack(observations)
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        if self._actions is None:
+            raise RuntimeError("call step_async() before step_wait()")
+        actions, self._actions = self._actions.reshape(-1), None
+        if len(actions) != self.num_envs:
+            raise ValueError(f"expected {self.num_envs} actions; got {len(actions)}")
+        if any(replica is None for replica in self.replicas):
+            raise RuntimeError("call reset() before step()")
+        num_tasks = len(self.task_names)
+        if (
+            not np.issubdtype(actions.dtype, np.integer)
+            or not ((actions >= 0) & (actions < num_tasks)).all()
+        ):
+            raise ValueError(f"actions {actions!r} are not all task indices in [0, {num_tasks})")
+        tasks = actions.astype(np.int64)
+        for _ in range(self.steps_per_action):
+            self._train_all(tasks)
+        wanted = [
+            env._rolling.tasks_to_probe([int(k)]) for env, k in zip(self.envs, tasks, strict=True)
+        ]
+        union = sorted(set().union(*wanted))
+        for replica, result in zip(
+            self.replicas, self.probe_replicas(range(self.num_envs), union), strict=True
+        ):
+            assert replica is not None
+            replica.set_probe(union, result)
+
+        observations, rewards, dones, infos = [], [], [], []
+        for i, (env, k) in enumerate(zip(self.envs, tasks, strict=True)):
+            obs, reward, terminated, truncated, info = env.step(int(k))
+            done = terminated or truncated
+            info["TimeLimit.truncated"] = truncated and not terminated
+            if done:
+                info["terminal_observation"] = obs
+                obs, self.reset_infos[i] = env.reset()
+            observations.append(obs)
+            rewards.append(reward)
+            dones.append(done)
+            infos.append(info)
+        return (
+            np.stack(observations),
+            np.asarray(rewards, dtype=np.float32),
+            np.asarray(dones, dtype=bool),
+            infos,
+        )
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        return [None for _ in self.envs]
+
+    def _targets(self, indices: VecEnvIndices) -> list[MTLSchedulingEnv]:
+        return [self.envs[i] for i in self._get_indices(indices)]
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [getattr(env, attr_name) for env in self._targets(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        for env in self._targets(indices):
+            setattr(env, attr_name, value)
+
+    def env_method(
+        self,
+        method_name: str,
+        *method_args: Any,
+        indices: VecEnvIndices = None,
+        **method_kwargs: Any,
+    ) -> list[Any]:
+        return [
+            getattr(env, method_name)(*method_args, **method_kwargs)
+            for env in self._targets(indices)
+        ]
+
+    def env_is_wrapped(
+        self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None
+    ) -> list[bool]:
+        return [False for _ in self._targets(indices)]
+
+
+def benchmark_batches(benchmark: Benchmark) -> bool:
+    """Whether `BatchedSchedulingVecEnv` can run ``benchmark``: whether its model stacks
+    (`mtl_sched.models.stacked.stacking_problem`).
+
+    :param benchmark: the benchmark.
+    """
+    return stacking_problem(benchmark.make_model(0)) is None
+
+
+def _make_env(
+    benchmark: str | Benchmark, benchmark_options: dict[str, Any] | None, env_kwargs: dict[str, Any]
+) -> MTLSchedulingEnv:
+    return MTLSchedulingEnv(benchmark, benchmark_options=benchmark_options, **env_kwargs)
+
+
+def make_scheduling_vec_env(
+    benchmark: str | Benchmark,
+    n_envs: int,
+    seed: int | None = None,
+    *,
+    benchmark_options: dict[str, Any] | None = None,
+    batched: bool | None = None,
+    fallback: FallbackKind = "subproc",
+    start_method: str | None = None,
+    **env_kwargs: Any,
+) -> VecEnv:
+    """``n_envs`` scheduling environments of ``benchmark`` as one SB3 ``VecEnv``.
+
+    A `BatchedSchedulingVecEnv` when the benchmark's model stacks, else ``n_envs``
+    `MTLSchedulingEnv` in a ``SubprocVecEnv`` (one process each) or, with
+    ``fallback="dummy"``, a ``DummyVecEnv`` (one after the other, in this process). Either way
+    the spaces, rewards, episodes and ``info`` keys are `MTLSchedulingEnv`'s, and environment
+    ``i`` is seeded ``seed + i``.
+
+    :param benchmark: a registered benchmark name or a `Benchmark`.
+    :param n_envs: number of environments.
+    :param seed: seed of the first environment (``None``: unseeded).
+    :param benchmark_options: keyword options of the named benchmark's factory.
+    :param batched: ``None`` batches when the model stacks; ``True`` requires it (an error
+        otherwise); ``False`` always uses the fallback.
+    :param fallback: ``"subproc"`` or ``"dummy"``: the ``VecEnv`` of the fallback.
+    :param start_method: multiprocessing start method of ``SubprocVecEnv`` (SB3's default:
+        ``"forkserver"`` where available).
+    :param env_kwargs: keyword arguments of `MTLSchedulingEnv` (``reward``, ``penalty``,
+        ``reference_accuracies``, ``steps_per_action``, ``recency_decay``, ...). Single-task
+        references (``"auto"``) are computed once, in this process.
+    """
+    if n_envs < 1:
+        raise ValueError(f"n_envs must be at least 1; got {n_envs}")
+    if fallback not in ("subproc", "dummy"):
+        raise ValueError(f"fallback must be 'subproc' or 'dummy'; got {fallback!r}")
+    if isinstance(benchmark, str):
+        benchmark = get_benchmark(benchmark, **(benchmark_options or {}))
+    if batched is None:
+        batched = benchmark_batches(benchmark)
+    vec_env: VecEnv
+    if batched:
+        vec_env = BatchedSchedulingVecEnv(benchmark, n_envs, **env_kwargs)
+    else:
+        references = MTLSchedulingEnv(benchmark, **env_kwargs).reference_accuracies
+        kwargs = {**env_kwargs, "reference_accuracies": references}
+        env_fns = [functools.partial(_make_env, benchmark, None, kwargs) for _ in range(n_envs)]
+        if fallback == "dummy":
+            vec_env = DummyVecEnv(env_fns)
+        else:
+            vec_env = SubprocVecEnv(env_fns, start_method=start_method)
+    if seed is not None:
+        vec_env.seed(seed)
+    return vec_env

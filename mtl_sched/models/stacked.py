@@ -1,0 +1,381 @@
+"""Several replicas of a `SharedMLP` trained as one batched model.
+
+`StackedSharedMLP` holds ``N`` independently initialized copies (replicas) of one `SharedMLP`
+as stacked tensors: every weight gains a leading replica dimension and every layer runs as one
+batched matrix product (``torch.baddbmm``) over the replicas. At each step every replica trains
+on its own minibatch of its own task. The replicas share no parameter, so the gradient of the
+sum of their losses is, replica by replica, the gradient of each replica's own loss.
+
+`StackedOptimizer` applies Adam (or plain SGD) elementwise with per-replica state: the moments
+and the bias-correction step count of each replica's encoder and of each replica's task head
+are its own, and a head that a replica did not train in a step is left untouched, as
+``torch.optim.Adam`` skips a parameter without gradient. Replica ``i`` therefore follows the
+trajectory of the same model trained alone by `mtl_sched.training.Trainer`, up to
+floating-point rounding (batched and single matrix products may round differently).
+
+Only models whose computation is known to split this way are stacked: `stacking_problem` says
+why a model is not (another model class, a layer other than ``Linear``/``ReLU``, active
+dropout, whose masks would have to follow the trainer's per-step random stream).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from mtl_sched.models.base import MTLModel, TaskModules
+from mtl_sched.models.shared_mlp import SharedMLP
+
+OptimizerKind = Literal["adam", "sgd"]
+
+
+def stacking_problem(model: MTLModel) -> str | None:
+    """Why ``model`` cannot be trained as a replica of a `StackedSharedMLP`; ``None`` if it can.
+
+    :param model: a model built by a benchmark.
+    """
+    if type(model) is not SharedMLP:
+        return f"{type(model).__name__} is not a SharedMLP"
+    for layer in model.encoder:
+        if isinstance(layer, nn.Dropout) and layer.p == 0:
+            continue
+        if not isinstance(layer, (nn.Linear, nn.ReLU)):
+            return f"the encoder has a {type(layer).__name__} layer (only Linear and ReLU stack)"
+    for name in model.task_names:
+        if not isinstance(model.heads[name], nn.Linear):
+            return f"the head of task {name!r} is not a Linear layer"
+    return None
+
+
+def can_stack(model: MTLModel) -> bool:
+    """Whether ``model`` can be trained as a replica of a `StackedSharedMLP`.
+
+    :param model: a model built by a benchmark.
+    """
+    return stacking_problem(model) is None
+
+
+class StackedSharedMLP:
+    """``N`` replicas of a `SharedMLP` as stacked parameters, evaluated by batched products.
+
+    Encoder weights are stored as ``(N, out, in)`` and biases as ``(N, out)``, each replica's
+    slice laid out as the ``nn.Linear`` it copies. The task heads of all replicas form one
+    tensor ``(N, K, C, width)`` (biases ``(N, K, C)``), ``C`` the largest class count: the rows
+    of a task with fewer classes are padding, kept at 0 (their gradient is always 0) and masked
+    out of the logits by `class_mask`, so every replica can train a different task in one
+    batched product.
+
+    :param template: a model of the architecture to replicate (its weights are not used).
+    :param num_replicas: the number of replicas ``N``.
+    :param device: where the parameters live.
+    """
+
+    def __init__(
+        self, template: SharedMLP, num_replicas: int, device: torch.device | str = "cpu"
+    ) -> None:
+        problem = stacking_problem(template)
+        if problem is not None:
+            raise TypeError(f"cannot stack this model: {problem}")
+        if num_replicas < 1:
+            raise ValueError(f"num_replicas must be at least 1; got {num_replicas}")
+        self.num_replicas = num_replicas
+        self.device = torch.device(device)
+        self.task_names: tuple[str, ...] = tuple(template.task_names)
+        self.input_dim = template.input_dim
+        self._encoder_names = [
+            f"encoder.{i}"
+            for i, layer in enumerate(template.encoder)
+            if isinstance(layer, nn.Linear)
+        ]
+        self._head_names = [f"heads.{TaskModules._stored(name)}" for name in self.task_names]
+        n = num_replicas
+        self.layers: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for name in self._encoder_names:
+            layer = template.encoder[int(name.split(".")[1])]
+            weight = torch.zeros((n, *layer.weight.shape), device=self.device)
+            bias = torch.zeros((n, layer.out_features), device=self.device)
+            self.layers.append((weight, bias))
+        heads = [template.heads[name] for name in self.task_names]
+        self.num_classes = tuple(int(head.out_features) for head in heads)
+        num_tasks, classes = len(heads), max(self.num_classes)
+        width = heads[0].in_features
+        self.head_weight = torch.zeros((n, num_tasks, classes, width), device=self.device)
+        self.head_bias = torch.zeros((n, num_tasks, classes), device=self.device)
+        mask = torch.zeros(num_tasks, classes, device=self.device)
+        for k, c in enumerate(self.num_classes):
+            mask[k, c:] = float("-inf")
+        self.class_mask = mask
+        """``(K, C)``: 0 for a task's classes, minus infinity for its padding rows."""
+
+    @property
+    def max_classes(self) -> int:
+        """``C``, the largest class count of the tasks (the heads' padded size)."""
+        return self.head_bias.shape[-1]
+
+    def parameters(self) -> list[torch.Tensor]:
+        """Every stacked parameter: the encoder's layers, then the heads' weights and biases."""
+        return [*self.encoder_parameters(), self.head_weight, self.head_bias]
+
+    @torch.no_grad()
+    def load_replica(self, index: int, model: SharedMLP) -> None:
+        """Copy the weights of ``model`` (same architecture) into replica ``index``.
+
+        :param index: the replica.
+        :param model: the model whose weights replica ``index`` takes.
+        """
+        state = model.state_dict()
+        for name, (weight, bias) in zip(self._encoder_names, self.layers, strict=True):
+            weight[index].copy_(state[f"{name}.weight"])
+            bias[index].copy_(state[f"{name}.bias"])
+        self.head_weight[index] = 0.0
+        self.head_bias[index] = 0.0
+        for k, (name, c) in enumerate(zip(self._head_names, self.num_classes, strict=True)):
+            self.head_weight[index, k, :c].copy_(state[f"{name}.weight"])
+            self.head_bias[index, k, :c].copy_(state[f"{name}.bias"])
+
+    @torch.no_grad()
+    def replica_state_dict(self, index: int) -> dict[str, torch.Tensor]:
+        """Replica ``index`` as a ``state_dict`` of the template's `SharedMLP` (copies).
+
+        :param index: the replica.
+        """
+        state: dict[str, torch.Tensor] = {}
+        for name, (weight, bias) in zip(self._encoder_names, self.layers, strict=True):
+            state[f"{name}.weight"] = weight[index].detach().clone()
+            state[f"{name}.bias"] = bias[index].detach().clone()
+        for k, (name, c) in enumerate(zip(self._head_names, self.num_classes, strict=True)):
+            state[f"{name}.weight"] = self.head_weight[index, k, :c].detach().clone()
+            state[f"{name}.bias"] = self.head_bias[index, k, :c].detach().clone()
+        return state
+
+    def features(
+        self,
+        x: torch.Tensor,
+        replicas: torch.Tensor | None = None,
+        out: Sequence[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """The shared encoder's output of each replica, ``(n, B, width)``.
+
+        :param x: inputs, ``(n, B, input_dim)`` (one set per replica) or ``(B, input_dim)`` (the
+            same inputs for every replica).
+        :param replicas: the ``n`` replica indices (``None``: all of them, in order).
+        :param out: outside autograd, one preallocated ``(n, B, out)`` tensor per layer to
+            compute into (reusing memory across calls spares the allocator large fresh
+            buffers); the result is then the last of them.
+        """
+        n = self.num_replicas if replicas is None else len(replicas)
+        h = x if x.dim() == 3 else x.expand(n, *x.shape)
+        for i, (weight, bias) in enumerate(self.layers):
+            if replicas is not None:
+                weight, bias = weight[replicas], bias[replicas]
+            if out is None:
+                h = torch.relu(torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2)))
+            else:
+                h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2), out=out[i])
+                h.relu_()
+        return h
+
+    def feature_buffers(self, n: int, units: int) -> list[torch.Tensor]:
+        """Empty outputs of every encoder layer for ``n`` replicas and ``units`` inputs, for
+        `features`'s ``out``.
+
+        :param n: replicas.
+        :param units: inputs per replica.
+        """
+        return [torch.empty(n, units, w.shape[1], device=self.device) for w, _ in self.layers]
+
+    @torch.no_grad()
+    def losses_and_gradients(
+        self, x: torch.Tensor, y: torch.Tensor, tasks: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """Each replica's mean cross-entropy on its own minibatch of its own task, and its
+        gradients (back-propagated by hand: the layers are known, and a tape would cost more than
+        the arithmetic at these sizes).
+
+        :param x: inputs, ``(N, B, input_dim)``.
+        :param y: labels, ``(N, B)``.
+        :param tasks: the task index of each replica, ``(N,)`` (int64).
+        :returns: the losses ``(N,)``; the gradients of the encoder's parameters, in the order of
+            `encoder_parameters`; and those of each replica's trained head, ``(N, C, width)``
+            and ``(N, C)`` (zero on padding rows).
+        """
+        rows = torch.arange(self.num_replicas, device=self.device)
+        inputs = [x]
+        h = x
+        for weight, bias in self.layers:
+            h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2)).relu_()
+            inputs.append(h)
+        head_weight = self.head_weight[rows, tasks]
+        head_bias = self.head_bias[rows, tasks] + self.class_mask[tasks]
+        logits = torch.baddbmm(head_bias.unsqueeze(1), h, head_weight.transpose(1, 2))
+        log_probs = torch.log_softmax(logits, dim=-1)
+        target = y.unsqueeze(-1)
+        losses = -log_probs.gather(-1, target).squeeze(-1).mean(dim=1)
+        # d mean CE / d logits = (softmax - one-hot) / B
+        grad = log_probs.exp_()
+        grad.scatter_add_(-1, target, torch.full_like(target, -1.0, dtype=grad.dtype))
+        grad.div_(x.shape[1])
+        head_grads = [torch.bmm(grad.transpose(1, 2), h), grad.sum(dim=1)]
+        grad = torch.bmm(grad, head_weight)
+        encoder_grads: list[torch.Tensor] = []
+        for i in reversed(range(len(self.layers))):
+            weight, _ = self.layers[i]
+            grad = grad.masked_fill_(inputs[i + 1] <= 0, 0.0)  # through the ReLU
+            encoder_grads[:0] = [torch.bmm(grad.transpose(1, 2), inputs[i]), grad.sum(dim=1)]
+            if i > 0:
+                grad = torch.bmm(grad, weight)
+        return losses, encoder_grads, head_grads
+
+    def encoder_parameters(self) -> list[torch.Tensor]:
+        """The encoder's stacked weights and biases, layer after layer."""
+        return [p for pair in self.layers for p in pair]
+
+    def all_head_logits(
+        self, features: torch.Tensor, replicas: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Every task head's logits on ``features``, ``(n, K * C, B)`` (task after task, padding
+        rows included and not masked).
+
+        :param features: encoder outputs of the ``n`` replicas, ``(n, B, width)``.
+        :param replicas: the ``n`` replica indices (``None``: all of them, in order).
+        """
+        weight, bias = self.head_weight, self.head_bias
+        if replicas is not None:
+            weight, bias = weight[replicas], bias[replicas]
+        n = weight.shape[0]
+        return torch.baddbmm(
+            bias.reshape(n, -1, 1),
+            weight.reshape(n, -1, weight.shape[-1]),
+            features.transpose(1, 2),
+        )
+
+
+class StackedOptimizer:
+    """Adam or SGD over stacked replica parameters, with each replica's state its own.
+
+    Reproduces ``torch.optim.Adam`` (and ``torch.optim.SGD`` without momentum) on every
+    replica. Parameters come in groups trained together (a model's encoder layers; its task
+    heads); the leading ``unit_dims`` dimensions of a group's parameters index independent
+    units (a replica's encoder; a replica's head of one task), each with its own
+    bias-correction step count. The moments are elementwise. A unit left out of a step (a head
+    its replica did not train) is not updated at all, as ``torch.optim.Adam`` skips a parameter
+    without gradient.
+
+    :param groups: the stacked parameters, group by group.
+    :param unit_dims: for each group, how many leading dimensions index its units.
+    :param kind: ``"adam"`` or ``"sgd"``.
+    :param lr: learning rate.
+    :param weight_decay: L2 penalty added to the gradient (as ``torch.optim.Adam`` does).
+    :param betas: Adam's moment decays.
+    :param eps: Adam's denominator term.
+    """
+
+    def __init__(
+        self,
+        groups: Sequence[Sequence[torch.Tensor]],
+        unit_dims: Sequence[int],
+        kind: OptimizerKind = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        if kind not in ("adam", "sgd"):
+            raise ValueError(f"kind must be 'adam' or 'sgd'; got {kind!r}")
+        if len(unit_dims) != len(groups):
+            raise ValueError("give one unit_dims entry per group")
+        self.kind: OptimizerKind = kind
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps = float(eps)
+        self.groups = [list(group) for group in groups]
+        self.unit_dims = [int(d) for d in unit_dims]
+        self.exp_avg = [[torch.zeros_like(p) for p in group] for group in self.groups]
+        self.exp_avg_sq = [[torch.zeros_like(p) for p in group] for group in self.groups]
+        self.steps = [
+            np.zeros(group[0].shape[:d], dtype=np.int64)
+            for group, d in zip(self.groups, self.unit_dims, strict=True)
+        ]
+        """Per group, the Adam step count of each unit."""
+
+    @torch.no_grad()
+    def reset_replica(self, index: int) -> None:
+        """Forget replica ``index``'s optimizer state (a fresh optimizer for a fresh model).
+
+        :param index: the replica.
+        """
+        for ms, vs, steps in zip(self.exp_avg, self.exp_avg_sq, self.steps, strict=True):
+            for m, v in zip(ms, vs, strict=True):
+                m[index] = 0.0
+                v[index] = 0.0
+            steps[index] = 0
+
+    @torch.no_grad()
+    def step(
+        self,
+        grads: Sequence[Sequence[torch.Tensor]],
+        units: Sequence[tuple[np.ndarray, ...] | None],
+    ) -> None:
+        """Update every group's trained units.
+
+        :param grads: for each group, the gradient of each of its parameters; of the trained
+            units only (``(n, ...)``, in the order of ``units``) where ``units`` are given.
+        :param units: for each group, the trained units as index arrays into its leading
+            ``unit_dims`` dimensions (each unit at most once; e.g. ``(replicas, tasks)`` for
+            heads), or ``None`` when every unit trained.
+        """
+        beta1, beta2 = self.betas
+        params, gs, ms, vs, step_sizes, corrections = [], [], [], [], [], []
+        written = []
+        for g, (group, group_grads, chosen) in enumerate(
+            zip(self.groups, grads, units, strict=True)
+        ):
+            steps = self.steps[g]
+            if chosen is None:
+                steps += 1
+                counts = steps.astype(np.float64)
+                index = None
+            else:
+                steps[chosen] += 1
+                counts = steps[chosen].astype(np.float64)
+                index = tuple(torch.as_tensor(u, device=group[0].device) for u in chosen)
+            # as torch.optim.Adam: corrections in double precision, applied in float32
+            step_size = torch.as_tensor(-self.lr / (1 - beta1**counts), dtype=group[0].dtype)
+            correction = torch.as_tensor(np.sqrt(1 - beta2**counts), dtype=group[0].dtype)
+            for p, grad, m, v in zip(
+                group, group_grads, self.exp_avg[g], self.exp_avg_sq[g], strict=True
+            ):
+                p = p.detach()
+                if index is not None:
+                    written.append((p, m, v, index, len(params)))
+                    p, m, v = p[index], m[index], v[index]
+                shape = counts.shape + (1,) * (p.dim() - counts.ndim)
+                params.append(p)
+                gs.append(grad)
+                ms.append(m)
+                vs.append(v)
+                step_sizes.append(step_size.to(p.device).view(shape))
+                corrections.append(correction.to(p.device).view(shape))
+        if self.weight_decay != 0:
+            gs = torch._foreach_add(gs, params, alpha=self.weight_decay)
+        if self.kind == "sgd":
+            torch._foreach_add_(params, gs, alpha=-self.lr)
+        else:
+            torch._foreach_lerp_(ms, gs, 1 - beta1)
+            torch._foreach_mul_(vs, beta2)
+            torch._foreach_addcmul_(vs, gs, gs, value=1 - beta2)
+            denom = torch._foreach_sqrt(vs)
+            torch._foreach_div_(denom, corrections)
+            torch._foreach_add_(denom, self.eps)
+            update = torch._foreach_mul(ms, step_sizes)
+            torch._foreach_div_(update, denom)
+            torch._foreach_add_(params, update)
+        for p, m, v, index, position in written:
+            p[index] = params[position]
+            m[index] = ms[position]
+            v[index] = vs[position]
