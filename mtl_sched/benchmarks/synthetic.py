@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mtl_sched.benchmarks.base import Benchmark, ScheduleRecipe
-from mtl_sched.data.synthetic import SyntheticTaskSpec, make_synthetic_tasks
+from mtl_sched.data.synthetic import ComposedTaskSpec, SyntheticTaskSpec, make_synthetic_tasks
 from mtl_sched.data.task import Task
 from mtl_sched.models.shared_mlp import SharedMLP
 from mtl_sched.probing import ProbeConfig
@@ -101,15 +101,68 @@ def synthetic_benchmark(
     hidden_sizes = preset["hidden_sizes"] if hidden_sizes is None else hidden_sizes
     specs = synthetic_specs(train_size, validation_size)
 
+    return synthetic_mlp_benchmark(
+        name="synthetic",
+        description="3 related tasks of rising difficulty + 1 random-label task; shared MLP",
+        specs=specs,
+        spec_configs=[s.__dict__ for s in specs],
+        budget=budget,
+        batch_size=batch_size,
+        hidden_sizes=hidden_sizes,
+        learning_rate=learning_rate,
+        data_seed=data_seed,
+        bins=bins,
+        version=1,
+        better_schedule=ScheduleRecipe(
+            scheduler="round-robin",
+            kwargs={"tasks": ["easy", "medium", "hard"]},
+            rationale="never trains the random-label task 'noise'; cycles through the others",
+        ),
+    )
+
+
+def synthetic_mlp_benchmark(
+    *,
+    name: str,
+    description: str,
+    specs: Sequence[SyntheticTaskSpec | ComposedTaskSpec],
+    spec_configs: list[dict[str, Any]],
+    budget: int,
+    batch_size: int,
+    hidden_sizes: Sequence[int],
+    learning_rate: float,
+    data_seed: int,
+    bins: int,
+    version: int,
+    better_schedule: ScheduleRecipe | None,
+) -> Benchmark:
+    """A benchmark of synthetic tasks over one input space under a `SharedMLP` trained with
+    Adam, evaluated eight times per run, probing every task's whole validation split.
+
+    :param name: registry name.
+    :param description: one line for ``mtl-sched list benchmarks``.
+    :param specs: the task specs, in task order.
+    :param spec_configs: how the specs enter the benchmark's config (and fingerprint).
+    :param budget: training examples per run.
+    :param batch_size: examples per minibatch.
+    :param hidden_sizes: shared encoder widths.
+    :param learning_rate: Adam learning rate.
+    :param data_seed: seed of the generated data.
+    :param bins: histogram bins of the scheduler's observation.
+    :param version: bumped whenever the definition changes results.
+    :param better_schedule: the documented schedule that beats ``uniform``.
+    """
+    hidden = tuple(hidden_sizes)
+
     def build_tasks() -> list[Task]:
         return make_synthetic_tasks(specs, INPUT_DIM, LATENT_DIM, seed=data_seed)
 
     def build_model(tasks: Sequence[Task]) -> SharedMLP:
-        return SharedMLP(INPUT_DIM, {t.name: t.num_classes for t in tasks}, tuple(hidden_sizes))
+        return SharedMLP(INPUT_DIM, {t.name: t.num_classes for t in tasks}, hidden)
 
     return Benchmark(
-        name="synthetic",
-        description="3 related tasks of rising difficulty + 1 random-label task; shared MLP",
+        name=name,
+        description=description,
         build_tasks=build_tasks,
         build_model=build_model,
         trainer_config=TrainerConfig(
@@ -120,16 +173,12 @@ def synthetic_benchmark(
             probe=ProbeConfig(bins=bins),
         ),
         config={
-            "specs": [s.__dict__ for s in specs],
+            "specs": spec_configs,
             "input_dim": INPUT_DIM,
             "latent_dim": LATENT_DIM,
-            "hidden_sizes": list(hidden_sizes),
+            "hidden_sizes": list(hidden),
             "data_seed": data_seed,
         },
-        version=1,
-        better_schedule=ScheduleRecipe(
-            scheduler="round-robin",
-            kwargs={"tasks": ["easy", "medium", "hard"]},
-            rationale="never trains the random-label task 'noise'; cycles through the others",
-        ),
+        version=version,
+        better_schedule=better_schedule,
     )

@@ -49,14 +49,9 @@ import os
 from collections.abc import Callable, Sequence
 
 from mtl_sched.benchmarks.base import Benchmark, ScheduleRecipe
-from mtl_sched.data.synthetic import ComposedTaskSpec, SyntheticTaskSpec, make_synthetic_tasks
-from mtl_sched.data.task import Task
-from mtl_sched.models.shared_mlp import SharedMLP
-from mtl_sched.probing import ProbeConfig
-from mtl_sched.training import TrainerConfig
+from mtl_sched.benchmarks.synthetic import synthetic_mlp_benchmark
+from mtl_sched.data.synthetic import ComposedTaskSpec, SyntheticTaskSpec
 
-INPUT_DIM = 16
-LATENT_DIM = 8
 FULL_SPLITS = {"validation_size": 200, "test_size": 1000}
 SMALL_SPLITS = {"validation_size": 100, "test_size": 300}
 
@@ -148,31 +143,17 @@ def family_benchmark(
         raise ValueError(f"{name}: hidden_sizes must be positive widths; got {list(hidden)}")
     task_specs = specs(dict(SMALL_SPLITS if small else FULL_SPLITS))
 
-    def build_tasks() -> list[Task]:
-        return make_synthetic_tasks(task_specs, INPUT_DIM, LATENT_DIM, seed=data_seed)
-
-    def build_model(tasks: Sequence[Task]) -> SharedMLP:
-        return SharedMLP(INPUT_DIM, {t.name: t.num_classes for t in tasks}, hidden)
-
-    return Benchmark(
+    return synthetic_mlp_benchmark(
         name=name,
         description=description,
-        build_tasks=build_tasks,
-        build_model=build_model,
-        trainer_config=TrainerConfig(
-            budget=budget,
-            batch_size=batch_size,
-            eval_every=max(1, budget // 8),
-            learning_rate=learning_rate,
-            probe=ProbeConfig(bins=bins),
-        ),
-        config={
-            "specs": [_spec_config(s) for s in task_specs],
-            "input_dim": INPUT_DIM,
-            "latent_dim": LATENT_DIM,
-            "hidden_sizes": list(hidden),
-            "data_seed": data_seed,
-        },
+        specs=task_specs,
+        spec_configs=[_spec_config(s) for s in task_specs],
+        budget=budget,
+        batch_size=batch_size,
+        hidden_sizes=hidden,
+        learning_rate=learning_rate,
+        data_seed=data_seed,
+        bins=bins,
         version=version,
         better_schedule=recipe,
     )
