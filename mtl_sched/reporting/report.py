@@ -28,7 +28,14 @@ from mtl_sched.reporting.collect import (
     transfer_values,
 )
 from mtl_sched.reporting.figures import write_figures
-from mtl_sched.reporting.tables import comparison_table, markdown_table, to_csv, to_markdown
+from mtl_sched.reporting.tables import (
+    FEW_SEEDS_NOTE,
+    ComparisonTable,
+    comparison_table,
+    markdown_table,
+    to_csv,
+    to_markdown,
+)
 from mtl_sched.results import ResultsStore
 
 __all__ = ["DEFAULT_BASELINE", "Report", "cost_markdown", "make_report", "write_report"]
@@ -160,6 +167,7 @@ def _main_section(
     chosen = _baseline(baseline, list(values), strict=True)
     columns = _ordered(values, chosen)
     table = comparison_table({c: values[c] for c in columns}, main.tasks, baseline=chosen)
+    _note_unmarked(table, f"{split} table", report)
     by_scheduler = {cost.scheduler: cost for cost in costs(store, main)}
     cost_rows = [by_scheduler[c] for c in columns if c in by_scheduler]
     lines = [
@@ -176,6 +184,14 @@ def _main_section(
         report.paths.append(to_csv(table, out / f"{main.benchmark}-{split}.csv"))
         report.paths.append(_cost_csv(cost_rows, out / f"{main.benchmark}-cost.csv"))
     return lines
+
+
+def _note_unmarked(table: ComparisonTable, name: str, report: Report) -> None:
+    """Add a note when seed 003's rule left cells of ``table`` unmarked for too few seeds."""
+    compared, skipped = table.comparisons()
+    if skipped:
+        which = "no ▲/▼ marks" if skipped == compared else f"{skipped} of {compared} cells unmarked"
+        report.notes.append(f"{name}: {which}; {FEW_SEEDS_NOTE}")
 
 
 def _ordered(values: dict[str, dict[str, list[float]]], baseline: str | None) -> list[str]:
@@ -197,6 +213,7 @@ def _transfer_section(
         )
     columns = _ordered(values, chosen)
     table = comparison_table({c: values[c] for c in columns}, tasks, baseline=chosen)
+    _note_unmarked(table, "leave-one-out table", report)
     if out is not None:
         report.paths.append(to_csv(table, out / f"{loo.benchmark}-leave-one-out.csv"))
     return [

@@ -3,7 +3,9 @@
 The shape follows seed 002's Table 2: one row per task plus the average (``AVG``), one column per
 scheduler, each cell the mean and standard deviation over seeds, the three best means of a row
 ranked. A difference against the baseline column is marked only under seed 003's rule (see
-`higher`). Nothing here reads the results store; `mtl_sched.reporting.collect` does.
+`higher`), and only between cells of at least `MIN_RULE_SEEDS` seeds each (`rule_applies`): the
+std of one seed is 0, under which the rule would mark every difference. Nothing here reads the
+results store; `mtl_sched.reporting.collect` does.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ import numpy as np
 
 __all__ = [
     "AVERAGE",
+    "FEW_SEEDS_NOTE",
     "HIGHER",
     "LOWER",
+    "MIN_RULE_SEEDS",
     "Cell",
     "ComparisonTable",
     "comparison_table",
     "higher",
     "markdown_table",
+    "rule_applies",
     "to_csv",
     "to_markdown",
 ]
@@ -35,6 +40,13 @@ AVERAGE = "AVG"
 #: the task name under which a per-seed average over tasks may be given to `comparison_table`
 GIVEN_AVERAGE = "average"
 HIGHER, LOWER = "higher", "lower"
+#: the fewest seeds each of two results needs before seed 003's rule compares them
+MIN_RULE_SEEDS = 2
+#: why results with fewer than `MIN_RULE_SEEDS` seeds carry no mark
+FEW_SEEDS_NOTE = (
+    f"results over fewer than {MIN_RULE_SEEDS} seeds are not marked: seed 003's rule compares "
+    "mean ± k·std intervals, and the std of one seed is 0, so every difference would be marked"
+)
 CSV_FIELDS = ("task", "scheduler", "mean", "std", "n", "rank", "mark")
 
 _RANK_SIGNS = {1: "¹", 2: "²", 3: "³"}
@@ -51,7 +63,8 @@ class Cell:
     :param std: population standard deviation over seeds (``ddof=0``; NaN when there are none).
     :param n: number of seeds with a finite value.
     :param rank: 1, 2 or 3 for the three highest means of the row, else ``None``.
-    :param mark: ``"higher"`` or ``"lower"`` than the baseline by seed 003's rule, else ``None``.
+    :param mark: ``"higher"`` or ``"lower"`` than the baseline by seed 003's rule, else ``None``
+        (also when this cell or the baseline's has fewer than `MIN_RULE_SEEDS` seeds).
     """
 
     mean: float
@@ -91,6 +104,21 @@ class ComparisonTable:
         counts = [cell.n for cell in self.cells.values() if cell.n > 0]
         return (min(counts), max(counts)) if counts else (0, 0)
 
+    def comparisons(self) -> tuple[int, int]:
+        """How many (row, column) cells could be compared with the baseline's cell of their row
+        (both hold seeds) and how many of those the rule left unmarked for too few seeds
+        (`rule_applies`); ``(0, 0)`` without a baseline."""
+        if self.baseline is None:
+            return 0, 0
+        compared = skipped = 0
+        for (row, column), cell in self.cells.items():
+            base = self.cells[row, self.baseline]
+            if column == self.baseline or cell.n == 0 or base.n == 0:
+                continue
+            compared += 1
+            skipped += not rule_applies(cell.n, base.n)
+        return compared, skipped
+
 
 def higher(mean1: float, std1: float, mean2: float, std2: float, k: float = 1.5) -> bool:
     """Seed 003's rule: result 1 is higher than result 2 when ``mean1 - k*std1 > mean2 + k*std2``.
@@ -105,6 +133,17 @@ def higher(mean1: float, std1: float, mean2: float, std2: float, k: float = 1.5)
     :param k: interval half-width in standard deviations.
     """
     return bool(mean1 - k * std1 > mean2 + k * std2)
+
+
+def rule_applies(n1: int, n2: int) -> bool:
+    """Whether seed 003's rule may compare a result over ``n1`` seeds with one over ``n2``: both
+    need at least `MIN_RULE_SEEDS` seeds (with one seed the std is 0 and the rule would call
+    every difference higher or lower).
+
+    :param n1: seeds of result 1.
+    :param n2: seeds of result 2.
+    """
+    return n1 >= MIN_RULE_SEEDS and n2 >= MIN_RULE_SEEDS
 
 
 def _finite(values: Sequence[float]) -> np.ndarray:
@@ -154,7 +193,7 @@ def _ranks(means: Sequence[float]) -> list[int | None]:
 
 
 def _mark(cell: Cell, base: Cell, k: float) -> str | None:
-    if cell.n == 0 or base.n == 0:
+    if not rule_applies(cell.n, base.n):
         return None
     if higher(cell.mean, cell.std, base.mean, base.std, k):
         return HIGHER
@@ -176,7 +215,8 @@ def comparison_table(
     and the count of the finite values; NaN values (a seed that has no number) are left out.
     The ``AVG`` row uses ``values[scheduler]["average"]`` when given (the stored per-seed average),
     else each seed's mean over ``tasks`` (a seed lacking a task drops out of it). Ranks go by
-    mean, highest first, ties sharing the better rank; only ranks 1-3 are kept.
+    mean, highest first, ties sharing the better rank; only ranks 1-3 are kept. A cell is marked
+    against the baseline's only when both have at least `MIN_RULE_SEEDS` seeds.
 
     :param values: ``values[scheduler][task]`` = that scheduler's values of the task, one per seed,
         aligned by seed across tasks (NaN where a seed has none).
@@ -255,11 +295,17 @@ def _legend(table: ComparisonTable, metrics: Mapping[str, str] | None, split: st
     )
     if table.baseline is None:
         return text + " No baseline column, so no ▲/▼ marks."
-    return text + (
+    compared, skipped = table.comparisons()
+    if compared and skipped == compared:
+        return text + f" No ▲/▼ marks: {FEW_SEEDS_NOTE}."
+    text += (
         f" ▲ / ▼: higher / lower than the baseline {table.baseline} by seed 003's rule, "
         f"A is higher than B when mean_A - {table.k:g}·std_A > mean_B + {table.k:g}·std_B; "
         "no mark: the intervals overlap."
     )
+    if skipped:
+        text += f" {skipped} of {compared} cells left unmarked: {FEW_SEEDS_NOTE}."
+    return text
 
 
 def to_markdown(

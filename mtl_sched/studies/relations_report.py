@@ -6,7 +6,9 @@ STL), marked ↑ or ↓ when seed 003's rule puts it higher or lower than STL; p
 the tasks ``s`` helps (#↑) and harms (#↓), per-column counts of the tasks that help or harm
 ``t``; the ``Average`` of the pairwise rows (diagonal excluded); ``All`` and ``Oracle`` rows
 marked against STL. All-but-one table (Table 6): the ``All`` row and an ``All - u`` row per
-task, marked against All. Cells are ``mean ± std`` over seeds, in %.
+task, marked against All. Cells are ``mean ± std`` over seeds, in %. Two results are compared
+only when each has at least two seeds (`mtl_sched.reporting.tables.rule_applies`): one seed has
+std 0, under which the rule would mark every difference.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mtl_sched.reporting.tables import markdown_table
+from mtl_sched.reporting.tables import FEW_SEEDS_NOTE, MIN_RULE_SEEDS, markdown_table, rule_applies
 from mtl_sched.studies.relations_plan import Score, TaskSet, compare, ordered
 
 _ARROWS = {"higher": " ↑", "lower": " ↓", None: ""}
@@ -31,9 +33,20 @@ def _text(score: Score | None) -> str:
     return f"{100 * score.mean:.2f} ± {100 * score.std:.2f}"
 
 
+def marked(first: Score, second: Score, k: float) -> str | None:
+    """Seed 003's rule (`compare`) on two results with enough seeds for it: ``"higher"``,
+    ``"lower"`` or ``None`` (also when either has fewer than two seeds).
+
+    :param first: the result being judged.
+    :param second: the reference result.
+    :param k: the rule's width.
+    """
+    return compare(first, second, k) if rule_applies(first.n, second.n) else None
+
+
 def relation(stats: Stats, tasks: Sequence[str], helper: str, test: str, k: float) -> str | None:
     """How learning ``test`` with ``helper`` compares with learning it alone: ``"higher"``,
-    ``"lower"`` or ``None`` (also when either result is missing).
+    ``"lower"`` or ``None`` (also when either result is missing or has fewer than two seeds).
 
     :param stats: ``(task set, test task) -> Score``.
     :param tasks: the study's tasks, in order.
@@ -47,7 +60,7 @@ def relation(stats: Stats, tasks: Sequence[str], helper: str, test: str, k: floa
     alone = stats.get(((test,), test))
     if pair is None or alone is None:
         return None
-    return compare(pair, alone, k)
+    return marked(pair, alone, k)
 
 
 def pairwise_table(
@@ -93,7 +106,7 @@ def pairwise_table(
         cells, ups, downs = [], 0, 0
         for test in tasks:
             score = stats.get((sets[test], test)) if test in sets else None
-            mark = None if score is None or alone[test] is None else compare(score, alone[test], k)
+            mark = None if score is None or alone[test] is None else marked(score, alone[test], k)
             ups, downs = ups + (mark == "higher"), downs + (mark == "lower")
             cells.append(_text(score) + _ARROWS[mark])
         lines.append([label, *cells, str(ups), str(downs)])
@@ -121,7 +134,7 @@ def all_but_one_table(stats: Stats, tasks: Sequence[str], k: float = 1.5) -> str
                 cells.append("")
                 continue
             score, full = stats.get((subset, test)), stats.get((every, test))
-            mark = None if score is None or full is None else compare(score, full, k)
+            mark = None if score is None or full is None else marked(score, full, k)
             ups, downs = ups + (mark == "higher"), downs + (mark == "lower")
             ups_per_column[test] += mark == "higher"
             downs_per_column[test] += mark == "lower"
@@ -146,6 +159,22 @@ def write_scores_csv(stats: Stats, path: str | os.PathLike[str]) -> Path:
         for (task_set, test), score in sorted(stats.items()):
             writer.writerow(["+".join(task_set), test, repr(score.mean), repr(score.std), score.n])
     return target
+
+
+def few_seeds_note(stats: Stats) -> list[str]:
+    """The report's note line when some results have fewer than two seeds (and so no marks),
+    else nothing.
+
+    :param stats: ``(task set, test task) -> Score``.
+    """
+    few = sum(score.n < MIN_RULE_SEEDS for score in stats.values())
+    if not few:
+        return []
+    which = "all" if few == len(stats) else f"{few} of"
+    return [
+        f"Note: {which} {len(stats)} results have fewer than {MIN_RULE_SEEDS} seeds; "
+        f"{FEW_SEEDS_NOTE}."
+    ]
 
 
 def write_relations_report(
@@ -183,6 +212,7 @@ def write_relations_report(
         f"Test scores (%) as mean ± std over {'/'.join(map(str, seeds)) or 0} seeds: token "
         "accuracy for POS tags, span F1 (IOB2) for chunks and entities. ↑ / ↓: higher / lower "
         f"than STL (All-but-one: than All) by seed 003's rule with k = {k}.",
+        *few_seeds_note(stats),
         settings_note,
         "",
         "## STL, pairwise, All and Oracle (seed 003 Tables 3-5)",
