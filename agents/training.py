@@ -3,7 +3,8 @@
 An output directory holds one training run:
 
 ``settings.json``
-    the benchmark, the seed and the `AgentSettings`; a resumed run must use the same ones.
+    the benchmark, the seed, the `AgentSettings` and, once greedy evaluations run, the eval
+    seeds; a resumed run must use the same ones. It is written after every setting was checked.
 ``checkpoints/step-<timesteps>/``
     ``agent.zip`` (network, optimizer, exploration counts and temperature schedule),
     ``replay_buffer.pkl`` and ``progress.json``. ``progress.json`` is written last, so a
@@ -16,18 +17,24 @@ An output directory holds one training run:
     the agent when training finished.
 ``logs/run-<timesteps at start>/``
     the SB3 logger's ``progress.csv`` (and TensorBoard events when ``tensorboard`` is installed),
-    one folder per start or resume so a resume never overwrites earlier logs.
+    one folder per start or resume so a resume never overwrites earlier logs (a start at the
+    timesteps of an earlier one writes to ``run-<timesteps>-2``, ``-3`` and so on).
 
-An interrupted run (Ctrl-C or a killed process) resumes from its newest complete checkpoint and
-loses at most the steps taken since then.
+Ctrl-C and SIGTERM write a checkpoint before the process ends. An interrupted run (those, or a
+killed process) resumes from its newest complete checkpoint and loses at most the steps taken
+since then.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import numbers
 import os
 import shutil
+import signal
+import threading
+import typing
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -49,6 +56,7 @@ from mtl_sched.benchmarks import Benchmark, get_benchmark
 from mtl_sched.envs.batched import make_scheduling_vec_env
 from mtl_sched.envs.scheduling_env import MTLSchedulingEnv, RewardKind
 from mtl_sched.probing import ProbeConfig
+from mtl_sched.script_args import coerce_keyword_values
 
 SETTINGS_FILE = "settings.json"
 EVALUATIONS_FILE = "evaluations.csv"
@@ -119,9 +127,27 @@ class AgentSettings:
     n_envs: int = 1
 
     def __post_init__(self) -> None:
-        self.net_arch = tuple(int(width) for width in self.net_arch)
-        if self.n_envs < 1:
-            raise ValueError(f"n_envs must be at least 1; got {self.n_envs}")
+        hints = typing.get_type_hints(type(self))
+        values = coerce_keyword_values(hints, asdict(self), "agent setting")
+        for name, value in values.items():
+            setattr(self, name, value)
+        at_least = {"n_envs": 1, "batch_size": 1, "buffer_size": 1, "train_freq": 1,
+                    "target_update_interval": 1, "learning_starts": 0,
+                    "steps_per_action": 1}  # fmt: skip
+        for name, low in at_least.items():
+            value = getattr(self, name)
+            if value is not None and value < low:
+                raise ValueError(f"agent setting {name!r} must be at least {low}; got {value}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"agent setting 'gamma' must lie in [0, 1]; got {self.gamma}")
+        if not self.learning_rate > 0:
+            raise ValueError(
+                f"agent setting 'learning_rate' must be positive; got {self.learning_rate}"
+            )
+        if not self.net_arch or min(self.net_arch) < 1:
+            raise ValueError(
+                f"agent setting 'net_arch' needs positive layer widths; got {self.net_arch}"
+            )
 
     def make_env(self, benchmark: Benchmark) -> MTLSchedulingEnv:
         """The scheduling environment these settings train on."""
@@ -234,6 +260,13 @@ class TrainAgentConfig:
             raise ValueError(f"eval_every must be non-negative; got {self.eval_every}")
         if self.eval_every and not self.eval_seeds:
             raise ValueError("greedy evaluation needs at least one eval seed")
+        self.eval_seeds = tuple(self.eval_seeds)
+        for seed in self.eval_seeds:
+            if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+                raise ValueError(f"eval seeds must be non-negative integers; got {seed!r}")
+        if len(set(self.eval_seeds)) != len(self.eval_seeds):
+            raise ValueError(f"eval seeds must differ from each other; got {self.eval_seeds}")
+        self.eval_seeds = tuple(int(seed) for seed in self.eval_seeds)
 
     def identity(self) -> dict[str, Any]:
         """What a resumed run must share with the run it continues."""
@@ -298,18 +331,33 @@ def complete_checkpoints(out: Path) -> list[Path]:
 
 
 def stored_identity(out: str | Path) -> dict[str, Any]:
-    """The benchmark, options, seed and agent settings stored in a run directory."""
-    return _read_settings(Path(out))
+    """The benchmark, options, seed and agent settings stored in a run directory, and its eval
+    seeds (``"eval_seeds"``) once they are known.
+
+    :param out: the run's output directory.
+    """
+    stored = _read_settings(Path(out))
+    seeds = _evaluation_seeds(Path(out), stored)
+    return stored if seeds is None else {**stored, "eval_seeds": seeds}
 
 
 def _read_settings(out: Path) -> dict[str, Any]:
     path = out / SETTINGS_FILE
     try:
-        return json.loads(path.read_text())
+        stored = json.loads(path.read_text())
     except FileNotFoundError:
+        if not out.is_dir():
+            raise FileNotFoundError(
+                f"{out} does not exist (no {SETTINGS_FILE}): no agent training run there"
+            ) from None
         raise FileNotFoundError(f"{path} is missing: {out} holds no agent training run") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON (line {err.lineno}): {err.msg}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: cannot be read ({err})") from None
+    if not isinstance(stored, dict) or not isinstance(stored.get("agent", {}), dict):
+        raise ValueError(f"{path}: not the settings of an agent training run")
+    return stored
 
 
 def _crossed_multiple(timesteps: int, step: int, every: int) -> bool:
@@ -443,31 +491,93 @@ def _logger_formats() -> list[str]:
     return ["csv", "tensorboard"]
 
 
-def _prepare_out(config: TrainAgentConfig, resume: bool) -> None:
+def _evaluation_seeds(out: Path, stored: dict[str, Any]) -> list[int] | None:
+    """The eval seeds of the run in ``out``: from its settings, else from the header of its
+    ``evaluations.csv``; ``None`` when neither says."""
+    if isinstance(stored.get("eval_seeds"), list):
+        return [int(seed) for seed in stored["eval_seeds"]]
+    path = out / EVALUATIONS_FILE
+    if not path.is_file():
+        return None
+    with path.open(newline="") as handle:
+        header = next(csv.reader(handle), [])
+    return [int(name.removeprefix("seed_")) for name in header if name.startswith("seed_")]
+
+
+def _check_out(config: TrainAgentConfig, resume: bool) -> None:
+    """Refuse what ``config`` cannot do in ``config.out`` (reads only): starting over a run, or
+    resuming one with other settings or other eval seeds."""
     out = config.out
     settings_path = out / SETTINGS_FILE
-    if resume:
-        stored = _read_settings(out)
-        if isinstance(stored.get("agent"), dict):
-            # settings added since the file was written take their defaults, as on loading
-            defaults = asdict(AgentSettings.from_dict(stored["agent"]))
-            stored = {**stored, "agent": json.loads(json.dumps(defaults))}
-        wanted = config.identity()
-        differing = sorted(k for k in wanted if stored.get(k) != wanted[k])
-        if differing:
-            raise ValueError(
-                f"{settings_path} was written for different {differing} "
-                f"(stored {[stored.get(k) for k in differing]}, "
-                f"given {[wanted[k] for k in differing]}); resume with the same settings"
+    if not resume:
+        if settings_path.exists() or complete_checkpoints(out):
+            raise FileExistsError(
+                f"{out} already holds an agent training run; pass --resume to continue it or "
+                "choose another output directory"
             )
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(f"output directory {out} is a file")
         return
-    if settings_path.exists() or complete_checkpoints(out):
-        raise FileExistsError(
-            f"{out} already holds an agent training run; pass --resume to continue it or "
-            "choose another output directory"
+    stored = _read_settings(out)
+    if isinstance(stored.get("agent"), dict):
+        # settings added since the file was written take their defaults, as on loading
+        defaults = asdict(AgentSettings.from_dict(stored["agent"]))
+        stored = {**stored, "agent": json.loads(json.dumps(defaults))}
+    wanted = config.identity()
+    differing = sorted(k for k in wanted if stored.get(k) != wanted[k])
+    if differing:
+        raise ValueError(
+            f"{settings_path} was written for different {differing} "
+            f"(stored {[stored.get(k) for k in differing]}, "
+            f"given {[wanted[k] for k in differing]}); resume with the same settings"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    _write_json_atomically(settings_path, config.identity())
+    seeds = _evaluation_seeds(out, stored)
+    if config.eval_every and seeds is not None and seeds != list(config.eval_seeds):
+        raise ValueError(
+            f"{out} was evaluated on eval seeds {seeds}, not {list(config.eval_seeds)}; "
+            f"resume with --eval-seeds {','.join(map(str, seeds))} so that {EVALUATIONS_FILE} "
+            "and the best agent compare scores of the same seeds"
+        )
+
+
+def _start_out(config: TrainAgentConfig, resume: bool) -> None:
+    """Create ``config.out`` and write its ``settings.json``: a new run's, or a resumed run's
+    when it fixes the eval seeds for the first time."""
+    out = config.out
+    seeds = list(config.eval_seeds) if config.eval_every else None
+    if not resume:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OSError(f"cannot create the output directory {out}: {err}") from None
+        payload = config.identity() | ({} if seeds is None else {"eval_seeds": seeds})
+        _write_json_atomically(out / SETTINGS_FILE, payload)
+        return
+    stored = _read_settings(out)
+    if "eval_seeds" not in stored:
+        seeds = _evaluation_seeds(out, stored) or seeds
+        if seeds is not None:
+            _write_json_atomically(out / SETTINGS_FILE, {**stored, "eval_seeds": seeds})
+
+
+def _log_folder(out: Path, start: int) -> Path:
+    """A new folder of ``out/logs`` for the logs of a start at ``start`` timesteps (an earlier
+    start at the same timesteps keeps its own)."""
+    base = out / "logs" / f"run-{start:09d}"
+    folder, attempt = base, 1
+    while folder.exists():
+        attempt += 1
+        folder = base.with_name(f"{base.name}-{attempt}")
+    return folder
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during `train_agent`: raised in the training loop, which then writes a checkpoint
+    as on Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(f"received signal {signum}")
 
 
 def train_agent(
@@ -477,13 +587,20 @@ def train_agent(
 ) -> TrainAgentResult:
     """Train (or, with ``resume``, continue training) a scheduler agent into ``config.out``.
 
+    Everything is checked (the output directory, the benchmark and its options, the agent
+    settings) before anything is written.
+
     :param config: what to train and where.
     :param resume: continue the run in ``config.out`` from its newest complete checkpoint.
     :param callbacks: extra SB3 callbacks, called after the checkpoint and evaluation ones.
-    :raises KeyboardInterrupt: after writing a checkpoint, when interrupted.
+    :raises KeyboardInterrupt: after writing a checkpoint, when interrupted (`Terminated`, a
+        subclass, on SIGTERM).
     """
-    _prepare_out(config, resume)
+    from mtl_sched.sweeps.spec import check_benchmark_options
+
+    _check_out(config, resume)
     out = config.out
+    check_benchmark_options(config.benchmark, config.benchmark_options)
     benchmark = get_benchmark(config.benchmark, **config.benchmark_options)
     env = config.agent.make_env(benchmark)
     train_env: MTLSchedulingEnv | VecEnv = env
@@ -499,8 +616,8 @@ def train_agent(
         state.update({k: v for k, v in stored.items() if k != "timesteps"})
     else:
         agent = config.agent.make_agent(train_env, config.seed, total_steps=config.steps)
+    _start_out(config, resume)
     start = agent.num_timesteps
-    agent.set_logger(configure(str(out / "logs" / f"run-{start:09d}"), _logger_formats()))
 
     checkpointer = CheckpointCallback(out, config.checkpoint_every, state)
     active: list[BaseCallback] = [checkpointer]
@@ -514,12 +631,21 @@ def train_agent(
         active.append(TqdmCallback(config.steps, initial=start))
     active.extend(callbacks)
     remaining = config.steps - start
-    if remaining > 0:
-        try:
-            agent.learn(remaining, callback=CallbackList(active), reset_num_timesteps=not start)
-        except KeyboardInterrupt:
-            checkpointer.save()
-            raise
+    # SIGTERM (a scheduler stopping the job, `kill`) checkpoints as Ctrl-C does; a handler can
+    # only be set from the main thread.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
+    try:
+        agent.set_logger(configure(str(_log_folder(out, start)), _logger_formats()))
+        if remaining > 0:
+            try:
+                agent.learn(remaining, callback=CallbackList(active), reset_num_timesteps=not start)
+            except KeyboardInterrupt:
+                checkpointer.save()
+                raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     # Evaluate before the last checkpoint so that its progress.json holds the final best score.
     if evaluator is not None and evaluator.last_evaluated != agent.num_timesteps and remaining > 0:
         evaluator.init_callback(agent)

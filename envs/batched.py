@@ -53,7 +53,7 @@ from mtl_sched.envs.scheduling_env import MTLSchedulingEnv
 from mtl_sched.envs.stacked_probe import StackedProbePass
 from mtl_sched.models.stacked import StackedOptimizer, StackedSharedMLP, stacking_problem
 from mtl_sched.probing import ProbeResult
-from mtl_sched.scheduling import Step
+from mtl_sched.scheduling import NonFiniteLossError, Step
 from mtl_sched.training import (
     TaskSampler,
     materialize,
@@ -165,7 +165,13 @@ class BatchedSchedulingVecEnv(VecEnv):
         self._train_x = torch.cat(xs).to(self.device)
         self._train_y = torch.cat(ys).to(self.device)
         self._probe = StackedProbePass(
-            self.model, self.probe_config, torch.cat(val_x), torch.cat(val_y), bounds, self.device
+            self.model,
+            self.probe_config,
+            torch.cat(val_x),
+            torch.cat(val_y),
+            bounds,
+            self.device,
+            task_names=self.task_names,
         )
 
     def _start_replica(self, index: int, seed: int) -> ReplicaTrainer:
@@ -182,7 +188,11 @@ class BatchedSchedulingVecEnv(VecEnv):
 
     # -------------------------------------------------------------------------- training
     def _train_all(self, tasks: np.ndarray) -> None:
-        """One batched training step: replica ``i`` trains one minibatch of ``tasks[i]``."""
+        """One batched training step: replica ``i`` trains one minibatch of ``tasks[i]``.
+
+        :raises NonFiniteLossError: before the update, naming the environment, step and task of
+            the first training loss that is NaN or infinite.
+        """
         batch_size = self.trainer_config.batch_size
         rows = np.empty((self.num_envs, batch_size), dtype=np.int64)
         for i, k in enumerate(tasks):
@@ -192,8 +202,18 @@ class BatchedSchedulingVecEnv(VecEnv):
         losses, encoder_grads, head_grads = self.model.losses_and_gradients(
             self._train_x[index], self._train_y[index], chosen
         )
+        values = losses.tolist()
+        for i, (replica, k, loss) in enumerate(zip(self.replicas, tasks, values, strict=True)):
+            if not np.isfinite(loss):
+                raise NonFiniteLossError(
+                    self.task_names[int(k)],
+                    None if replica is None else replica.step_count,
+                    "training",
+                    loss,
+                    where=f"environment {i}",
+                )
         self.optimizer.step([encoder_grads, head_grads], [None, (np.arange(self.num_envs), tasks)])
-        for replica, k, loss in zip(self.replicas, tasks, losses.tolist(), strict=True):
+        for replica, k, loss in zip(self.replicas, tasks, values, strict=True):
             assert replica is not None
             replica.record(int(k), loss, batch_size)
 
@@ -209,8 +229,12 @@ class BatchedSchedulingVecEnv(VecEnv):
         :param replicas: replica indices.
         :param tasks: task indices, in the order of each result's rows.
         :returns: one `ProbeResult` per replica.
+        :raises NonFiniteLossError: naming the environment and task of the first NaN or
+            infinite probe loss.
         """
-        return self._probe.probe(replicas, tasks)
+        replicas = list(replicas)
+        steps = [getattr(self.replicas[i], "step_count", 0) for i in replicas]
+        return self._probe.probe(replicas, tasks, steps)
 
     # ------------------------------------------------------------------------ VecEnv API
     def reset(self) -> VecEnvObs:

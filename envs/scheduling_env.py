@@ -23,7 +23,10 @@ Reward
     reached the threshold with ``penalty_mode="drop"`` (seed 002 punishes accuracy that "drops
     under" the threshold; a fresh model starts under it whatever the agent does). Histograms,
     losses and accuracies all come from the same probe pass (with ``ProbeConfig.refresh``, each
-    task's from its latest pass; see `mtl_sched.probing.RollingProbe`).
+    task's from its latest pass; see `mtl_sched.probing.RollingProbe`). A NaN or infinite
+    training loss, probe loss or probe probability raises
+    `mtl_sched.scheduling.NonFiniteLossError` naming the task and step: it never becomes an
+    observation or a reward.
 
 Episodes
     ``reset`` builds a fresh model and trainer. An episode is never ``terminated``; it is
@@ -64,7 +67,7 @@ from mtl_sched.benchmarks import Benchmark, get_benchmark
 from mtl_sched.probing import ProbeConfig, ProbeResult, RollingProbe
 from mtl_sched.recency import ChoiceTrace
 from mtl_sched.references import compute_single_task_references, single_task_references
-from mtl_sched.scheduling import Step
+from mtl_sched.scheduling import NonFiniteLossError, Step
 from mtl_sched.training import Trainer
 
 TrainerFactory = Callable[[int], Trainer]
@@ -228,7 +231,26 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
     def _probe(self, trained: Sequence[int]) -> ProbeResult:
         trainer = self.trainer
         assert trainer is not None
-        return self._rolling.update(lambda tasks: trainer.probe(self.probe_config, tasks), trained)
+        result = self._rolling.update(
+            lambda tasks: trainer.probe(self.probe_config, tasks), trained
+        )
+        # the trainer's probe pass refuses non-finite outputs; this also covers any other
+        # trainer a factory returns: no NaN becomes an observation or a reward
+        finite = (
+            np.isfinite(result.losses)
+            & np.isfinite(result.accuracies)
+            & np.isfinite(result.histograms).all(axis=1)
+        )
+        if not finite.all():
+            k = int(np.flatnonzero(~finite)[0])
+            loss = float(result.losses[k])
+            raise NonFiniteLossError(
+                self.task_names[k],
+                getattr(trainer, "step_count", None),
+                "probe",
+                loss if not math.isfinite(loss) else math.nan,
+            )
+        return result
 
     def _is_penalized(self, result: ProbeResult) -> bool:
         refs = self.reference_accuracies

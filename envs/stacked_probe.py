@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from mtl_sched.models.stacked import StackedSharedMLP
 from mtl_sched.probing import ProbeConfig, ProbeResult
+from mtl_sched.scheduling import NonFiniteLossError
 from mtl_sched.uncertainty import padded_uncertainty
 
 
@@ -65,6 +66,7 @@ class StackedProbePass:
     :param val_y: their labels, in the same order.
     :param bounds: ``K + 1`` offsets: task ``k``'s pool is rows ``bounds[k]:bounds[k + 1]``.
     :param device: where the pass runs (the model's device).
+    :param task_names: the tasks' names, for errors (default: their indices).
     """
 
     def __init__(
@@ -75,8 +77,12 @@ class StackedProbePass:
         val_y: torch.Tensor,
         bounds: Sequence[int],
         device: torch.device,
+        task_names: Sequence[str] | None = None,
     ) -> None:
         self.model = model
+        self.task_names = (
+            [str(k) for k in range(len(bounds) - 1)] if task_names is None else list(task_names)
+        )
         self.config = config
         self.device = device
         self._val_x = val_x.to(device)
@@ -86,12 +92,20 @@ class StackedProbePass:
         self._feature_buffers: dict[tuple[int, int], list[torch.Tensor]] = {}
 
     @torch.no_grad()
-    def probe(self, replicas: Sequence[int], tasks: Sequence[int]) -> list[ProbeResult]:
+    def probe(
+        self,
+        replicas: Sequence[int],
+        tasks: Sequence[int],
+        steps: Sequence[int] | None = None,
+    ) -> list[ProbeResult]:
         """One probe pass of the given replicas over the given tasks, batched over both.
 
         :param replicas: replica indices.
         :param tasks: task indices, in the order of each result's rows.
+        :param steps: the training steps each replica has taken, for errors.
         :returns: one `ProbeResult` per replica, in the order of ``replicas``.
+        :raises NonFiniteLossError: naming the replica and task of the first NaN or infinite
+            probe loss (a probability that is not finite makes its unit's loss not finite).
         """
         replicas, tasks = list(replicas), tuple(int(k) for k in tasks)
         chosen = (
@@ -106,6 +120,16 @@ class StackedProbePass:
         hist_np = hist.cpu().numpy()
         loss_np = loss.cpu().numpy().astype(np.float64)
         acc_np = acc.cpu().numpy().astype(np.float64)
+        bad = np.argwhere(~np.isfinite(loss_np))
+        if len(bad):
+            r, t = (int(i) for i in bad[0])
+            raise NonFiniteLossError(
+                self.task_names[tasks[t]],
+                None if steps is None else int(steps[r]),
+                "probe",
+                float(loss_np[r, t]),
+                where=f"replica {replicas[r]}",
+            )
         return [
             ProbeResult(histograms=hist_np[r], losses=loss_np[r], accuracies=acc_np[r])
             for r in range(n)
@@ -151,7 +175,9 @@ class StackedProbePass:
     def _bin_index(self, values: torch.Tensor) -> torch.Tensor:
         """The histogram bin of each uncertainty value in ``[0, 1]`` (1 in the last bin)."""
         bins = self.config.bins
-        return (values.to(torch.float64).clamp(0.0, 1.0) * bins).floor().long().clamp(max=bins - 1)
+        # NaN (from non-finite logits, refused once the losses are read) must not index a bin
+        values = torch.nan_to_num(values.to(torch.float64), nan=0.0)
+        return (values.clamp(0.0, 1.0) * bins).floor().long().clamp(max=bins - 1)
 
     def _hardest(self, index: torch.Tensor, unit_losses: torch.Tensor) -> torch.Tensor:
         """Per row, the entries of ``index`` at the ``hard_size`` units of highest loss."""

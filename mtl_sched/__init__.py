@@ -11,7 +11,7 @@ from mtl_sched.hooks import ProbeData, SchedulerDriver
 from mtl_sched.models import MTLModel, SharedMLP, TaskOutput
 from mtl_sched.probing import ProbeConfig, ProbeResult
 from mtl_sched.registry import make_scheduler, register_scheduler, scheduler_names
-from mtl_sched.scheduling import EvalResult, Scheduler, Step, TrainState
+from mtl_sched.scheduling import EvalResult, NonFiniteLossError, Scheduler, Step, TrainState
 from mtl_sched.training import RunResult, Trainer, TrainerConfig
 
 __version__ = "0.1.0"
@@ -20,6 +20,7 @@ __all__ = [
     "Benchmark",
     "EvalResult",
     "MTLModel",
+    "NonFiniteLossError",
     "ProbeConfig",
     "ProbeData",
     "ProbeResult",

@@ -17,6 +17,8 @@ benchmark's small variant (a few hundred examples per task, a tiny model).
 from __future__ import annotations
 
 import argparse
+import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,9 +30,10 @@ from mtl_sched.cli_compare import add_compare_parser, run_compare
 from mtl_sched.cli_report import add_report_parser, run_report
 from mtl_sched.cli_study import add_study_parser, run_study
 from mtl_sched.envs.scheduling_env import REWARD_KINDS
-from mtl_sched.script_args import comma_separated, parse_key_value, positive_int
+from mtl_sched.results import ResultsStoreError
+from mtl_sched.script_args import parse_key_value, positive_int, seed_list
 
-_parse_seeds = comma_separated(int, "integers")
+_parse_seeds = seed_list
 
 
 def _add_benchmark_source(command: argparse.ArgumentParser) -> None:
@@ -83,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-every", type=int, default=2_000, help="steps between greedy evaluations (0: none)"
     )
     train.add_argument(
-        "--eval-seeds", type=_parse_seeds, default=(1_000, 1_001), help="evaluation run seeds"
+        "--eval-seeds",
+        type=_parse_seeds,
+        default=None,
+        help="evaluation run seeds (default: 1000,1001; when resuming, the run's own)",
     )
     train.add_argument(
         "--checkpoint-every", type=positive_int, default=1_000, help="steps between checkpoints"
@@ -190,13 +196,19 @@ def _run(args: argparse.Namespace) -> str:
     from mtl_sched.benchmarks import get_benchmark
     from mtl_sched.comparison import summary_table
     from mtl_sched.registry import prepared_scheduler
+    from mtl_sched.sweeps.spec import check_benchmark_options
 
+    if args.scheduler is None and not args.single_task:
+        raise SystemExit("mtl-sched run: give --scheduler NAME or --single-task")
+    if args.agent is not None and (args.single_task or args.scheduler != "qls"):
+        raise ValueError(
+            "--agent is read by the qls scheduler only; drop it or use --scheduler qls"
+        )
     options = _benchmark_options(args) | dict(args.option)
+    check_benchmark_options(args.benchmark, options)
     benchmark = get_benchmark(args.benchmark, **options).with_budget(args.budget)
     if args.single_task:
         return _single_task(benchmark, args.seed)
-    if args.scheduler is None:
-        raise SystemExit("mtl-sched run: give --scheduler NAME or --single-task")
     # single-task references and weight searches come from the benchmark (cached on disk)
     scheduler = prepared_scheduler(args.scheduler, dict(args.param), benchmark, args.agent)
     result = benchmark.make_trainer(args.seed).run(scheduler, progress=True)
@@ -222,18 +234,20 @@ def _run(args: argparse.Namespace) -> str:
 def _train_agent(args: argparse.Namespace) -> int:
     from mtl_sched.agents.training import (
         AgentSettings,
+        Terminated,
         TrainAgentConfig,
         stored_identity,
         train_agent,
     )
 
-    # A resumed run takes its identity from disk; flags given explicitly must agree with it.
-    stored = stored_identity(args.out) if args.resume else {}
-    agent_values = dict(stored.get("agent", {})) | dict(args.setting)
-    options = (
-        dict(stored.get("benchmark_options", {})) | _benchmark_options(args) | dict(args.option)
-    )
     try:
+        # A resumed run takes its identity from disk; flags given explicitly must agree with it.
+        stored = stored_identity(args.out) if args.resume else {}
+        agent_values = dict(stored.get("agent", {})) | dict(args.setting)
+        options = (
+            dict(stored.get("benchmark_options", {})) | _benchmark_options(args) | dict(args.option)
+        )
+        eval_seeds = args.eval_seeds or tuple(stored.get("eval_seeds", (1_000, 1_001)))
         config = TrainAgentConfig(
             out=args.out,
             benchmark=args.benchmark or stored.get("benchmark", "synthetic"),
@@ -242,19 +256,20 @@ def _train_agent(args: argparse.Namespace) -> int:
             seed=args.seed if args.seed is not None else stored.get("seed", 0),
             agent=AgentSettings.from_dict(agent_values),
             eval_every=args.eval_every,
-            eval_seeds=args.eval_seeds,
+            eval_seeds=eval_seeds,
             checkpoint_every=args.checkpoint_every,
             progress=not args.no_progress,
         )
         result = train_agent(config, resume=args.resume)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        what = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
         print(
-            f"interrupted; a checkpoint was written to {args.out}. Continue with: "
+            f"{what}; a checkpoint was written to {args.out}. Continue with: "
             f"mtl-sched train-agent --out {args.out} --steps {args.steps} --resume",
             file=sys.stderr,
         )
-        return 130
-    except (FileExistsError, FileNotFoundError, KeyError, TypeError, ValueError) as err:
+        return 128 + int(signal.SIGTERM) if isinstance(interrupt, Terminated) else 130
+    except (OSError, KeyError, TypeError, ValueError) as err:
         raise SystemExit(f"mtl-sched train-agent: {err}") from None
     best = (
         f"best greedy validation average {result.best_score:.4f} at step {result.best_timesteps}"
@@ -278,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "run":
         try:
             print(_run(args))
-        except (FileNotFoundError, KeyError, TypeError, ValueError) as err:
+        except (OSError, KeyError, TypeError, ValueError) as err:
             raise SystemExit(f"mtl-sched run: {err}") from None
     elif args.command == "study":
         try:
@@ -295,15 +310,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 130
-        except (FileNotFoundError, ImportError, KeyError, TypeError, ValueError) as err:
+        except (ImportError, KeyError, OSError, ResultsStoreError, TypeError, ValueError) as err:
             raise SystemExit(f"mtl-sched compare: {err}") from None
+        except sqlite3.DatabaseError as err:
+            raise SystemExit(
+                f"mtl-sched compare: {args.db}: unusable results store ({err})"
+            ) from None
         print(text)
         return status
     elif args.command == "report":
         try:
             print(run_report(args))
-        except (FileNotFoundError, ValueError) as err:
+        except (OSError, ResultsStoreError, ValueError) as err:
             raise SystemExit(f"mtl-sched report: {err}") from None
+        except sqlite3.DatabaseError as err:
+            raise SystemExit(
+                f"mtl-sched report: {args.db}: unusable results store ({err})"
+            ) from None
     elif args.command == "train-agent":
         return _train_agent(args)
     elif args.command == "demo":

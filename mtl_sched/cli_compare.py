@@ -9,14 +9,17 @@ is cross-validated on the task left out.
 from __future__ import annotations
 
 import argparse
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from mtl_sched.script_args import comma_separated, parse_key_value, positive_int
+from mtl_sched.script_args import comma_separated, parse_key_value, positive_int, seed_list
 from mtl_sched.sweeps.backends import BACKENDS
 
-_int_list = comma_separated(int, "integers")
+# a trial that failed with one of these is reported by its message alone, not its traceback
+_ONE_LINE_ERROR = re.compile(r"^[\w.]*\b(?:NonFiniteLossError|DataFormatError): (.+)$")
+
 _name_list = comma_separated(str, "names")
 
 
@@ -73,7 +76,7 @@ def add_compare_parser(commands: Any) -> None:
     compare.add_argument(
         "--schedulers", type=_name_list, required=True, help="e.g. uniform,greedy,qls"
     )
-    compare.add_argument("--seeds", type=_int_list, default=(0, 1, 2), help="e.g. 0,1,2")
+    compare.add_argument("--seeds", type=seed_list, default=(0, 1, 2), help="e.g. 0,1,2")
     compare.add_argument(
         "--budget", type=positive_int, default=None, help="training examples per run"
     )
@@ -126,6 +129,7 @@ def run_compare(args: argparse.Namespace) -> tuple[str, int]:
     :param args: parsed ``compare`` arguments.
     """
     from mtl_sched.registry import coerce_hyperparameters
+    from mtl_sched.results import ResultsStore
     from mtl_sched.sweeps import plan_trials, run_sweep
     from mtl_sched.sweeps.spec import cached_benchmark
 
@@ -144,8 +148,14 @@ def run_compare(args: argparse.Namespace) -> tuple[str, int]:
         raise ValueError("--left-out needs --leave-one-out")
     if "qls" in args.schedulers and args.agent is None and "agent" not in params.get("qls", {}):
         raise ValueError("--schedulers includes qls, which needs --agent PATH (a saved agent)")
+    if args.agent is not None and "qls" not in args.schedulers:
+        raise ValueError(
+            "--agent is read by the qls scheduler only, which --schedulers does not name"
+        )
     if args.agent is not None and not args.agent.exists():
         raise ValueError(f"--agent {args.agent} does not exist")
+    with ResultsStore(args.db):  # an unusable --db fails here, before any training
+        pass
     left_out = None
     if args.leave_one_out:
         tasks = cached_benchmark(args.benchmark, options).task_names
@@ -167,8 +177,22 @@ def run_compare(args: argparse.Namespace) -> tuple[str, int]:
         folds=args.folds,
     )
     summary = run_sweep(specs, args.db, **sweep_options(args))
+    summary.failures = [(label, one_line_error(error)) for label, error in summary.failures]
     text = summary.describe(args.db)
     if not summary.failures:
         report = f"mtl-sched report --db {args.db} --benchmark {args.benchmark}"
         text += f"\ntables and figures: {report}"
     return text, 1 if summary.failures else 0
+
+
+def one_line_error(error: str) -> str:
+    """The message of a failed trial's `NonFiniteLossError` or `DataFormatError` (errors of
+    the data or the model, whose traceback says nothing more); any other error unchanged.
+
+    :param error: the failure text of a trial (a formatted traceback).
+    """
+    for line in reversed(error.splitlines()):
+        match = _ONE_LINE_ERROR.match(line)
+        if match:
+            return match.group(1)
+    return error

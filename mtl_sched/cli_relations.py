@@ -14,10 +14,9 @@ from typing import Any
 from mtl_sched.benchmarks.relations import RELATION_TASKS
 from mtl_sched.cli_compare import add_sweep_arguments, sweep_options
 from mtl_sched.models.shared_decoder_tagger import ARCHITECTURES
-from mtl_sched.script_args import comma_separated, positive_int
+from mtl_sched.script_args import comma_separated, positive_int, seed_list
 from mtl_sched.studies.relations_plan import SETTINGS
 
-_int_list = comma_separated(int, "integers")
 _name_list = comma_separated(str, "names")
 # flags passed on to the relations benchmark when given
 _BENCHMARK_OPTIONS = (
@@ -38,7 +37,7 @@ def _add_study_options(parser: argparse.ArgumentParser) -> None:
         help=f"tagging tasks, in table order (default: {','.join(RELATION_TASKS)})",
     )
     parser.add_argument("--arch", choices=ARCHITECTURES, default="multi-dec", help="architecture")
-    parser.add_argument("--seeds", type=_int_list, default=(0, 1, 2), help="e.g. 0,1,2")
+    parser.add_argument("--seeds", type=seed_list, default=(0, 1, 2), help="e.g. 0,1,2")
     parser.add_argument("--k", type=float, default=1.5, help="width of the higher/lower rule")
     parser.add_argument("--db", type=Path, default=Path("relations.sqlite"), help="results store")
     parser.add_argument("--out", type=Path, default=Path("relations"), help="tables and figures")

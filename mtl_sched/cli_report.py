@@ -46,6 +46,8 @@ def run_report(args: argparse.Namespace) -> str:
     """
     from mtl_sched.reporting.report import make_report
 
+    if args.db.is_dir():
+        raise ValueError(f"--db {args.db} is a directory, not a results store file")
     report = make_report(
         args.db,
         args.benchmark,

@@ -16,7 +16,7 @@ from typing import Any
 
 from mtl_sched.cli_compare import add_sweep_arguments, sweep_options
 from mtl_sched.cli_relations import add_relations_parsers, run_gain_prediction, run_relations
-from mtl_sched.script_args import comma_separated
+from mtl_sched.script_args import comma_separated, seed_list
 from mtl_sched.studies.qmtl_setup import PARTS, SETTINGS, QMTLStudyConfig
 
 _int_list = comma_separated(int, "integers")
@@ -56,7 +56,7 @@ def add_study_parser(commands: Any) -> None:
     qmtl.add_argument(
         "--treebanks", type=_name_list, default=defaults.treebanks, help="UD treebanks"
     )
-    qmtl.add_argument("--seeds", type=_int_list, default=defaults.seeds, help="e.g. 0,1,2")
+    qmtl.add_argument("--seeds", type=seed_list, default=defaults.seeds, help="e.g. 0,1,2")
     qmtl.add_argument("--ks", type=_int_list, default=defaults.ks, help="head counts, e.g. 1,10,30")
     qmtl.add_argument(
         "--noise-k", type=int, default=defaults.noise_k, help="k of noise, PTA and NER runs"

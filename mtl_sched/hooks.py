@@ -58,6 +58,7 @@ from mtl_sched.scheduling import (
     CombineContext,
     EvalOutcome,
     EvalResult,
+    NonFiniteLossError,
     Scheduler,
     Step,
     StepOutcome,
@@ -223,7 +224,9 @@ class SchedulerDriver:
 
     def _summarize(self, data: ProbeData) -> ProbeResult:
         probs, gold, unit_losses = check_probe_data(data, self.task_names, self.atol)
-        return probe_from_probabilities(probs, self.probe_config, gold, unit_losses)
+        return probe_from_probabilities(
+            probs, self.probe_config, gold, unit_losses, self.task_names, self.step
+        )
 
     def _probe_for_step(
         self, probabilities: PerTask | None, targets: PerTask | None, losses: PerTask | None
@@ -351,6 +354,8 @@ class SchedulerDriver:
             for a one-task plan).
         :param loss: the combined loss that was back-propagated (default: the plan's weighted
             sum of ``task_losses``).
+        :raises NonFiniteLossError: naming the step and the first task whose loss is NaN or
+            infinite (nothing is recorded; the scheduler does not observe the step).
         """
         plan, _ = self._require_pending("report")
         values = _floats(task_losses)
@@ -360,8 +365,9 @@ class SchedulerDriver:
                 f"report {len(plan.tasks)} task losses and batch sizes, one per planned task "
                 f"{list(plan.tasks)}; got {len(values)} and {len(sizes)}"
             )
-        if not all(np.isfinite(values)):
-            raise ValueError(f"task losses must be finite; got {values}")
+        for k, value in zip(plan.tasks, values, strict=True):
+            if not np.isfinite(value):
+                raise NonFiniteLossError(self.task_names[k], self.step, "training", value)
         if any(int(n) != n or n < 1 for n in sizes):
             raise ValueError(f"batch sizes must be positive integers; got {sizes}")
         total = _floats(loss)[0] if loss is not None else float(np.dot(plan.weights, values))
@@ -395,6 +401,7 @@ class SchedulerDriver:
         :param scores: each task's validation score in ``[0, 1]`` (e.g. accuracy), task order.
         :param losses: each task's mean validation loss (NaN when omitted).
         :param metric_names: each task's metric name (default ``"accuracy"``).
+        :raises NonFiniteLossError: naming the first task whose given loss is NaN or infinite.
         """
         values = np.asarray(scores, dtype=float)
         loss_values = (
@@ -406,6 +413,10 @@ class SchedulerDriver:
                 raise ValueError(f"{len(given)} {what} for {self.num_tasks} tasks")
         if not np.all(np.isfinite(values)):
             raise ValueError(f"validation scores must be finite; got {values.tolist()}")
+        if losses is not None:
+            for name, value in zip(self.task_names, loss_values, strict=True):
+                if not np.isfinite(value):
+                    raise NonFiniteLossError(name, self.step, "validation", float(value))
         result = EvalResult(
             split="validation", losses=loss_values, scores=values, metric_names=names
         )

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from mtl_sched.models.base import Batch, MTLModel, TaskOutput, task_outputs
+from mtl_sched.scheduling import NonFiniteLossError
 from mtl_sched.uncertainty import UncertaintyMeasure, batch_hard_indices, histogram, uncertainty
 
 PoolSelection = Literal["first", "stratified"]
@@ -174,6 +175,8 @@ def probe_from_probabilities(
     config: ProbeConfig,
     targets: Sequence[torch.Tensor | None] | None = None,
     unit_losses: Sequence[torch.Tensor | None] | None = None,
+    task_names: Sequence[str] | None = None,
+    step: int | None = None,
 ) -> ProbeResult:
     """Summarize per-task predictions on the probe pools into a `ProbeResult`.
 
@@ -181,19 +184,25 @@ def probe_from_probabilities(
     (`mtl_sched.hooks.SchedulerDriver`) both end here, so the two give the same histograms for
     the same predictions. A task's loss is the mean of its unit losses and its accuracy the share
     of units whose most probable class is the target; either is NaN when neither unit losses
-    nor targets are given (resp. no targets). Inputs are trusted: validate them first.
+    nor targets are given (resp. no targets). Inputs are trusted: validate them first; only a
+    NaN or infinite probability or loss is refused (it would become a histogram and a reward).
 
     :param probabilities: for each task, class probabilities of its probe units, ``(U_k, C_k)``.
     :param config: histogram settings; ``hard_size`` ranks the units by their loss.
     :param targets: for each task, gold labels ``(U_k,)`` or ``None``; without unit losses, a
         unit's loss is its negative log-likelihood ``-log p(target)``.
     :param unit_losses: for each task, per-unit losses ``(U_k,)`` or ``None`` (e.g. a CRF's).
+    :param task_names: the tasks' names, for errors (default: their indices).
+    :param step: the training steps taken so far, for errors.
+    :raises NonFiniteLossError: naming the first task whose probabilities or loss are NaN or
+        infinite.
     """
     num_tasks = len(probabilities)
+    names = [str(k) for k in range(num_tasks)] if task_names is None else list(task_names)
     targets = list(targets) if targets is not None else [None] * num_tasks
     unit_losses = list(unit_losses) if unit_losses is not None else [None] * num_tasks
     hists, losses, accs, values = [], [], [], []
-    for probs, gold, per_unit in zip(probabilities, targets, unit_losses, strict=True):
+    for name, probs, gold, per_unit in zip(names, probabilities, targets, unit_losses, strict=True):
         if per_unit is None and gold is not None:
             picked = probs.gather(1, gold.reshape(-1, 1).long()).reshape(-1)
             per_unit = -torch.log(picked.clamp_min(torch.finfo(probs.dtype).tiny))
@@ -206,10 +215,20 @@ def probe_from_probabilities(
             hard = torch.arange(probs.shape[0], device=probs.device)
         else:
             hard = batch_hard_indices(per_unit, config.hard_size).to(probs.device)
+        # one transfer to the host: whether every probability is finite, and the mean loss
+        dtype = (
+            probs.dtype if per_unit is None else torch.promote_types(probs.dtype, per_unit.dtype)
+        )
+        finite = torch.isfinite(probs).all().to(dtype)
+        mean = finite.new_zeros(()) if per_unit is None else per_unit.mean().to(dtype)
+        all_finite, loss = torch.stack([finite, mean]).tolist()
+        if not (all_finite and math.isfinite(loss)):
+            value = loss if not math.isfinite(loss) else math.nan
+            raise NonFiniteLossError(name, step, "probe", value)
         u = uncertainty(probs[hard], config.measure)
         # .cpu(): the histogram stays on the predictions' device, NumPy needs host memory
         hists.append(histogram(u, config.bins).cpu().numpy())
-        losses.append(math.nan if per_unit is None else float(per_unit.mean()))
+        losses.append(math.nan if per_unit is None else loss)
         if gold is None:
             accs.append(math.nan)
         else:
@@ -229,6 +248,7 @@ def probe(
     probe_batches: Sequence[Sequence[Batch]],
     config: ProbeConfig,
     task_names: Sequence[str] | None = None,
+    step: int | None = None,
 ) -> ProbeResult:
     """Run the probe pass.
 
@@ -238,6 +258,9 @@ def probe(
     :param config: histogram and probe-set settings.
     :param task_names: the probed tasks, in the order of ``probe_batches`` and of the result's
         rows (``None``: all of the model's tasks, in model order).
+    :param step: the training steps taken so far, for errors.
+    :raises NonFiniteLossError: naming the first task whose probabilities or loss are NaN or
+        infinite.
     """
     names = model.task_names if task_names is None else task_names
     was_training = model.training  # type: ignore[attr-defined]
@@ -257,6 +280,8 @@ def probe(
         config,
         targets=[o.targets for o in outputs],
         unit_losses=[o.losses() for o in outputs],
+        task_names=names,
+        step=step,
     )
 
 

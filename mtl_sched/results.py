@@ -210,17 +210,26 @@ class ResultsStore:
 
     :param path: the SQLite file; it and its parent directories are created when missing.
     :param timeout: seconds to wait for another writer before giving up.
+    :raises ResultsStoreError: naming the file, when it cannot be created or opened, is not an
+        SQLite file, or holds another schema (such a file is left unchanged).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0) -> None:
         self.path, self.timeout = Path(path), timeout
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._provenance: tuple[str, str | None] | None = None
-        self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        if self.path.is_dir():
+            raise ResultsStoreError(f"{self.path} is a directory, not a results store file")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise ResultsStoreError(f"{self.path}: cannot create or open ({exc})") from exc
+        try:
+            # The schema is checked first: a file that is not a results store is left as it was
+            # (switching to WAL mode would change it).
+            self._retrying(lambda: self._transaction(self._create))
             self._retrying(lambda: self._conn.execute("PRAGMA journal_mode=WAL"))
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self._retrying(lambda: self._transaction(self._create))
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise ResultsStoreError(

@@ -43,6 +43,52 @@ if TYPE_CHECKING:
 SchedulerKind = Literal["selection", "weighting"]
 
 
+class NonFiniteLossError(ValueError):
+    """A loss, or the class probabilities behind it, is NaN or infinite: the model's outputs
+    are no longer numbers, and nothing trained, selected or scored from them would mean
+    anything.
+
+    :param task: the task whose loss is not finite; ``None`` when every task loss of a training
+        step is finite but their combination is not.
+    :param step: the training step: the index of the step whose loss it is (``kind="training"``),
+        or the steps taken before the evaluation or probe pass; ``None`` when unknown.
+    :param kind: which loss: ``"training"``, ``"validation"``, ``"test"`` (an evaluation
+        split) or ``"probe"`` (the probe pass's losses and probabilities).
+    :param value: the offending value (NaN or an infinity).
+    :param where: more context, shown after the step (e.g. which environment of a batch).
+    :param hint: what the user can do, appended to the message.
+    """
+
+    def __init__(
+        self,
+        task: str | None,
+        step: int | None,
+        kind: str = "training",
+        value: float = math.nan,
+        where: str = "",
+        hint: str = "",
+    ) -> None:
+        self.task = task
+        self.step = step
+        self.kind = kind
+        self.value = value
+        self.where = where
+        self.hint = hint
+        which = f"of task {task!r}" if task is not None else "of the combined step loss"
+        when = f" at step {step}" if step is not None else ""
+        context = f" ({where})" if where else ""
+        advice = f"; {hint}" if hint else ""
+        super().__init__(
+            f"non-finite {kind} loss ({value}) {which}{when}{context}: the model's outputs are "
+            f"no longer finite (a learning rate too high?){advice}"
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        # rebuilt from its fields, not its message, so that it survives worker processes
+        fields = (self.task, self.step, self.kind, self.value, self.where, self.hint)
+        return type(self), fields
+
+
 @dataclass(frozen=True)
 class Step:
     """One training step's plan: draw a minibatch of each listed task, weight its loss.
@@ -145,6 +191,8 @@ class StepOutcome:
     :param loss: the combined loss that was back-propagated.
     :param batch_sizes: examples drawn from each planned task, in plan order.
     :param examples_seen: total examples consumed after this step.
+    :param skipped: whether the step's loss was not finite and the optimizer update was skipped
+        (``TrainerConfig.on_nonfinite="skip"``); its examples still count as drawn.
     """
 
     step: int
@@ -153,6 +201,7 @@ class StepOutcome:
     loss: float
     batch_sizes: tuple[int, ...]
     examples_seen: int
+    skipped: bool = False
 
 
 @dataclass

@@ -10,7 +10,9 @@ Each field of the arguments dataclass becomes ``--field-name`` (dashes for under
 - anything else: a value converted by the type itself.
 
 `parse_key_value` reads the ``KEY=VALUE`` pairs of ``--option``/``--setting`` flags;
-`comma_separated` makes argparse types for lists such as ``--seeds 0,1,2``.
+`comma_separated` makes argparse types for lists such as ``--seeds 0,1,2``, and `seed_list` is
+the one for seeds (distinct, non-negative). `coerce_value` and `coerce_keyword_values` check such
+values against the types a function or dataclass declares.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import numbers
+import os
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 ArgsT = TypeVar("ArgsT")
@@ -65,6 +69,22 @@ def comma_separated(
     return parse
 
 
+def seed_list(text: str) -> tuple[int, ...]:
+    """An argparse type: comma-separated seeds, each a non-negative integer given once.
+
+    :param text: the flag's value, e.g. ``"0,1,2"``.
+    :raises argparse.ArgumentTypeError: for anything else (a negative or repeated seed included).
+    """
+    seeds = comma_separated(int, "integers")(text)
+    if negative := [seed for seed in seeds if seed < 0]:
+        raise argparse.ArgumentTypeError(f"seeds must be non-negative; got {negative[0]}")
+    if repeated := sorted({seed for seed in seeds if seeds.count(seed) > 1}):
+        raise argparse.ArgumentTypeError(
+            f"seed {repeated[0]} is given twice in {text!r}; give each seed once"
+        )
+    return seeds
+
+
 def parse_key_value(text: str) -> tuple[str, Any]:
     """``"KEY=VALUE"`` as ``(key, value)``: the value as a Python literal, else a string.
 
@@ -81,6 +101,130 @@ def parse_key_value(text: str) -> tuple[str, Any]:
     except (ValueError, SyntaxError):
         value = raw  # a bare word is a string
     return key.replace("-", "_"), value
+
+
+class _Mismatch(Exception):
+    pass
+
+
+def _coerce(value: Any, annotation: Any) -> Any:
+    """``value`` as ``annotation`` when the conversion loses nothing; ``_Mismatch`` otherwise."""
+    if annotation is Any or isinstance(annotation, (str, typing.TypeVar)):
+        return value
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for member in args:
+            try:
+                return _coerce(value, member)
+            except _Mismatch:
+                continue
+        raise _Mismatch
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise _Mismatch
+    if annotation is type(None):
+        if value is None:
+            return None
+        raise _Mismatch
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise _Mismatch
+    if isinstance(value, bool):
+        raise _Mismatch  # a switch is not a number
+    if annotation is int:
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise _Mismatch
+    if annotation is float:
+        if isinstance(value, numbers.Real):
+            return float(value)
+        raise _Mismatch
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise _Mismatch
+    if origin is os.PathLike or annotation is os.PathLike:
+        if isinstance(value, os.PathLike):
+            return value
+        raise _Mismatch
+    if origin in (Sequence, list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise _Mismatch
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise _Mismatch
+            return tuple(_coerce(v, a) for v, a in zip(value, args, strict=True))
+        item = args[0] if args else Any
+        converted = [_coerce(v, item) for v in value]
+        return converted if origin is list else tuple(converted)
+    if origin in (Mapping, dict):
+        if isinstance(value, Mapping):
+            return dict(value)
+        raise _Mismatch
+    if isinstance(annotation, type):
+        if isinstance(value, annotation):
+            return value
+        raise _Mismatch
+    return value  # an annotation this module cannot check: the callee checks it
+
+
+def describe_type(annotation: Any) -> str:
+    """A type annotation as an error message names it (``int or None``, ``one of 'a', 'b'``).
+
+    :param annotation: the resolved annotation.
+    """
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(describe_type(a) for a in args)
+    if annotation is type(None):
+        return "None"
+    if origin is None and isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("collections.abc.", "").replace("typing.", "")
+
+
+def coerce_value(value: Any, annotation: Any) -> Any:
+    """``value`` converted to the declared type ``annotation`` when that loses nothing (``2`` ->
+    ``2.0`` for a ``float``, a list -> a tuple for ``tuple[int, ...]``, ``"true"`` -> ``True``).
+
+    :param value: the value, e.g. a Python literal parsed from ``KEY=VALUE``.
+    :param annotation: the resolved type annotation (``int | None``, a ``Literal``...); one this
+        function cannot check (a protocol, a forward reference) accepts every value.
+    :raises TypeError: ``expects <type>; got <value>`` when the value does not fit.
+    """
+    try:
+        return _coerce(value, annotation)
+    except _Mismatch:
+        raise TypeError(f"expects {describe_type(annotation)}; got {value!r}") from None
+
+
+def coerce_keyword_values(
+    hints: Mapping[str, Any], values: Mapping[str, Any], what: str
+) -> dict[str, Any]:
+    """``values`` with each one named in ``hints`` converted by `coerce_value`.
+
+    :param hints: name -> resolved annotation (``typing.get_type_hints`` of a function or a
+        dataclass); names missing from it are passed on unchecked.
+    :param values: name -> value.
+    :param what: what the values are, for the error message (e.g. ``"agent setting"``).
+    :raises TypeError: ``<what> '<name>' expects <type>; got <value>``.
+    """
+    converted = dict(values)
+    for name, value in values.items():
+        if name in hints:
+            try:
+                converted[name] = coerce_value(value, hints[name])
+            except TypeError as err:
+                raise TypeError(f"{what} {name!r} {err}") from None
+    return converted
 
 
 def _value_type(kind: Any) -> Any:

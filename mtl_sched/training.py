@@ -32,12 +32,16 @@ from mtl_sched.scheduling import (
     CombineContext,
     EvalOutcome,
     EvalResult,
+    NonFiniteLossError,
     Scheduler,
     Step,
     StepOutcome,
     TrainState,
     weighted_sum,
 )
+
+NonFinitePolicy = Literal["raise", "skip"]
+NONFINITE_POLICIES: tuple[str, ...] = ("raise", "skip")
 
 # Tags the per-step random stream of training, apart from the samplers' streams of [seed, k].
 _DROPOUT_STREAM = 7919
@@ -64,6 +68,13 @@ class TrainerConfig:
     :param eval_batch_size: batch size of evaluation and probe passes.
     :param probe: probe-pass settings (observation histograms and reward losses).
     :param device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
+    :param on_nonfinite: what a training step whose loss (a task's or the combined one) is NaN
+        or infinite does: ``"raise"`` (the default) stops the run with a `NonFiniteLossError`
+        naming the step and task, before the optimizer update; ``"skip"`` leaves the model and
+        optimizer untouched, counts the step (`Trainer.skipped_steps`,
+        `RunResult.skipped_steps`) and goes on; its examples still count toward the budget,
+        and the scheduler does not observe it. A non-finite validation, test or probe loss
+        raises either way.
     """
 
     budget: int = 10_000
@@ -75,6 +86,7 @@ class TrainerConfig:
     eval_batch_size: int = 1024
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     device: str = "auto"
+    on_nonfinite: NonFinitePolicy = "raise"
 
     def __post_init__(self) -> None:
         if self.budget < 1:
@@ -86,6 +98,11 @@ class TrainerConfig:
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(
                 f"TrainerConfig.optimizer must be 'adam' or 'sgd'; got {self.optimizer!r}"
+            )
+        if self.on_nonfinite not in NONFINITE_POLICIES:
+            raise ValueError(
+                f"TrainerConfig.on_nonfinite must be one of {NONFINITE_POLICIES}; "
+                f"got {self.on_nonfinite!r}"
             )
 
     @property
@@ -107,7 +124,7 @@ class RunResult:
     :param validation_history: ``(examples_seen, result)`` of every validation evaluation.
     :param schedule: examples drawn from each task at each step, shape ``(steps, K)``.
     :param examples_seen: examples consumed (equals the budget).
-    :param steps: optimizer steps taken.
+    :param steps: training steps taken (skipped ones included).
     :param wall_time: seconds spent in the run.
     :param preparation_examples: training examples the scheduler spent before the run (a
         weight search, single-task reference runs), outside the budget.
@@ -115,6 +132,8 @@ class RunResult:
         read (``requires_probe`` schedulers only), histograms of shape ``(K, bins)``.
     :param loss_history: training loss of each task at each step, shape ``(steps, K)``; NaN
         where a step did not train the task (the learning curves of seed 004's features).
+    :param skipped_steps: steps whose loss was not finite and whose update was skipped
+        (``TrainerConfig.on_nonfinite="skip"``; always 0 under ``"raise"``).
     """
 
     scheduler: str
@@ -131,6 +150,7 @@ class RunResult:
     preparation_examples: int = 0
     probe_history: list[tuple[int, np.ndarray]] = field(default_factory=list)
     loss_history: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    skipped_steps: int = 0
 
     @property
     def examples_per_task(self) -> np.ndarray:
@@ -243,6 +263,7 @@ class Trainer:
         self._eval_cache: dict[tuple[int, str, int | None], list[Batch]] = {}
         self._probe_cache: dict[tuple[int, int, str], list[Batch]] = {}
         self.step_count = 0
+        self.skipped_steps = 0
         self.examples_seen = 0
         self.examples_per_task = np.zeros(len(tasks), dtype=np.int64)
         self.train_losses = np.full(len(tasks), np.nan)
@@ -329,6 +350,10 @@ class Trainer:
     ) -> StepOutcome:
         """Take one optimizer step following ``plan``.
 
+        A step whose loss (a task's or the combined one) is not finite raises
+        `NonFiniteLossError` before the update, or, with ``on_nonfinite="skip"``, is skipped:
+        no update, ``skipped_steps`` grows by one and the outcome says ``skipped``.
+
         :param plan: tasks to draw a minibatch from and their loss weights.
         :param scheduler: whose ``combine`` merges the task losses (weighted sum if ``None``).
         :param max_examples: cap on the examples this step may draw (minibatches shrink to fit).
@@ -358,25 +383,48 @@ class Trainer:
                 loss = weighted_sum(task_losses, plan)
             else:
                 loss = scheduler.combine(task_losses, context)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            # the step's one transfer to the host: every task loss and the combined loss
+            dtype = torch.promote_types(task_losses.dtype, loss.dtype)
+            parts = [task_losses.detach().reshape(-1), loss.detach().reshape(1)]
+            detached = torch.cat([p.to(dtype) for p in parts]).cpu().numpy()
+            finite = bool(np.isfinite(detached).all())
+            if finite:
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+            elif self.config.on_nonfinite == "raise":
+                raise self._nonfinite_error(plan, detached)
 
-        detached = task_losses.detach().cpu().numpy()
-        for k, n, value in zip(plan.tasks, sizes, detached, strict=True):
+        task_values = detached[:-1]
+        for k, n, value in zip(plan.tasks, sizes, task_values, strict=True):
             self.examples_per_task[k] += n
-            self.train_losses[k] = float(value)
+            if finite:
+                self.train_losses[k] = float(value)
         self.examples_seen += sum(sizes)
         outcome = StepOutcome(
             step=self.step_count,
             plan=plan,
-            task_losses=tuple(float(v) for v in detached),
-            loss=float(loss.detach()),
+            task_losses=tuple(float(v) for v in task_values),
+            loss=float(detached[-1]),
             batch_sizes=tuple(sizes),
             examples_seen=self.examples_seen,
+            skipped=not finite,
         )
+        self.skipped_steps += not finite
         self.step_count += 1
         return outcome
+
+    def _nonfinite_error(self, plan: Step, values: np.ndarray) -> NonFiniteLossError:
+        """The error of a training step whose losses ``values`` (the planned tasks' then the
+        combined one) are not all finite: it names the first task whose loss is not."""
+        hint = "TrainerConfig(on_nonfinite='skip') skips such steps instead"
+        for k, value in zip(plan.tasks, values[:-1], strict=True):
+            if not np.isfinite(value):
+                name = self.task_names[k]
+                return NonFiniteLossError(
+                    name, self.step_count, "training", float(value), hint=hint
+                )
+        return NonFiniteLossError(None, self.step_count, "training", float(values[-1]), hint=hint)
 
     # ----------------------------------------------------------------------- evaluation
     def _collated_chunks(self, k: int, columns: Columns, n: int) -> list[Batch]:
@@ -470,8 +518,14 @@ class Trainer:
                     units += int(out.targets.numel())
                     if decodes:
                         predictions.extend(self.model.decode(name, batch))  # type: ignore[union-attr]
-                losses.append(total_loss / max(units, 1))
-                unit_accuracies.append(correct / max(units, 1))
+                if units == 0:
+                    raise ValueError(
+                        f"task {name!r}: split {split!r} has no prediction units to score"
+                    )
+                if not np.isfinite(total_loss):
+                    raise NonFiniteLossError(name, self.step_count, split, total_loss)
+                losses.append(total_loss / units)
+                unit_accuracies.append(correct / units)
                 if decodes:
                     references = task.split(split)[:][task.reference_column]
                     scores.append(task_score(task, predictions, references))
@@ -533,7 +587,7 @@ class Trainer:
         indices = range(self.num_tasks) if tasks is None else tasks
         batches = [self._probe_batches(k, config) for k in indices]
         names = [self.task_names[k] for k in indices]
-        return probe(self.model, batches, config, names)
+        return probe(self.model, batches, config, names, step=self.step_count)
 
     # ------------------------------------------------------------------------------ run
     def run(
@@ -551,6 +605,8 @@ class Trainer:
         :param progress: show a progress bar over examples.
         :param on_examples: called with the examples seen so far after every step (progress
             reporting from worker processes).
+        :raises NonFiniteLossError: at the first NaN or infinite training loss (unless
+            ``on_nonfinite="skip"``), validation, test or probe loss, naming the step and task.
         """
         cfg = self.config
         self.attach(scheduler)
@@ -571,40 +627,46 @@ class Trainer:
         start = time.perf_counter()
         bar = tqdm(total=cfg.budget, disable=not progress, unit="ex", desc=scheduler.name)
         rolling = RollingProbe(self.num_tasks, probe_config or cfg.probe)
+        skipped_before = self.skipped_steps
         trained_since_probe: set[int] = set()
-        while self.examples_seen < cfg.budget:
-            wants_probe = probe_config is not None and scheduler.wants_probe(self.step_count)
-            probe_result = None
-            if wants_probe:
-                probe_result = rolling.update(
-                    lambda tasks: self.probe(probe_config, tasks), sorted(trained_since_probe)
+        try:
+            while self.examples_seen < cfg.budget:
+                wants_probe = probe_config is not None and scheduler.wants_probe(self.step_count)
+                probe_result = None
+                if wants_probe:
+                    probe_result = rolling.update(
+                        lambda tasks: self.probe(probe_config, tasks), sorted(trained_since_probe)
+                    )
+                    trained_since_probe.clear()
+                    probe_history.append((self.examples_seen, probe_result.histograms))
+                plan = scheduler.plan(self.state(probe_result))
+                before = self.examples_seen
+                outcome = self.train_step(
+                    plan, scheduler, max_examples=cfg.budget - self.examples_seen
                 )
-                trained_since_probe.clear()
-                probe_history.append((self.examples_seen, probe_result.histograms))
-            plan = scheduler.plan(self.state(probe_result))
-            before = self.examples_seen
-            outcome = self.train_step(plan, scheduler, max_examples=cfg.budget - self.examples_seen)
-            trained_since_probe.update(outcome.plan.tasks)
-            row = np.zeros(self.num_tasks, dtype=np.int64)
-            row[list(outcome.plan.tasks)] = outcome.batch_sizes
-            schedule.append(row)
-            loss_row = np.full(self.num_tasks, np.nan)
-            loss_row[list(outcome.plan.tasks)] = outcome.task_losses
-            losses.append(loss_row)
-            scheduler.observe(outcome)
-            bar.update(self.examples_seen - before)
-            if on_examples is not None:
-                on_examples(self.examples_seen)
-            if self.examples_seen >= next_eval or self.examples_seen >= cfg.budget:
-                result = self.evaluate("validation")
-                history.append((self.examples_seen, result))
-                scheduler.observe(EvalOutcome(examples_seen=self.examples_seen, result=result))
-                if best is None or result.average_score > best.average_score:
-                    best, best_seen = result, self.examples_seen
-                    best_state = copy.deepcopy(self.model.state_dict())
-                while next_eval <= self.examples_seen:
-                    next_eval += interval
-        bar.close()
+                row = np.zeros(self.num_tasks, dtype=np.int64)
+                row[list(outcome.plan.tasks)] = outcome.batch_sizes
+                schedule.append(row)
+                loss_row = np.full(self.num_tasks, np.nan)
+                if not outcome.skipped:
+                    trained_since_probe.update(outcome.plan.tasks)
+                    loss_row[list(outcome.plan.tasks)] = outcome.task_losses
+                    scheduler.observe(outcome)
+                losses.append(loss_row)
+                bar.update(self.examples_seen - before)
+                if on_examples is not None:
+                    on_examples(self.examples_seen)
+                if self.examples_seen >= next_eval or self.examples_seen >= cfg.budget:
+                    result = self.evaluate("validation")
+                    history.append((self.examples_seen, result))
+                    scheduler.observe(EvalOutcome(examples_seen=self.examples_seen, result=result))
+                    if best is None or result.average_score > best.average_score:
+                        best, best_seen = result, self.examples_seen
+                        best_state = copy.deepcopy(self.model.state_dict())
+                    while next_eval <= self.examples_seen:
+                        next_eval += interval
+        finally:
+            bar.close()
         if best is None or best_state is None:
             raise RuntimeError(
                 "the run ended without a validation evaluation (budget already spent)"
@@ -626,4 +688,5 @@ class Trainer:
             preparation_examples=scheduler.preparation_examples,
             probe_history=probe_history,
             loss_history=np.stack(losses) if losses else np.zeros((0, self.num_tasks)),
+            skipped_steps=self.skipped_steps - skipped_before,
         )

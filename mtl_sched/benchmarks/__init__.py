@@ -24,6 +24,20 @@ def register_benchmark(name: str, factory: BenchmarkFactory) -> None:
     _BENCHMARKS[name] = factory
 
 
+def benchmark_factory(name: str) -> BenchmarkFactory:
+    """The factory registered as ``name``.
+
+    :param name: registered benchmark name.
+    :raises KeyError: naming the known benchmarks, for an unknown name.
+    """
+    try:
+        return _BENCHMARKS[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown benchmark {name!r}; known benchmarks: {', '.join(_BENCHMARKS)}"
+        ) from None
+
+
 def benchmark_names() -> list[str]:
     """Names of every registered benchmark."""
     return list(_BENCHMARKS)
@@ -37,12 +51,7 @@ def get_benchmark(name: str, **options: Any) -> Benchmark:
     its factory does not take itself are applied to the built benchmark
     (`Benchmark.with_probe_options`).
     """
-    try:
-        factory = _BENCHMARKS[name]
-    except KeyError:
-        raise KeyError(
-            f"unknown benchmark {name!r}; known benchmarks: {', '.join(_BENCHMARKS)}"
-        ) from None
+    factory = benchmark_factory(name)
     try:
         accepted = set(inspect.signature(factory).parameters)
     except (TypeError, ValueError):
@@ -67,6 +76,7 @@ for _name, _factory in FAMILY.items():
 __all__ = [
     "Benchmark",
     "ScheduleRecipe",
+    "benchmark_factory",
     "benchmark_names",
     "get_benchmark",
     "register_benchmark",

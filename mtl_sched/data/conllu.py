@@ -100,13 +100,16 @@ def iter_conllu(path: str | os.PathLike[str]) -> Iterator[ConlluSentence]:
 
     :param path: a ``.conllu`` or ``.conllu.gz`` file.
     :raises DataFormatError: naming the file and line of a malformed word line (wrong column
-        count, non-consecutive word ID, non-integer or out-of-range head, empty field).
+        count, non-consecutive word ID, non-integer or out-of-range head, empty field), or the
+        file when it holds no sentence (raised once the file is read to its end).
     """
     builder = _SentenceBuilder(path)
+    found = False
     for number, line in read_lines(path):
         if not line.strip():
             sentence = builder.finish()
             if sentence is not None:
+                found = True
                 yield sentence
         elif line.startswith("#"):
             key, _, value = line[1:].partition("=")
@@ -117,11 +120,14 @@ def iter_conllu(path: str | os.PathLike[str]) -> Iterator[ConlluSentence]:
     sentence = builder.finish()
     if sentence is not None:
         yield sentence
+    elif not found:
+        raise DataFormatError(path, None, "no sentences found")
 
 
 def read_conllu(path: str | os.PathLike[str]) -> list[ConlluSentence]:
     """Every sentence of a CoNLL-U file (see `iter_conllu`).
 
     :param path: a ``.conllu`` or ``.conllu.gz`` file.
+    :raises DataFormatError: as `iter_conllu` does (a malformed line, or no sentence at all).
     """
     return list(iter_conllu(path))

@@ -59,7 +59,7 @@ def read_fdu_file(path: str | os.PathLike[str]) -> Examples:
     :param path: the file.
     :raises FileNotFoundError: when it is missing.
     :raises DataFormatError: naming the file and line of a line that is not ``label<TAB>text``
-        with label 0 or 1.
+        with label 0 or 1, or the file when it holds no example (empty or blank).
     """
     path = require_file(path)
     examples: Examples = []
@@ -74,6 +74,8 @@ def read_fdu_file(path: str | os.PathLike[str]) -> Examples:
         # An empty text is kept (sports_outdoors.task.train has one): dropping it would shift
         # the dev split, and the encoder maps an empty sentence to a zero vector.
         examples.append((text.split(), int(label)))
+    if not examples:
+        raise DataFormatError(path, None, "no examples found (the file is empty or blank)")
     return examples
 
 

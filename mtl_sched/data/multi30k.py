@@ -48,7 +48,8 @@ def read_parallel(
 
     :param source_path: one sentence per line.
     :param target_path: its translation, line by line.
-    :raises DataFormatError: on an empty line or when one file has more lines than the other.
+    :raises DataFormatError: on an empty line or file, or when one file has more lines than the
+        other.
     """
     sources = _read_sentences(source_path)
     targets = _read_sentences(target_path)
@@ -72,6 +73,8 @@ def _read_sentences(path: str | os.PathLike[str]) -> list[str]:
         if not text:
             raise DataFormatError(path, number, "empty sentence")
         sentences.append(text)
+    if not sentences:
+        raise DataFormatError(path, None, "no sentences found (the file is empty)")
     return sentences
 
 

@@ -17,7 +17,8 @@ class Task:
     """A named task with ``datasets.Dataset`` splits.
 
     :param name: unique task name within a benchmark.
-    :param splits: ``"train"``, ``"validation"`` and ``"test"`` datasets (all three required).
+    :param splits: ``"train"``, ``"validation"`` and ``"test"`` datasets (all three required,
+        none empty: an empty split would be scored 0 and averaged in, or never trained).
     :param num_classes: size of the output label set.
     :param kind: ``"classification"`` (one label per example), ``"tagging"`` (one per token) or
         ``"seq2seq"`` (one per target token).
@@ -44,6 +45,9 @@ class Task:
         missing = [s for s in SPLITS if s not in self.splits]
         if missing:
             raise ValueError(f"task {self.name!r} is missing split(s) {missing}")
+        for split, dataset in self.splits.items():
+            if len(dataset) == 0:
+                raise ValueError(f"task {self.name!r}: split {split!r} is empty")
         if self.num_classes < 2:
             raise ValueError(f"task {self.name!r}: num_classes must be at least 2")
         if self.metric not in METRICS:

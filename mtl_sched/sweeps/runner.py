@@ -85,6 +85,10 @@ def plan_trials(
     """
     if len(set(schedulers)) != len(schedulers):
         raise ValueError(f"--schedulers names a scheduler twice: {', '.join(schedulers)}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds names a seed twice: {', '.join(map(str, seeds))}")
+    if negative := [seed for seed in seeds if seed < 0]:
+        raise ValueError(f"seeds must be non-negative; got {negative[0]}")
     params = scheduler_params or {}
     if unknown := sorted(set(params) - set(schedulers)):
         raise ValueError(

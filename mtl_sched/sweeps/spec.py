@@ -9,6 +9,7 @@ and series are listed in `result_rows` and `result_series`.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from mtl_sched.benchmarks import get_benchmark
+from mtl_sched.benchmarks import benchmark_factory, benchmark_names, get_benchmark
 from mtl_sched.benchmarks.base import Benchmark
 from mtl_sched.results import MetricRow, TrialKey, config_hash
 from mtl_sched.scheduling import EvalResult
+from mtl_sched.script_args import coerce_keyword_values
 from mtl_sched.sweeps.job import ProgressReport, TrialOutcome
 from mtl_sched.training import RunResult
 
@@ -31,6 +33,25 @@ MAX_HISTOGRAM_SNAPSHOTS = 200
 _BENCHMARKS: dict[str, Benchmark] = {}
 
 
+def check_benchmark_options(name: str, options: Mapping[str, Any]) -> None:
+    """Check ``options`` against the types benchmark ``name``'s factory declares, before a
+    benchmark is built (a wrong type otherwise surfaces only once training runs).
+
+    :param name: registered benchmark name (an unknown one is left to `get_benchmark`).
+    :param options: its factory options, e.g. parsed from ``--option KEY=VALUE``.
+    :raises TypeError: ``benchmark option '<key>' expects <type>; got <value>``.
+    """
+    if name not in benchmark_names():
+        return
+    factory = benchmark_factory(name)
+    try:
+        hints = typing.get_type_hints(factory)
+    except (NameError, TypeError):
+        return  # annotations naming types imported for type checking only stay unchecked
+    hints.pop("return", None)
+    coerce_keyword_values(hints, options, "benchmark option")
+
+
 def cached_benchmark(name: str, options: dict[str, Any]) -> Benchmark:
     """The benchmark ``name`` with ``options``, built once per process.
 
@@ -39,6 +60,7 @@ def cached_benchmark(name: str, options: dict[str, Any]) -> Benchmark:
     """
     cache_key = f"{name}:{sorted(options.items())!r}"
     if cache_key not in _BENCHMARKS:
+        check_benchmark_options(name, options)
         _BENCHMARKS[cache_key] = get_benchmark(name, **options)
     return _BENCHMARKS[cache_key]
 
