@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from mtl_sched.scheduling import Scheduler, SchedulerInfo
+from mtl_sched.script_args import coerce_value
 
 if typing.TYPE_CHECKING:
     from mtl_sched.benchmarks.base import Benchmark
@@ -96,92 +96,6 @@ def scheduler_hyperparameters(name: str) -> dict[str, inspect.Parameter]:
     return params
 
 
-class _Mismatch(Exception):
-    pass
-
-
-def _coerce(value: Any, annotation: Any) -> Any:
-    """``value`` converted to ``annotation`` when the conversion loses nothing; ``_Mismatch``
-    otherwise. Command-line values arrive as Python literals (``2``, ``[1, 2]``) or strings."""
-    if annotation in (Any, inspect.Parameter.empty):
-        return value
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        for member in args:
-            try:
-                return _coerce(value, member)
-            except _Mismatch:
-                continue
-        raise _Mismatch
-    if origin is typing.Literal:
-        if value in args:
-            return value
-        raise _Mismatch
-    if annotation is type(None):
-        if value is None:
-            return None
-        raise _Mismatch
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise _Mismatch
-    if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise _Mismatch
-    if annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise _Mismatch
-    if annotation is str:
-        if isinstance(value, str):
-            return value
-        raise _Mismatch
-    if annotation is Path:
-        if isinstance(value, (str, Path)):
-            return Path(value)
-        raise _Mismatch
-    if origin in (Sequence, list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise _Mismatch
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            if len(args) != len(value):
-                raise _Mismatch
-            return tuple(_coerce(v, a) for v, a in zip(value, args, strict=True))
-        item = args[0] if args else Any
-        converted = [_coerce(v, item) for v in value]
-        return converted if origin is list else tuple(converted)
-    if origin is Mapping or origin is dict:
-        if isinstance(value, Mapping):
-            return dict(value)
-        raise _Mismatch
-    if isinstance(annotation, type) and isinstance(value, annotation):
-        return value
-    if origin is None and not isinstance(annotation, type):
-        return value  # an annotation we cannot check (a protocol, a string): trust the caller
-    raise _Mismatch
-
-
-def _describe(annotation: Any) -> str:
-    origin = typing.get_origin(annotation)
-    if origin is typing.Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in typing.get_args(annotation))
-    if annotation is type(None):
-        return "None"
-    if origin is None and isinstance(annotation, type):
-        return annotation.__name__
-    return str(annotation).replace("collections.abc.", "").replace("typing.", "")
-
-
 def coerce_hyperparameters(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``raw`` hyperparameters against scheduler ``name``'s signature and convert them to
     the declared types (``2`` -> ``2.0`` for a float, a list -> a tuple for a sequence, ...).
@@ -198,14 +112,10 @@ def coerce_hyperparameters(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
             raise TypeError(
                 f"scheduler {name!r} has no hyperparameter {key!r} (its hyperparameters: {known})"
             )
-        annotation = params[key].annotation
         try:
-            converted[key] = _coerce(value, annotation)
-        except _Mismatch:
-            raise TypeError(
-                f"scheduler {name!r}: hyperparameter {key!r} expects {_describe(annotation)}; "
-                f"got {value!r}"
-            ) from None
+            converted[key] = coerce_value(value, params[key].annotation)
+        except TypeError as err:
+            raise TypeError(f"scheduler {name!r}: hyperparameter {key!r} {err}") from None
     return converted
 
 

@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import inspect
 import numbers
 import os
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 ArgsT = TypeVar("ArgsT")
@@ -109,7 +111,9 @@ class _Mismatch(Exception):
 
 def _coerce(value: Any, annotation: Any) -> Any:
     """``value`` as ``annotation`` when the conversion loses nothing; ``_Mismatch`` otherwise."""
-    if annotation is Any or isinstance(annotation, (str, typing.TypeVar)):
+    if annotation in (Any, inspect.Parameter.empty) or isinstance(
+        annotation, (str, typing.TypeVar)
+    ):
         return value
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -148,6 +152,10 @@ def _coerce(value: Any, annotation: Any) -> Any:
     if annotation is str:
         if isinstance(value, str):
             return value
+        raise _Mismatch
+    if annotation is Path:
+        if isinstance(value, (str, Path)):
+            return Path(value)
         raise _Mismatch
     if origin is os.PathLike or annotation is os.PathLike:
         if isinstance(value, os.PathLike):
