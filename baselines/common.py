@@ -4,7 +4,7 @@
   so that tests can check the distribution itself rather than noisy draws;
 - `ReferenceScheduler`: methods that need single-task reference accuracies;
 - `task_distribution`, `task_index`: validated probability vectors and task lookups;
-- `focal_unit_losses`, `last_shared_weight`: per-unit focal loss and GradNorm's layer ``W``.
+- `focal_unit_losses`: per-unit focal loss.
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
-from torch import nn
 
 from mtl_sched.scheduling import Scheduler, Step, TrainState
 
 if TYPE_CHECKING:
     from mtl_sched.benchmarks.base import Benchmark
     from mtl_sched.data.task import Task
-    from mtl_sched.models.base import MTLModel, TaskOutput
+    from mtl_sched.models.base import TaskOutput
 
 
 def task_distribution(weights: Sequence[float] | np.ndarray, owner: str) -> np.ndarray:
@@ -132,12 +131,3 @@ def focal_unit_losses(output: TaskOutput, gamma: float) -> torch.Tensor:
         return losses
     # 1 - exp(-l), computed as -expm1(-l) to stay accurate for well-classified units
     return (-torch.expm1(-losses)).clamp_min(0.0).pow(gamma) * losses
-
-
-def last_shared_weight(model: MTLModel) -> nn.Parameter:
-    """The weight of the model's last shared layer: the last shared parameter with at least two
-    dimensions (biases and norms are skipped), as GradNorm prescribes."""
-    candidates = [p for p in model.shared_parameters() if p.dim() >= 2 and p.requires_grad]
-    if not candidates:
-        raise ValueError("the model has no shared weight matrix (shared_parameters() is empty)")
-    return candidates[-1]

@@ -11,8 +11,8 @@ The script
 
 1. wraps the model as a `MTLSchedulingEnv` through a trainer factory (the model class satisfies
    the `MTLModel` protocol: ``collate``, ``task_output``, ``shared_parameters``,
-   ``task_parameters``) and trains a Q-learning scheduler agent on it for ``--agent-steps``
-   environment steps;
+   ``task_parameters``, and ``last_shared_layer`` for GradNorm) and trains a Q-learning
+   scheduler agent on it for ``--agent-steps`` environment steps;
 2. trains fresh models in a plain PyTorch loop, where a `SchedulerDriver` asks (a) the learned
    `QLSScheduler` and (b) each ``--baselines`` scheduler which task(s) train next;
 3. prints the test accuracy of every task under every scheduler.
@@ -180,10 +180,17 @@ class TransformerMTL(nn.Module):
         return TaskOutput(logits=self(batch["tokens"], task), targets=batch["label"])
 
     def shared_parameters(self) -> Iterator[nn.Parameter]:
-        """Embeddings and encoder (its last weight matrix is the layer GradNorm balances)."""
+        """Embeddings and encoder."""
         yield self.position
         yield from self.embedding.parameters()
         yield from self.encoder.parameters()
+
+    def last_shared_layer(self) -> list[nn.Parameter]:
+        """The output projection of the last encoder layer's feed-forward block: its output,
+        layer-normalized and mean-pooled, is what every head reads (the layer GradNorm
+        balances)."""
+        last = self.encoder.layers[-1]
+        return [last.linear2.weight]
 
     def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
         """The head of ``task``."""

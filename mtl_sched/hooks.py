@@ -31,7 +31,8 @@ scheduler returns every task with its loss weight. What each built-in scheduler 
   its prediction units): ``focal``, ``self-paced`` with ``level="example"``, ``dtp`` (its
   default ``kpi="train"``; ``kpi="validation"`` reads ``report_evaluation`` instead);
 - ``combine(losses, model=..., ...)`` with a model satisfying `MTLModel`: ``gradnorm``
-  (differentiates each task loss with respect to the last weight of ``shared_parameters()``)
+  (differentiates each task loss with respect to the parameters the model's
+  ``last_shared_layer()`` returns, or those its ``layer=`` hyperparameter names)
   and ``exp3s`` with ``progress="prediction-gain"`` (re-evaluates ``model.task_output`` on the
   step's ``batches`` before the update in ``combine`` and after it in ``report``;
   ``progress="loss-change"`` needs only ``report``).

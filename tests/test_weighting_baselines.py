@@ -112,13 +112,16 @@ class ToyRegression(nn.Module):
     def shared_parameters(self):
         return self.shared.parameters()
 
+    def last_shared_layer(self):
+        return [self.shared[2].weight]
+
     def output(self, k, x, y):
         prediction = self.heads[k](self.shared(x)).squeeze(-1)
         return TaskOutput(prediction[:, None], y, unit_losses=(prediction - y) ** 2)
 
 
 def _toy_gradient_norms(model, outputs, weights):
-    shared = list(model.shared_parameters())[-2]  # the last shared weight matrix
+    (shared,) = model.last_shared_layer()
     return np.array(
         [
             w * torch.autograd.grad(o.loss(), shared, retain_graph=True)[0].norm().item()

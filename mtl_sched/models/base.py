@@ -60,6 +60,16 @@ class MTLModel(Protocol):
     in row order, of the type of the task's ``reference_column`` (e.g. Viterbi tag ids, a
     detokenized translation). Models may also define ``task_outputs(requests)``, the outputs of
     several ``(task, batch)`` pairs from one pass through the shared part (see `task_outputs`).
+
+    Models trained with GradNorm (``gradnorm``) also define ``last_shared_layer() ->
+    Sequence[nn.Parameter]``: the weights of the last layer of the shared part whose output
+    every task's head reads in full, all of them members of `shared_parameters`. GradNorm
+    balances the norms of the task losses' gradients with respect to these parameters taken
+    together; it cannot infer them (the last matrix of `shared_parameters` may be a
+    component that each task reads only a block of, such as a CRF's transition scores), so a
+    model without the method makes it raise `MissingSharedLayerError`. For a BiLSTM encoder
+    these are the input and recurrent weights of its top layer in both directions
+    (`BiLSTMEncoder.top_layer_weights`); for an MLP, the weight of its last linear layer.
     """
 
     task_names: Sequence[str]
@@ -91,6 +101,41 @@ class MTLModel(Protocol):
     def eval(self) -> Any: ...
 
     def to(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+LAST_SHARED_LAYER_METHOD = "last_shared_layer"
+
+
+class MissingSharedLayerError(TypeError):
+    """A model does not name its last shared layer (it has no ``last_shared_layer`` method)."""
+
+
+def last_shared_layer(model: MTLModel) -> list[nn.Parameter]:
+    """The parameters the model names as its last shared layer (see `MTLModel`).
+
+    :param model: the multi-task model.
+    :raises MissingSharedLayerError: when the model has no ``last_shared_layer`` method.
+    :raises ValueError: when the method returns no parameters, or a parameter that is not
+        among the model's `shared_parameters`.
+    """
+    method = getattr(model, LAST_SHARED_LAYER_METHOD, None)
+    if not callable(method):
+        raise MissingSharedLayerError(
+            f"{type(model).__name__} does not name its last shared layer: add a method "
+            f"`{LAST_SHARED_LAYER_METHOD}(self) -> Sequence[nn.Parameter]` returning the "
+            "weights of the last layer of the shared part whose output every task head reads "
+            "(see the MTLModel protocol)"
+        )
+    parameters = list(method())
+    if not parameters:
+        raise ValueError(f"{type(model).__name__}.{LAST_SHARED_LAYER_METHOD}() returned nothing")
+    shared = {id(p) for p in model.shared_parameters()}
+    if any(id(p) not in shared for p in parameters):
+        raise ValueError(
+            f"{type(model).__name__}.{LAST_SHARED_LAYER_METHOD}() returned a parameter that is "
+            "not among its shared_parameters()"
+        )
+    return parameters
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:

@@ -111,6 +111,21 @@ class BiLSTMEncoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.output_size = 2 * hidden_size
 
+    def top_layer_weights(self) -> list[nn.Parameter]:
+        """Input and recurrent weights of the top word-BiLSTM layer, forward direction first.
+
+        The encoder's output at every position concatenates both directions' states of this
+        layer, so these four matrices are the last layer every reader of the output depends on
+        (the reverse direction's recurrent matrix alone would be half of it). Biases are left
+        out, as GradNorm prescribes the layer's weights.
+        """
+        top = self.lstm.num_layers - 1
+        return [
+            getattr(self.lstm, f"{kind}_l{top}{suffix}")
+            for suffix in ("", "_reverse")
+            for kind in ("weight_ih", "weight_hh")
+        ]
+
     def _char_features(self, chars: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         assert self.char_embedding is not None and self.char_lstm is not None
         batch, length, _ = chars.shape

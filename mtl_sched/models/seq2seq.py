@@ -207,5 +207,11 @@ class Seq2SeqMTL(nn.Module):
     def shared_parameters(self) -> Iterator[nn.Parameter]:
         return self.encoder.parameters()
 
+    def last_shared_layer(self) -> list[nn.Parameter]:
+        """The shared encoder's top BiLSTM layer weights, both directions
+        (`BiLSTMEncoder.top_layer_weights`): every task's decoder attends over, and starts
+        from, that layer's states."""
+        return self.encoder.top_layer_weights()
+
     def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
         return self.decoders[task].parameters()

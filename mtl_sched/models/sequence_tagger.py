@@ -330,6 +330,12 @@ class SequenceTagger(nn.Module):
     def shared_parameters(self) -> Iterator[nn.Parameter]:
         return self.encoder.parameters()
 
+    def last_shared_layer(self) -> list[nn.Parameter]:
+        """The top word-BiLSTM layer's weights, both directions
+        (`BiLSTMEncoder.top_layer_weights`): each task's emission layer (or Q-MTL heads)
+        reads that layer's states."""
+        return self.encoder.top_layer_weights()
+
     def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
         yield from self.emissions[task].parameters()
         if task in self.crfs:

@@ -218,6 +218,20 @@ class SharedDecoderTagger(SequenceTagger):
         yield from self.decoder.parameters()
         yield from self.crf.parameters()
 
+    def last_shared_layer(self) -> list[nn.Parameter]:
+        """The top word-BiLSTM layer's weights, both directions
+        (`BiLSTMEncoder.top_layer_weights`).
+
+        The shared decoder is shared in name only past this point: a task's scores are the
+        decoder's rows of that task's own tags and its CRF is the shared transition matrix
+        restricted to those tags, so each task's loss reaches only its own block of the
+        decoder weight and of the transitions (blocks that meet only on tags with the same
+        name). The encoder's top layer is the last one whose whole output every task reads
+        (with ``te-enc`` the task token is an input of the encoder; with ``te-dec`` the task
+        embedding is joined after it).
+        """
+        return self.encoder.top_layer_weights()
+
     def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
         # only the task embedding is the task's own, and it is one row of a shared table
         if self.task_embedding is not None:

@@ -69,5 +69,15 @@ class SharedMLP(nn.Module):
     def shared_parameters(self) -> Iterator[nn.Parameter]:
         return self.encoder.parameters()
 
+    def last_shared_layer(self) -> list[nn.Parameter]:
+        """The weight of the encoder's last linear layer, whose output every head reads.
+
+        :raises ValueError: when the encoder has no layers (``hidden_sizes=()``).
+        """
+        linears = [m for m in self.encoder if isinstance(m, nn.Linear)]
+        if not linears:
+            raise ValueError("this SharedMLP has no shared layer (hidden_sizes is empty)")
+        return [linears[-1].weight]
+
     def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
         return self.heads[task].parameters()

@@ -271,5 +271,10 @@ class BiLSTMTextClassifier(nn.Module):
     def shared_parameters(self) -> Iterator[nn.Parameter]:
         return self.encoder.parameters()
 
+    def last_shared_layer(self) -> list[nn.Parameter]:
+        """The top BiLSTM layer's weights, both directions (`BiLSTMEncoder.top_layer_weights`):
+        pooling has no parameters, so every head reads that layer's output."""
+        return self.encoder.top_layer_weights()
+
     def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
         return self.heads[task].parameters()
