@@ -7,12 +7,16 @@ An output directory holds one training run:
     seeds; a resumed run must use the same ones. It is written after every setting was checked.
 ``checkpoints/step-<timesteps>/``
     ``agent.zip`` (network, optimizer, exploration counts and temperature schedule),
-    ``replay_buffer.pkl`` and ``progress.json``. ``progress.json`` is written last, so a
-    checkpoint without it was cut short and is ignored; the two newest complete ones are kept.
+    ``replay_buffer.pkl`` and ``progress.json`` (the best score so far and the timesteps of the
+    newest evaluation). ``progress.json`` is written last, so a checkpoint without it was cut
+    short and is ignored; the two newest complete ones are kept. At a step due for both, the
+    greedy evaluation runs before the checkpoint is written.
 ``evaluations.csv``
-    one row per greedy evaluation: timesteps, mean validation score, one score per seed.
+    one row per greedy evaluation: timesteps, mean validation score, one score per seed. A row
+    is appended (and flushed to disk) when its evaluation is complete.
 ``best/agent.zip``, ``best/evaluation.json``
-    the agent of the best greedy evaluation so far.
+    the agent of the best greedy evaluation so far, replaced as a whole (written to
+    ``best.tmp/``, then renamed).
 ``agent.zip``
     the agent when training finished.
 ``logs/run-<timesteps at start>/``
@@ -22,7 +26,9 @@ An output directory holds one training run:
 
 Ctrl-C and SIGTERM write a checkpoint before the process ends. An interrupted run (those, or a
 killed process) resumes from its newest complete checkpoint and loses at most the steps taken
-since then.
+since then. An evaluation due at that checkpoint's step (the final one included) that has no row
+in ``evaluations.csv`` was cut short and runs again first; the best agent to beat is the one in
+``best/``.
 """
 
 from __future__ import annotations
@@ -445,7 +451,12 @@ class GreedyEvaluationCallback(BaseCallback):
         return True
 
     def evaluate(self) -> float:
-        """Run the evaluation now; returns the mean validation score."""
+        """Run the evaluation now; returns the mean validation score.
+
+        The best agent is replaced first (written to a temporary folder, then renamed into
+        ``best/``), and the row of ``evaluations.csv`` is appended last and flushed to disk: an
+        evaluation with a row is complete, one without is run again on resume.
+        """
         from mtl_sched.agents.qls import QLSScheduler
 
         model = self.model
@@ -457,19 +468,18 @@ class GreedyEvaluationCallback(BaseCallback):
             result = self.benchmark.make_trainer(seed).run(scheduler)
             scores.append(result.best_validation.average_score)
         mean = float(np.mean(scores))
-        self.last_evaluated = model.num_timesteps
-        self._append_row(model.num_timesteps, mean, scores)
-        self.logger.record("eval/validation_average", mean)
         if not mean <= self.progress_state.get("best_score", -np.inf):
-            best = self.out / "best"
-            best.mkdir(exist_ok=True)
-            model.save(best / "agent.tmp.zip")
-            os.replace(best / "agent.tmp.zip", best / "agent.zip")
+            evaluation = {
+                "timesteps": model.num_timesteps,
+                "validation_average": mean,
+                "scores": scores,
+            }
+            _replace_best(self.out, model, evaluation)
             self.progress_state.update(best_score=mean, best_timesteps=model.num_timesteps)
-            _write_json_atomically(
-                best / "evaluation.json",
-                {"timesteps": model.num_timesteps, "validation_average": mean, "scores": scores},
-            )
+        self._append_row(model.num_timesteps, mean, scores)
+        self.progress_state["last_evaluated"] = model.num_timesteps
+        self.last_evaluated = model.num_timesteps
+        self.logger.record("eval/validation_average", mean)
         return mean
 
     def _append_row(self, timesteps: int, mean: float, scores: list[float]) -> None:
@@ -481,6 +491,57 @@ class GreedyEvaluationCallback(BaseCallback):
                 seed_columns = [f"seed_{seed}" for seed in self.seeds]
                 writer.writerow(["timesteps", "validation_average", *seed_columns])
             writer.writerow([timesteps, f"{mean:.6f}"] + [f"{s:.6f}" for s in scores])
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _replace_best(out: Path, model: BoltzmannGumbelDQN, evaluation: dict[str, Any]) -> None:
+    """Make ``model`` and its ``evaluation`` the contents of ``out/best``: both are written to
+    ``best.tmp`` first, so that ``best/`` always holds an agent with its own evaluation."""
+    best, temporary, previous = out / "best", out / "best.tmp", out / "best.previous"
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir()
+    model.save(temporary / "agent.zip")
+    _write_json_atomically(temporary / "evaluation.json", evaluation)
+    shutil.rmtree(previous, ignore_errors=True)
+    if best.exists():
+        os.replace(best, previous)
+    os.replace(temporary, best)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def _recover_best(out: Path) -> None:
+    """Finish a replacement of ``out/best`` that a killed process left half done."""
+    best, previous = out / "best", out / "best.previous"
+    if not best.exists() and previous.is_dir():
+        os.replace(previous, best)
+    shutil.rmtree(out / "best.tmp", ignore_errors=True)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def _stored_best(out: Path) -> tuple[float, int] | None:
+    """Score and timesteps of the agent in ``out/best`` (``None`` when there is none)."""
+    try:
+        evaluation = json.loads((out / "best" / "evaluation.json").read_text())
+        return float(evaluation["validation_average"]), int(evaluation["timesteps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _evaluated_timesteps(out: Path) -> set[int]:
+    """Timesteps of the rows of ``out/evaluations.csv``."""
+    path = out / EVALUATIONS_FILE
+    if not path.is_file():
+        return set()
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))[1:]
+    found = set()
+    for row in rows:
+        try:
+            found.add(int(row[0]))
+        except (IndexError, ValueError):  # a row cut short by a killed process
+            continue
+    return found
 
 
 def _logger_formats() -> list[str]:
@@ -618,15 +679,26 @@ def train_agent(
         agent = config.agent.make_agent(train_env, config.seed, total_steps=config.steps)
     _start_out(config, resume)
     start = agent.num_timesteps
+    if resume:
+        _recover_best(out)
+        # `best/` is what a later evaluation must beat, even when it was written after the
+        # checkpoint this run resumes from
+        best = _stored_best(out)
+        if best is not None and best[0] > state["best_score"]:
+            state.update(best_score=best[0], best_timesteps=best[1])
 
     checkpointer = CheckpointCallback(out, config.checkpoint_every, state)
-    active: list[BaseCallback] = [checkpointer]
+    # At a step due for both, the evaluation runs first so that the checkpoint records it.
+    active: list[BaseCallback] = []
     evaluator = None
     if config.eval_every:
         evaluator = GreedyEvaluationCallback(
             out, benchmark, env, config.eval_seeds, config.eval_every, state
         )
         active.append(evaluator)
+        if start in _evaluated_timesteps(out):
+            evaluator.last_evaluated = start
+    active.append(checkpointer)
     if config.progress:
         active.append(TqdmCallback(config.steps, initial=start))
     active.extend(callbacks)
@@ -637,6 +709,17 @@ def train_agent(
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
         agent.set_logger(configure(str(_log_folder(out, start)), _logger_formats()))
+        # An evaluation due at the resumed checkpoint's step whose row is missing was cut
+        # short (the final one included): it runs again.
+        due = start >= config.steps or _crossed_multiple(
+            start, config.agent.n_envs, config.eval_every or 1
+        )
+        if evaluator is not None and start > 0 and due and evaluator.last_evaluated != start:
+            evaluator.init_callback(agent)
+            evaluator.evaluate()
+            checkpointer.init_callback(agent)
+            checkpointer.last_saved = start  # its agent is on disk: only progress.json changes
+            checkpointer.save()
         if remaining > 0:
             try:
                 agent.learn(remaining, callback=CallbackList(active), reset_num_timesteps=not start)
@@ -646,8 +729,9 @@ def train_agent(
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
-    # Evaluate before the last checkpoint so that its progress.json holds the final best score.
-    if evaluator is not None and evaluator.last_evaluated != agent.num_timesteps and remaining > 0:
+    # Evaluate before the last checkpoint so that its progress.json holds the final best score
+    # and the final evaluation.
+    if evaluator is not None and evaluator.last_evaluated != agent.num_timesteps:
         evaluator.init_callback(agent)
         evaluator.evaluate()
     checkpointer.init_callback(agent)
@@ -673,7 +757,11 @@ def load_trained_agent(path: str | Path, which: str = "best") -> TrainedAgent:
     out = Path(path)
     stored = _read_settings(out)
     candidates = {
-        "best": [out / "best" / "agent.zip", out / "agent.zip"],
+        "best": [
+            out / "best" / "agent.zip",
+            out / "best.previous" / "agent.zip",  # left by a process killed while replacing it
+            out / "agent.zip",
+        ],
         "final": [out / "agent.zip"],
         "latest": [c / "agent.zip" for c in reversed(complete_checkpoints(out))],
     }

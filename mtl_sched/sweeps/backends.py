@@ -9,8 +9,13 @@ on), so the sweep's bookkeeping and progress display do not depend on the backen
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
+import os
 import queue as queue_module
+import signal
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -84,15 +89,50 @@ def run_in_process(
 
 # ----------------------------------------------------------------------------- local pool
 _worker_queue: Any = None
+_parent_pid: int | None = None
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
-def _init_pool_worker(progress_queue: Any) -> None:
-    global _worker_queue
+def _die_with_parent() -> None:
+    """Ask the kernel (Linux) to SIGKILL this process when its parent ends."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # no usable libc: the parent pid checks remain
+        pass
+
+
+def _exit_if_orphaned() -> None:
+    """End this worker at once when the sweep process that started it is gone."""
+    if _parent_pid is not None and os.getppid() != _parent_pid:
+        os._exit(1)
+
+
+def _init_pool_worker(progress_queue: Any, parent_pid: int | None = None) -> None:
+    """Set up a pool worker: its progress queue, and its end when the sweep process ends.
+
+    :param progress_queue: where the worker's trials report their progress.
+    :param parent_pid: the sweep process; the worker exits as soon as it has another parent
+        (the parent died), on Linux by a kernel signal, elsewhere before each trial and at
+        each progress report.
+    """
+    global _worker_queue, _parent_pid
     _worker_queue = progress_queue
+    _parent_pid = parent_pid
+    _die_with_parent()
+    _exit_if_orphaned()  # the parent may have died before the signal was asked for
 
 
 def _pool_trial(spec: SweepJob, store_path: str, index: int) -> TrialOutcome:
-    report = _throttled(index, _worker_queue.put)
+    _exit_if_orphaned()
+    send = _throttled(index, _worker_queue.put)
+
+    def report(seen: int, budget: int) -> None:
+        _exit_if_orphaned()
+        send(seen, budget)
+
     _worker_queue.put(Progress(index, 0, 0))
     return spec.run(store_path, report, threads=1)
 
@@ -121,7 +161,7 @@ def run_on_pool(
         max_workers=workers,
         mp_context=context,
         initializer=_init_pool_worker,
-        initargs=(progress_queue,),
+        initargs=(progress_queue, os.getpid()),
     )
     try:
         futures = {
@@ -160,7 +200,8 @@ def run_on_ray(
     """Run the jobs as Ray tasks of one CPU each.
 
     Without ``address`` a local Ray instance with ``workers`` CPUs is started (and stopped at
-    the end); with one, the trials go to that cluster, whose nodes must have ``mtl-sched``
+    the end; on Linux, Ray ends its node and the workers running trials when this process is
+    killed); with one, the trials go to that cluster, whose nodes must have ``mtl-sched``
     installed and see ``store_path`` (a shared filesystem).
 
     :param specs: the jobs.
