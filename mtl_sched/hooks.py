@@ -220,11 +220,13 @@ class SchedulerDriver:
         :param probabilities: class probabilities per task, shape ``(N_k, C_k)``.
         :param targets: gold labels per task, shape ``(N_k,)``, or ``None``.
         :param losses: per-unit losses per task, shape ``(N_k,)``, or ``None``.
+        :raises NonFiniteLossError: (kind ``"probe"``, at the driver's step) naming the first
+            task whose probabilities or losses are NaN or infinite.
         """
         return self._summarize(ProbeData(probabilities, targets, losses))
 
     def _summarize(self, data: ProbeData) -> ProbeResult:
-        probs, gold, unit_losses = check_probe_data(data, self.task_names, self.atol)
+        probs, gold, unit_losses = check_probe_data(data, self.task_names, self.atol, self.step)
         return probe_from_probabilities(
             probs, self.probe_config, gold, unit_losses, self.task_names, self.step
         )
@@ -262,6 +264,8 @@ class SchedulerDriver:
         :param targets: gold labels per task, shape ``(N_k,)`` (accuracies; unit losses for
             batch-hard selection when ``losses`` is not given).
         :param losses: per-unit losses per task, shape ``(N_k,)``.
+        :raises NonFiniteLossError: (kind ``"probe"``, at the driver's step) naming the first
+            task whose probe probabilities or losses are NaN or infinite; nothing is planned.
         """
         if self._pending is not None:
             raise RuntimeError(

@@ -4,7 +4,8 @@ A training loop the toolkit does not own gives, for each task, the class probabi
 probe units and optionally their gold labels and per-unit losses (`ProbeData`). These functions
 turn such inputs (tensors, NumPy arrays or nested lists, in task order or keyed by task name)
 into tensors `mtl_sched.probing.probe_from_probabilities` can summarize, and reject malformed
-ones with an error naming the task and what is wrong.
+ones with an error naming the task and what is wrong. NaN or infinite probabilities or unit
+losses raise `NonFiniteLossError` (kind ``"probe"``), as in the trainer's probe pass.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from mtl_sched.scheduling import NonFiniteLossError
 
 ArrayLike = torch.Tensor | np.ndarray | Sequence[Any]
 PerTask = Sequence[Any] | Mapping[str, Any]
@@ -60,13 +63,25 @@ def per_task(values: PerTask, task_names: Sequence[str], what: str) -> list[Any]
     return list(values)
 
 
-def check_probabilities(value: ArrayLike, task: str, atol: float = 1e-3) -> torch.Tensor:
+def _first_non_finite(values: torch.Tensor) -> float | None:
+    """The first NaN or infinite entry of ``values``, or ``None`` when all are finite."""
+    bad = ~torch.isfinite(values)
+    if not bool(bad.any()):
+        return None
+    return float(values[bad].reshape(-1)[0])
+
+
+def check_probabilities(
+    value: ArrayLike, task: str, atol: float = 1e-3, step: int | None = None
+) -> torch.Tensor:
     """``value`` as a floating tensor of shape ``(N, C)``, ``N >= 1``, ``C >= 2``, with finite
     non-negative entries and rows summing to 1 within ``atol``.
 
     :param value: the task's class probabilities.
     :param task: the task name, for error messages.
     :param atol: how far a row's sum may be from 1.
+    :param step: the training steps taken so far, for errors.
+    :raises NonFiniteLossError: (kind ``"probe"``) when an entry is NaN or infinite.
     """
     probs = torch.as_tensor(value).detach()
     if not probs.is_floating_point():
@@ -76,8 +91,11 @@ def check_probabilities(value: ArrayLike, task: str, atol: float = 1e-3) -> torc
             f"task {task!r}: probabilities must have shape (N, C) with N >= 1 units and C >= 2 "
             f"classes; got {tuple(probs.shape)}"
         )
-    if not bool(torch.isfinite(probs).all()) or bool((probs < 0).any()):
-        raise ValueError(f"task {task!r}: probabilities must be finite and non-negative")
+    bad = _first_non_finite(probs)
+    if bad is not None:
+        raise NonFiniteLossError(task, step, "probe", bad, where="in its probabilities")
+    if bool((probs < 0).any()):
+        raise ValueError(f"task {task!r}: probabilities must be non-negative")
     sums = probs.sum(dim=1, dtype=torch.float64)
     worst = int((sums - 1).abs().argmax())
     if abs(float(sums[worst]) - 1) > atol:
@@ -108,12 +126,16 @@ def check_targets(value: ArrayLike, task: str, probs: torch.Tensor) -> torch.Ten
     return gold.to(probs.device)
 
 
-def check_unit_losses(value: ArrayLike, task: str, probs: torch.Tensor) -> torch.Tensor:
+def check_unit_losses(
+    value: ArrayLike, task: str, probs: torch.Tensor, step: int | None = None
+) -> torch.Tensor:
     """``value`` as finite per-unit losses of shape ``(N,)``, on ``probs``' device.
 
     :param value: the task's per-unit losses.
     :param task: the task name, for error messages.
     :param probs: the task's checked probabilities, shape ``(N, C)``.
+    :param step: the training steps taken so far, for errors.
+    :raises NonFiniteLossError: (kind ``"probe"``) when a loss is NaN or infinite.
     """
     losses = torch.as_tensor(value).detach()
     if losses.shape != probs.shape[:1]:
@@ -121,23 +143,27 @@ def check_unit_losses(value: ArrayLike, task: str, probs: torch.Tensor) -> torch
             f"task {task!r}: losses must be per unit, shape ({probs.shape[0]},); "
             f"got {tuple(losses.shape)}"
         )
-    if not bool(torch.isfinite(losses).all()):
-        raise ValueError(f"task {task!r}: losses must be finite")
+    bad = _first_non_finite(losses)
+    if bad is not None:
+        raise NonFiniteLossError(task, step, "probe", bad, where="in its unit losses")
     return losses.to(probs.device)
 
 
 def check_probe_data(
-    data: ProbeData, task_names: Sequence[str], atol: float = 1e-3
+    data: ProbeData, task_names: Sequence[str], atol: float = 1e-3, step: int | None = None
 ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None, list[torch.Tensor] | None]:
     """Checked per-task probabilities, targets (or ``None``) and unit losses (or ``None``).
 
     :param data: the predictions, as handed in.
     :param task_names: the tasks, in order.
     :param atol: how far a probability row's sum may be from 1.
+    :param step: the training steps taken so far, for errors.
+    :raises NonFiniteLossError: (kind ``"probe"``) naming the first task whose probabilities
+        or unit losses are NaN or infinite.
     """
     names = list(task_names)
     given = per_task(data.probabilities, names, "probabilities")
-    probs = [check_probabilities(p, n, atol) for p, n in zip(given, names, strict=True)]
+    probs = [check_probabilities(p, n, atol, step) for p, n in zip(given, names, strict=True)]
     targets = None
     if data.targets is not None:
         given = per_task(data.targets, names, "targets")
@@ -145,5 +171,7 @@ def check_probe_data(
     losses = None
     if data.losses is not None:
         given = per_task(data.losses, names, "losses")
-        losses = [check_unit_losses(v, n, p) for v, n, p in zip(given, names, probs, strict=True)]
+        losses = [
+            check_unit_losses(v, n, p, step) for v, n, p in zip(given, names, probs, strict=True)
+        ]
     return probs, targets, losses

@@ -18,6 +18,7 @@ from torch import nn
 
 from mtl_sched.data.task import SPLITS, Task
 from mtl_sched.models.base import to_device
+from mtl_sched.scheduling import NonFiniteLossError
 
 Rows = datasets.Dataset | Mapping[str, Sequence[Any]]
 
@@ -146,17 +147,31 @@ def _fit_linear(
     epochs: int,
     learning_rate: float,
     weight_decay: float,
+    task: str,
+    fold: int,
 ) -> nn.Linear:
-    """A new linear-softmax layer trained full-batch with Adam on ``features``."""
+    """A new linear-softmax layer trained full-batch with Adam on ``features``.
+
+    :raises NonFiniteLossError: naming ``task``, ``fold`` and the first step whose loss is NaN
+        or infinite (checked once, after the loop, so that the steps need no host transfer).
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         layer = nn.Linear(features.shape[1], num_classes)
     layer.to(features.device)
     optimizer = torch.optim.Adam(layer.parameters(), lr=learning_rate, weight_decay=weight_decay)
-    for _ in range(epochs):
+    losses = torch.empty(epochs, dtype=features.dtype, device=features.device)
+    for step in range(epochs):
         optimizer.zero_grad()
-        F.cross_entropy(layer(features), labels).backward()
+        loss = F.cross_entropy(layer(features), labels)
+        loss.backward()
         optimizer.step()
+        losses[step] = loss.detach()
+    bad = (~torch.isfinite(losses)).nonzero()
+    if len(bad):
+        step = int(bad[0, 0])
+        where = f"fold {fold}, new linear layer"
+        raise NonFiniteLossError(task, step, "training", float(losses[step]), where=where)
     return layer
 
 
@@ -190,6 +205,8 @@ def cross_validated_transfer(
     :returns: the test accuracy of each fold, in fold order.
     :raises TypeError: when the model has no ``features(batch)``.
     :raises ValueError: for a task other than single-label classification, or bad ``folds``.
+    :raises NonFiniteLossError: naming the task, the fold and the first step of the new layer's
+        training whose loss is NaN or infinite (e.g. from non-finite shared features).
     """
     _feature_method(model)
     _check_classification(task)
@@ -215,6 +232,8 @@ def cross_validated_transfer(
             epochs=epochs,
             learning_rate=learning_rate,
             weight_decay=weight_decay,
+            task=task.name,
+            fold=k,
         )
         with torch.no_grad():
             predictions = layer(features[test_index]).argmax(dim=-1)

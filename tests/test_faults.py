@@ -283,6 +283,42 @@ def test_the_driver_refuses_non_finite_losses_naming_step_and_task():
         driver.report_evaluation([0.5, 0.5], losses=[0.1, math.inf])
 
 
+@pytest.mark.parametrize("where", ["probabilities", "losses"])
+def test_the_driver_refuses_non_finite_probe_inputs_naming_task_and_step(where):
+    driver = SchedulerDriver(make_scheduler("uniform"), ["a", "b"])
+    good = np.array([[0.9, 0.1], [0.4, 0.6]])
+    probabilities, losses = [good, good], [[0.1, 0.5], [0.2, 0.3]]
+    if where == "probabilities":
+        probabilities = [good, np.array([[NAN, 0.5], [0.4, 0.6]])]
+    else:
+        losses = [[0.1, 0.5], [0.2, math.inf]]
+    driver.step = 3
+    with pytest.raises(NonFiniteLossError, match=rf"probe loss .* of task 'b' at step 3.*{where}"):
+        driver.probe_result(probabilities, [[0, 1], [0, 1]], losses)
+    assert driver.probe_result([good, good], [[0, 1], [0, 1]]).losses.shape == (2,)
+
+
+def test_leave_one_out_transfer_stops_at_a_nan_loss_naming_task_fold_and_step():
+    from mtl_sched.models.shared_mlp import SharedMLP
+    from mtl_sched.transfer import cross_validated_transfer, fold_indices
+
+    n = 20
+    x = np.random.default_rng(0).normal(size=(n, 3))
+    x[fold_indices(n, 4, seed=0)[0][0], 1] = NAN  # tested in fold 0, trained on in folds 1-3
+    labels = [i % 2 for i in range(n)]
+    splits = {
+        split: datasets.Dataset.from_dict(
+            {"x": x[lo:hi].astype(np.float32).tolist(), "label": labels[lo:hi]}
+        )
+        for split, (lo, hi) in {"train": (0, 10), "validation": (10, 15), "test": (15, 20)}.items()
+    }
+    task = Task("unseen", splits, num_classes=2)
+    model = SharedMLP(3, {"seen": 2}, hidden_sizes=())
+    with pytest.raises(NonFiniteLossError, match=r"of task 'unseen' at step 0 \(fold 1") as caught:
+        cross_validated_transfer(model, task, seed=0, folds=4, epochs=3)
+    assert (caught.value.task, caught.value.step, caught.value.kind) == ("unseen", 0, "training")
+
+
 # ---------------------------------------------------------------------------------- CLI
 @pytest.fixture
 def nan_training(monkeypatch):

@@ -4,6 +4,7 @@ reference run, the F1 of seed 004's majority baseline, and seed 003's marks with
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,7 +26,7 @@ from mtl_sched.reporting.tables import comparison_table, to_markdown
 from mtl_sched.results import MetricRow, ResultsStore, TrialKey, config_hash
 from mtl_sched.scheduling import EvalResult
 from mtl_sched.studies.gain_prediction import cross_validated_gain_prediction, scores_table
-from mtl_sched.studies.relations_plan import Score
+from mtl_sched.studies.relations_plan import Score, beneficial, oracle_sets
 from mtl_sched.studies.relations_report import (
     all_but_one_table,
     pairwise_table,
@@ -237,6 +238,25 @@ def test_relations_tables_of_one_seed_mark_nothing_and_note_why(tmp_path) -> Non
     # with two seeds the same means are marked (std 0 still: the rule's own judgement)
     marked = pairwise_table(_relations_stats(2), ["a", "b"], {"a": ("a", "b")})
     assert "85.00 ± 0.00 ↑" in marked and "60.00 ± 0.00 ↓" in marked
+
+
+def test_oracle_sets_of_one_seed_count_no_pair_as_beneficial_and_say_why(caplog) -> None:
+    from mtl_sched.studies.relations_plan import unjudged_pairs
+
+    one, two = _relations_stats(1), _relations_stats(2)
+    with caplog.at_level(logging.WARNING, logger="mtl_sched.studies.relations_plan"):
+        assert oracle_sets(one, ["a", "b"]) == {}
+    assert beneficial(one, ["a", "b"], "a") == []
+    assert unjudged_pairs(one, ["a", "b"], "a") == ["b"]
+    assert "2 pairwise results were not judged" in caplog.text
+    assert "fewer than 2 seeds" in caplog.text
+    # one seed on either side is enough to leave the pair unjudged
+    mixed = {**two, (("a",), "a"): Score(0.80, 0.0, 1)}
+    assert beneficial(mixed, ["a", "b"], "a") == [] and unjudged_pairs(mixed, ["a", "b"], "b") == []
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mtl_sched.studies.relations_plan"):
+        assert oracle_sets(two, ["a", "b"]) == {"a": ("a", "b")}
+    assert caplog.text == ""
 
 
 def test_tiny_references_in_the_cache_name_the_selection(monkeypatch, tmp_path) -> None:

@@ -8,7 +8,9 @@ Settings, for tasks ``T``:
 - ``All``: every task together.
 - ``Oracle``: for each test task ``t``, ``t`` with every task ``s`` that is beneficial to it
   pairwise (``{s, t}`` scores *higher* on ``t`` than ``t`` alone); a task without beneficial
-  partners has no Oracle set.
+  partners has no Oracle set. As in the reports, a pair counts only when it and ``t`` alone
+  have at least two seeds each (`mtl_sched.reporting.tables.rule_applies`): one seed has std 0,
+  under which every higher mean would count; `oracle_sets` logs a warning saying so.
 - ``All - u`` (all but one): every task but ``u``.
 
 Seed 003's comparison: with means and standard deviations over seeds, result 1 is *higher*
@@ -19,10 +21,13 @@ so that one set has one name whatever order it was built in.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from mtl_sched.reporting.tables import higher
+from mtl_sched.reporting.tables import FEW_SEEDS_NOTE, MIN_RULE_SEEDS, higher, rule_applies
+
+log = logging.getLogger(__name__)
 
 STL, PAIRWISE, ALL, ORACLE, ALL_BUT_ONE = "stl", "pairwise", "all", "oracle", "all-but-one"
 SETTINGS: tuple[str, ...] = (STL, PAIRWISE, ALL, ORACLE, ALL_BUT_ONE)
@@ -100,40 +105,80 @@ def setting_sets(tasks: Sequence[str], settings: Sequence[str]) -> list[TaskSet]
     return unique
 
 
+def _pairs(
+    scores: Mapping[tuple[TaskSet, str], Score], tasks: Sequence[str], test: str
+) -> list[tuple[str, Score, Score]]:
+    """``(other task, pair's score on test, test's score alone)`` for every pair with results."""
+    alone = scores.get(((test,), test))
+    if alone is None:
+        return []
+    found = []
+    for other in tasks:
+        pair = scores.get((ordered((other, test), tasks), test)) if other != test else None
+        if pair is not None:
+            found.append((other, pair, alone))
+    return found
+
+
 def beneficial(
     scores: Mapping[tuple[TaskSet, str], Score], tasks: Sequence[str], test: str, k: float = 1.5
 ) -> list[str]:
-    """The tasks whose pairwise model scores *higher* on ``test`` than ``test`` alone.
+    """The tasks whose pairwise model scores *higher* on ``test`` than ``test`` alone; a pair
+    counts only when it and ``test`` alone have enough seeds for the rule (`rule_applies`).
 
     :param scores: ``(task set, test task) -> Score``; needs the STL and pairwise sets.
     :param tasks: the study's tasks, in order.
     :param test: the test task.
     :param k: the rule's width.
     """
-    alone = scores.get(((test,), test))
-    if alone is None:
-        return []
-    partners = []
-    for other in tasks:
-        pair = scores.get((ordered((other, test), tasks), test)) if other != test else None
-        if pair is not None and compare(pair, alone, k) == "higher":
-            partners.append(other)
-    return partners
+    return [
+        other
+        for other, pair, alone in _pairs(scores, tasks, test)
+        if rule_applies(pair.n, alone.n) and compare(pair, alone, k) == "higher"
+    ]
+
+
+def unjudged_pairs(
+    scores: Mapping[tuple[TaskSet, str], Score], tasks: Sequence[str], test: str
+) -> list[str]:
+    """The tasks whose pair with ``test`` cannot count as beneficial for lack of seeds: the
+    pair's result on ``test`` or ``test`` alone has fewer than two (`rule_applies`).
+
+    :param scores: ``(task set, test task) -> Score``; needs the STL and pairwise sets.
+    :param tasks: the study's tasks, in order.
+    :param test: the test task.
+    """
+    return [
+        other
+        for other, pair, alone in _pairs(scores, tasks, test)
+        if not rule_applies(pair.n, alone.n)
+    ]
 
 
 def oracle_sets(
     scores: Mapping[tuple[TaskSet, str], Score], tasks: Sequence[str], k: float = 1.5
 ) -> dict[str, TaskSet]:
     """Each test task's Oracle set: itself and its beneficial partners (tasks without any are
-    left out).
+    left out). Pairs with fewer than two seeds are not judged (see `beneficial`); when there are
+    any, a warning says how many and why.
 
     :param scores: ``(task set, test task) -> Score`` with the STL and pairwise sets.
     :param tasks: the study's tasks, in order.
     :param k: the rule's width.
     """
     oracles = {}
+    unjudged = 0
     for test in tasks:
         partners = beneficial(scores, tasks, test, k)
+        unjudged += len(unjudged_pairs(scores, tasks, test))
         if partners:
             oracles[test] = ordered((test, *partners), tasks)
+    if unjudged:
+        log.warning(
+            "Oracle sets: %d pairwise results were not judged (they or STL have fewer than %d "
+            "seeds) and add no task to an Oracle set; %s",
+            unjudged,
+            MIN_RULE_SEEDS,
+            FEW_SEEDS_NOTE,
+        )
     return oracles
