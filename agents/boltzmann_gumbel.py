@@ -260,11 +260,56 @@ class BoltzmannGumbelDQN(DQN):
         # SB3 collects whole ``train_freq`` rounds, overshooting a total that is not a multiple
         # of it; a resumed run starts anywhere, so the last round is cut to end exactly (to the
         # step of all ``n_envs`` environments that reaches it, with several).
+        # Rounds end at multiples of ``train_freq`` steps counted from the start of training,
+        # so a run resumed in the middle of a round finishes that round first.
         if train_freq.unit == TrainFrequencyUnit.STEP:
-            remaining = -(-(self._total_timesteps - self.num_timesteps) // self.n_envs)
-            if 0 < remaining < train_freq.frequency:
-                train_freq = TrainFreq(remaining, train_freq.unit)
+            steps = self._steps_to_round_end(train_freq.frequency)
+            if steps != train_freq.frequency:
+                train_freq = TrainFreq(steps, train_freq.unit)
         return super().collect_rollouts(env, callback, train_freq, *args, **kwargs)
+
+    def _steps_to_round_end(self, frequency: int) -> int:
+        """Steps (of all ``n_envs`` environments) left in the current round of collection."""
+        steps = frequency - (self.num_timesteps // self.n_envs) % frequency
+        remaining = -(-(self._total_timesteps - self.num_timesteps) // self.n_envs)
+        return remaining if 0 < remaining < steps else steps
+
+    def complete_step(self, step: dict[str, Any]) -> None:
+        """Finish a step whose callbacks ran but whose transition was not stored yet (a
+        checkpoint written from a callback; see `mtl_sched.agents.training`): store it, count it
+        as ``collect_rollouts`` does and, when it ended a round, make the round's gradient
+        updates, so that training continues as if it had not stopped.
+
+        :param step: the step's ``new_obs``, ``rewards``, ``dones``, ``infos`` and
+            ``buffer_actions``, as the callbacks saw them.
+        """
+        assert self.replay_buffer is not None
+        dones = step["dones"]
+        self._update_info_buffer(step["infos"], dones)
+        self._store_transition(
+            self.replay_buffer,
+            step["buffer_actions"],
+            step["new_obs"],
+            step["rewards"],
+            dones,
+            step["infos"],
+        )
+        self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)
+        self._on_step()
+        self._episode_num += int(np.sum(dones))
+        assert isinstance(self.train_freq, TrainFreq)
+        frequency = self.train_freq.frequency
+        if self.train_freq.unit == TrainFrequencyUnit.STEP:
+            ended = (self.num_timesteps // self.n_envs) % frequency == 0
+            ended = ended or self.num_timesteps >= self._total_timesteps
+        else:
+            ended = bool(np.any(dones))
+        if ended and self.num_timesteps > 0 and self.num_timesteps > self.learning_starts:
+            gradient_steps = self.gradient_steps
+            if gradient_steps < 0:
+                gradient_steps = frequency * self.n_envs
+            if gradient_steps > 0:
+                self.train(batch_size=self.batch_size, gradient_steps=gradient_steps)
 
     def _on_step(self) -> None:
         super()._on_step()

@@ -7,10 +7,12 @@ An output directory holds one training run:
     seeds; a resumed run must use the same ones. It is written after every setting was checked.
 ``checkpoints/step-<timesteps>/``
     ``agent.zip`` (network, optimizer, exploration counts and temperature schedule),
-    ``replay_buffer.pkl`` and ``progress.json`` (the best score so far and the timesteps of the
-    newest evaluation). ``progress.json`` is written last, so a checkpoint without it was cut
-    short and is ignored; the two newest complete ones are kept. At a step due for both, the
-    greedy evaluation runs before the checkpoint is written.
+    ``replay_buffer.pkl``, ``resume.pkl`` (the environment's state: its generator and the
+    episode in progress with its model, optimizer and data order; the global random generators;
+    the transition of the step being checkpointed) and ``progress.json`` (the best score so far
+    and the timesteps of the newest evaluation). ``progress.json`` is written last, so a
+    checkpoint without it was cut short and is ignored; the two newest complete ones are kept.
+    At a step due for both, the greedy evaluation runs before the checkpoint is written.
 ``evaluations.csv``
     one row per greedy evaluation: timesteps, mean validation score, one score per seed. A row
     is appended (and flushed to disk) when its evaluation is complete.
@@ -24,32 +26,42 @@ An output directory holds one training run:
     one folder per start or resume so a resume never overwrites earlier logs (a start at the
     timesteps of an earlier one writes to ``run-<timesteps>-2``, ``-3`` and so on).
 
-Ctrl-C and SIGTERM write a checkpoint before the process ends. An interrupted run (those, or a
-killed process) resumes from its newest complete checkpoint and loses at most the steps taken
-since then. An evaluation due at that checkpoint's step (the final one included) that has no row
-in ``evaluations.csv`` was cut short and runs again first; the best agent to beat is the one in
-``best/``.
+Ctrl-C and SIGTERM write a checkpoint at the end of the step in progress, then the process ends
+(a second signal ends it at once, without one). An interrupted run (those, or a killed process)
+resumes from its newest complete checkpoint and loses at most the steps taken since then. With
+one environment the resumed run is the uninterrupted one exactly (on CPU): the checkpoint is
+taken in a step's callbacks, and a resume stores that step's transition, makes the gradient
+updates of a round it ended and continues the environment's episode and random streams; greedy
+evaluations leave those streams untouched. With several environments (``n_envs > 1``) the
+environments are not stored: a resume starts new episodes. An evaluation due at that
+checkpoint's step (the final one included) that has no row in ``evaluations.csv`` was cut
+short and runs again first; the best agent to beat is the one in ``best/``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import numbers
 import os
+import pickle
+import random
 import shutil
 import signal
 import threading
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import configure
-from stable_baselines3.common.vec_env import VecEnv, VecMonitor
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 
 from mtl_sched.agents.boltzmann_gumbel import (
     BoltzmannGumbelDQN,
@@ -68,6 +80,7 @@ SETTINGS_FILE = "settings.json"
 EVALUATIONS_FILE = "evaluations.csv"
 CHECKPOINTS_DIR = "checkpoints"
 PROGRESS_FILE = "progress.json"
+RESUME_FILE = "resume.pkl"
 KEPT_CHECKPOINTS = 2
 
 
@@ -387,10 +400,21 @@ class CheckpointCallback(BaseCallback):
         self.every = every
         self.progress_state = progress_state
         self.last_saved = -1
+        # the timesteps of the step whose callbacks are running (-1 between steps)
+        self.open_step = -1
+        # set by a first Ctrl-C or SIGTERM: raised after the checkpoint of the next step
+        self.stop: KeyboardInterrupt | None = None
+
+    def update_locals(self, locals_: dict[str, Any]) -> None:
+        super().update_locals(locals_)
+        self.open_step = self.model.num_timesteps
 
     def _on_step(self) -> bool:
         if _crossed_multiple(self.num_timesteps, self.training_env.num_envs, self.every):
             self.save()
+        if self.stop is not None:
+            self.save()
+            raise self.stop
         return True
 
     def save(self) -> Path:
@@ -402,6 +426,7 @@ class CheckpointCallback(BaseCallback):
             folder.mkdir(parents=True, exist_ok=True)
             model.save(folder / "agent.zip")
             model.save_replay_buffer(folder / "replay_buffer.pkl")
+            self._save_resume_state(folder / RESUME_FILE)
         # Rewritten even when the agent was already saved at this step: an evaluation since
         # then may have changed the best score.
         _write_json_atomically(progress, {"timesteps": model.num_timesteps, **self.progress_state})
@@ -409,6 +434,105 @@ class CheckpointCallback(BaseCallback):
         for stale in complete_checkpoints(self.out)[:-KEPT_CHECKPOINTS]:
             shutil.rmtree(stale, ignore_errors=True)
         return folder
+
+    def _save_resume_state(self, path: Path) -> None:
+        """Write what ``agent.zip`` and the replay buffer leave out: the environments' state, the
+        global random generators and, when written from a step's callbacks, that step's
+        transition (stored on resume by `BoltzmannGumbelDQN.complete_step`)."""
+        model = self.model
+        pending = None
+        if self.open_step == model.num_timesteps and model.num_timesteps > 0:
+            names = ("new_obs", "rewards", "dones", "infos", "buffer_actions")
+            pending = {name: self.locals[name] for name in names}
+        payload = {
+            "timesteps": model.num_timesteps,
+            "env": vec_env_state(model.get_env()),
+            "random": global_random_state(),
+            "pending": pending,
+        }
+        temporary = path.with_name(path.name + ".tmp")
+        with temporary.open("wb") as handle:
+            pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, path)
+
+
+class _StepClosed(BaseCallback):
+    """The last callback of a step: marks the step's callbacks as done for the checkpointer."""
+
+    def __init__(self, checkpointer: CheckpointCallback) -> None:
+        super().__init__()
+        self.checkpointer = checkpointer
+
+    def _on_step(self) -> bool:
+        self.checkpointer.open_step = -1
+        return True
+
+
+def global_random_state() -> dict[str, Any]:
+    """The states of Python's, NumPy's and torch's global generators (SB3's replay sampling
+    draws from NumPy's)."""
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+
+
+def set_global_random_state(state: dict[str, Any]) -> None:
+    """Restore a `global_random_state`."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+@contextlib.contextmanager
+def _isolated_random_state() -> Iterator[None]:
+    """Leave the global generators as they were before the block, whatever it draws."""
+    state = global_random_state()
+    try:
+        yield
+    finally:
+        set_global_random_state(state)
+
+
+def _single_env(vec_env: VecEnv | None) -> tuple[Monitor, MTLSchedulingEnv] | None:
+    """The monitor and the environment of an agent's one environment (as SB3 wraps it)."""
+    if not isinstance(vec_env, DummyVecEnv) or vec_env.num_envs != 1:
+        return None
+    monitor = vec_env.envs[0]
+    if not isinstance(monitor, Monitor) or not isinstance(monitor.env, MTLSchedulingEnv):
+        return None
+    return monitor, monitor.env
+
+
+def vec_env_state(vec_env: VecEnv | None) -> dict[str, Any] | None:
+    """The state of an agent's environment: its generator, the episode in progress and its
+    monitor's episode statistics; ``None`` for several environments (not restored)."""
+    found = _single_env(vec_env)
+    if found is None:
+        return None
+    monitor, env = found
+    names = ("rewards", "needs_reset", "episode_returns", "episode_lengths", "episode_times",
+             "total_steps")  # fmt: skip
+    return {
+        "env": env.get_state(),
+        "monitor": {name: pickle.loads(pickle.dumps(getattr(monitor, name))) for name in names},
+    }
+
+
+def set_vec_env_state(vec_env: VecEnv | None, state: dict[str, Any]) -> None:
+    """Restore a `vec_env_state` into an agent's environment, which then continues without a
+    reset (any seed SB3 set for its next reset is dropped)."""
+    found = _single_env(vec_env)
+    if found is None:
+        raise ValueError("the stored environment state is of one environment")
+    monitor, env = found
+    env.set_state(state["env"])
+    for name, value in state["monitor"].items():
+        setattr(monitor, name, value)
+    assert vec_env is not None
+    vec_env._reset_seeds()
+    vec_env._reset_options()
 
 
 class GreedyEvaluationCallback(BaseCallback):
@@ -463,10 +587,12 @@ class GreedyEvaluationCallback(BaseCallback):
         if self.last_evaluated == model.num_timesteps:
             return float("nan")
         scores = []
-        for seed in self.seeds:
-            scheduler = QLSScheduler.from_env(model, self.env)
-            result = self.benchmark.make_trainer(seed).run(scheduler)
-            scores.append(result.best_validation.average_score)
+        # the evaluation leaves the training's random streams as they were
+        with _isolated_random_state():
+            for seed in self.seeds:
+                scheduler = QLSScheduler.from_env(model, self.env)
+                result = self.benchmark.make_trainer(seed).run(scheduler)
+                scores.append(result.best_validation.average_score)
         mean = float(np.mean(scores))
         if not mean <= self.progress_state.get("best_score", -np.inf):
             evaluation = {
@@ -637,8 +763,15 @@ class Terminated(KeyboardInterrupt):
     as on Ctrl-C."""
 
 
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated(f"received signal {signum}")
+def _read_resume_state(checkpoint: Path) -> dict[str, Any] | None:
+    """The environment, random and pending-step state of a checkpoint (``None`` for a checkpoint
+    without it, or with several environments: the environments are then reset)."""
+    path = checkpoint / RESUME_FILE
+    if not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        payload = pickle.load(handle)
+    return payload if payload.get("env") is not None else None
 
 
 def train_agent(
@@ -669,10 +802,18 @@ def train_agent(
         train_env = config.agent.make_vec_env(benchmark, config.seed)
     checkpoints = complete_checkpoints(out) if resume else []
     state: dict[str, Any] = {"best_score": -np.inf, "best_timesteps": -1}
+    resume_state: dict[str, Any] | None = None
     if checkpoints:
         latest = checkpoints[-1]
-        agent = BoltzmannGumbelDQN.load(latest / "agent.zip", env=train_env, device="auto")
+        resume_state = _read_resume_state(latest)
+        agent = BoltzmannGumbelDQN.load(
+            latest / "agent.zip", env=train_env, device="auto", force_reset=resume_state is None
+        )
         agent.load_replay_buffer(latest / "replay_buffer.pkl")
+        if resume_state is not None:
+            # the environment continues its episode; the generators continue their streams
+            set_vec_env_state(agent.get_env(), resume_state["env"])
+            set_global_random_state(resume_state["random"])
         stored = json.loads((latest / PROGRESS_FILE).read_text())
         state.update({k: v for k, v in stored.items() if k != "timesteps"})
     else:
@@ -702,13 +843,28 @@ def train_agent(
     if config.progress:
         active.append(TqdmCallback(config.steps, initial=start))
     active.extend(callbacks)
+    active.append(_StepClosed(checkpointer))
     remaining = config.steps - start
+
+    def request_stop(signum: int, frame: object) -> None:
+        # the first signal stops training after the checkpoint of the next step, where the
+        # state is whole; a second one stops at once
+        if checkpointer.stop is not None:
+            raise checkpointer.stop
+        interrupt = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        checkpointer.stop = interrupt(f"received signal {signum}")
+
     # SIGTERM (a scheduler stopping the job, `kill`) checkpoints as Ctrl-C does; a handler can
     # only be set from the main thread.
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
+    previous = {}
+    if main_thread:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, request_stop)
     try:
         agent.set_logger(configure(str(_log_folder(out, start)), _logger_formats()))
+        if resume_state is not None and resume_state["pending"] is not None:
+            agent.complete_step(resume_state["pending"])
         # An evaluation due at the resumed checkpoint's step whose row is missing was cut
         # short (the final one included): it runs again.
         due = start >= config.steps or _crossed_multiple(
@@ -724,11 +880,14 @@ def train_agent(
             try:
                 agent.learn(remaining, callback=CallbackList(active), reset_num_timesteps=not start)
             except KeyboardInterrupt:
-                checkpointer.save()
+                # from a step's callbacks the state is whole; elsewhere (a second signal) the
+                # newest checkpoint stays the one to resume from
+                if checkpointer.open_step == agent.num_timesteps:
+                    checkpointer.save()
                 raise
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     # Evaluate before the last checkpoint so that its progress.json holds the final best score
     # and the final evaluation.
     if evaluator is not None and evaluator.last_evaluated != agent.num_timesteps:

@@ -55,6 +55,7 @@ Seeding
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -185,6 +186,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         self._last_total_loss = 0.0
         self._last_accuracy = 0.0
         self._reached_threshold = False
+        self._trainer_seed: int | None = None
 
     @property
     def num_tasks(self) -> int:
@@ -266,6 +268,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         trainer_seed = int(self.np_random.integers(_SEED_LIMIT))
+        self._trainer_seed = trainer_seed
         self.trainer = self._factory(trainer_seed)
         if self.trainer.task_names != self.task_names:
             raise ValueError(
@@ -282,6 +285,42 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         return self.recency.extend(result.observation), self._info(
             result, self._is_penalized(result)
         )
+
+    def get_state(self) -> dict[str, Any]:
+        """The environment's state: its generator, the episode in progress (the trainer's
+        `mtl_sched.training.Trainer.training_state` and the seed it was built with), the recency
+        trace and the rolling probe. `set_state` on an environment of the same settings continues
+        exactly where this one is."""
+        trainer = self.trainer
+        return {
+            "np_random": self.np_random.bit_generator.state,
+            "trainer_seed": self._trainer_seed,
+            "trainer": None if trainer is None else trainer.training_state(),
+            "episode_step": self._episode_step,
+            "last_total_loss": self._last_total_loss,
+            "last_accuracy": self._last_accuracy,
+            "reached_threshold": self._reached_threshold,
+            "recency": self.recency.values.copy(),
+            "probe_latest": copy.deepcopy(self._rolling.latest),
+            "probe_age": self._rolling.age.copy(),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a `get_state` (rebuilding the trainer of the episode in progress)."""
+        self.np_random.bit_generator.state = state["np_random"]
+        self._trainer_seed = state["trainer_seed"]
+        if state["trainer"] is None or self._trainer_seed is None:
+            self.trainer = None
+        else:
+            self.trainer = self._factory(int(self._trainer_seed))
+            self.trainer.load_training_state(state["trainer"])
+        self._episode_step = int(state["episode_step"])
+        self._last_total_loss = float(state["last_total_loss"])
+        self._last_accuracy = float(state["last_accuracy"])
+        self._reached_threshold = bool(state["reached_threshold"])
+        self.recency.values[:] = state["recency"]
+        self._rolling.latest = copy.deepcopy(state["probe_latest"])
+        self._rolling.age[:] = state["probe_age"]
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self.trainer is None:

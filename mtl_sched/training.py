@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import datasets
 import numpy as np
@@ -311,6 +311,42 @@ class Trainer:
             validation=self.last_validation,
             probe=probe_result,
         )
+
+    def training_state(self) -> dict[str, Any]:
+        """Everything a run has changed since construction: model and optimizer state, the data
+        samplers' orders and generators, the counters and the latest validation result.
+
+        `load_training_state` on a trainer built with the same seed continues the run exactly.
+        """
+        return {
+            "model": copy.deepcopy(self.model.state_dict()),  # type: ignore[attr-defined]
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            "samplers": [
+                {"rng": s.rng.bit_generator.state, "order": s.order.copy(), "position": s.position}
+                for s in self._samplers
+            ],
+            "step_count": self.step_count,
+            "skipped_steps": self.skipped_steps,
+            "examples_seen": self.examples_seen,
+            "examples_per_task": self.examples_per_task.copy(),
+            "train_losses": self.train_losses.copy(),
+            "last_validation": copy.deepcopy(self.last_validation),
+        }
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        """Restore a `training_state` (of a trainer of the same model, tasks and seed)."""
+        self.model.load_state_dict(state["model"])  # type: ignore[attr-defined]
+        self.optimizer.load_state_dict(state["optimizer"])
+        for sampler, stored in zip(self._samplers, state["samplers"], strict=True):
+            sampler.rng.bit_generator.state = stored["rng"]
+            sampler.order = np.asarray(stored["order"]).copy()
+            sampler.position = int(stored["position"])
+        self.step_count = int(state["step_count"])
+        self.skipped_steps = int(state["skipped_steps"])
+        self.examples_seen = int(state["examples_seen"])
+        self.examples_per_task = np.asarray(state["examples_per_task"]).copy()
+        self.train_losses = np.asarray(state["train_losses"]).copy()
+        self.last_validation = copy.deepcopy(state["last_validation"])
 
     # ------------------------------------------------------------------------- training
     def _batch_sizes(self, plan: Step, max_examples: int | None) -> list[int]:

@@ -107,8 +107,8 @@ def test_an_interrupted_run_resumes_where_its_checkpoint_left_off(tmp_path):
     agent = result.agent
     assert result.timesteps == agent.num_timesteps == 80
     assert int(agent.action_counts.sum()) == 80
-    # 49 transitions restored (the interrupted step 50 was not yet stored) + 30 new ones
-    assert agent.replay_buffer.size() == 79
+    # 49 transitions restored, the interrupted step 50 stored on resume, 30 new ones
+    assert agent.replay_buffer.size() == 80
     assert agent.temperature_horizon == horizon  # the schedule continues, it does not restart
     assert agent.temperature == pytest.approx(agent.temperature_final)
     assert [int(r["timesteps"]) for r in read_evaluations(out)] == [20, 40, 60, 80]
