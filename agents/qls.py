@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from mtl_sched.agents.boltzmann_gumbel import BoltzmannGumbelDQN
 from mtl_sched.data.task import Task
 from mtl_sched.probing import ProbeConfig
 from mtl_sched.recency import ChoiceTrace, check_recency_decay
@@ -57,7 +56,9 @@ class QLSScheduler(Scheduler):
             steps_per_action = steps_per_action or trained.settings.steps_per_action
             recency_decay = recency_decay or trained.settings.recency_decay
         elif isinstance(agent, (str, Path)):
-            agent = BoltzmannGumbelDQN.load(str(agent), device="cpu")
+            from mtl_sched.agents.training import load_agent_file
+
+            agent = load_agent_file(agent)
         steps_per_action = 1 if steps_per_action is None else steps_per_action
         if steps_per_action < 1:
             raise ValueError(f"steps_per_action must be at least 1; got {steps_per_action}")

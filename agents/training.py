@@ -51,6 +51,7 @@ import shutil
 import signal
 import threading
 import typing
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -906,6 +907,26 @@ def train_agent(
     )
 
 
+def load_agent_file(path: str | Path) -> BoltzmannGumbelDQN:
+    """The agent saved in ``path`` (a ``.zip`` written by SB3's ``save``), on the CPU.
+
+    :param path: the file.
+    :raises FileNotFoundError: naming it when it is missing.
+    :raises ValueError: naming it when it is not a zip file or holds no readable agent.
+    """
+    path = Path(path)
+    if not path.is_file() and path.with_name(f"{path.name}.zip").is_file():
+        path = path.with_name(f"{path.name}.zip")  # SB3's save adds the suffix
+    if not path.is_file():
+        raise FileNotFoundError(f"agent file {path} does not exist")
+    try:
+        return BoltzmannGumbelDQN.load(path, device="cpu")
+    except (AssertionError, EOFError, KeyError, OSError, RuntimeError, TypeError) as err:
+        raise ValueError(f"{path}: not a saved agent ({type(err).__name__}: {err})") from None
+    except (ValueError, zipfile.BadZipFile, pickle.UnpicklingError) as err:
+        raise ValueError(f"{path}: not a saved agent ({err})") from None
+
+
 def load_trained_agent(path: str | Path, which: str = "best") -> TrainedAgent:
     """Load an agent from a ``train-agent`` output directory.
 
@@ -935,7 +956,7 @@ def load_trained_agent(path: str | Path, which: str = "best") -> TrainedAgent:
         # the environment it trained on decided every `decision_steps` minibatches
         settings.steps_per_action = benchmark.decision_steps
     return TrainedAgent(
-        agent=BoltzmannGumbelDQN.load(found, device="cpu"),
+        agent=load_agent_file(found),
         settings=settings,
         probe=benchmark.trainer_config.probe,
         benchmark=stored["benchmark"],

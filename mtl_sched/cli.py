@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _list(what: str, options: dict[str, Any]) -> str:
+def _list(what: str, options: dict[str, Any]) -> tuple[str, list[str]]:
+    """The listing, and one line per benchmark whose data could not be read."""
     if what == "schedulers":
         from mtl_sched.registry import scheduler_infos
 
@@ -159,10 +160,10 @@ def _list(what: str, options: dict[str, Any]) -> str:
         width = max(len(i.name) for i in infos)
         return "\n".join(
             f"{i.name.ljust(width)}  [{i.kind}] {i.description} ({i.source})" for i in infos
-        )
+        ), []
     from mtl_sched.benchmarks import benchmark_names, get_benchmark
 
-    lines = []
+    lines, failures = [], []
     for name in benchmark_names():
         try:
             bench = get_benchmark(name, **options)
@@ -173,8 +174,12 @@ def _list(what: str, options: dict[str, Any]) -> str:
         except FileNotFoundError as err:
             lines.append(f"{name}: data unavailable ({err})")
             continue
+        except (OSError, ValueError) as err:
+            lines.append(f"{name}: data unreadable ({err})")
+            failures.append(f"{name}: {err}")
+            continue
         lines.append(f"{name}: {bench.description}\n    tasks (train/validation/test): {sizes}")
-    return "\n".join(lines)
+    return "\n".join(lines), failures
 
 
 def _single_task(benchmark: Any, seed: int) -> str:
@@ -289,7 +294,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     if args.command == "list":
-        print(_list(args.what, _benchmark_options(args)))
+        listing, failures = _list(args.what, _benchmark_options(args))
+        print(listing)
+        if failures:
+            raise SystemExit(f"mtl-sched list: cannot read {'; '.join(failures)}")
     elif args.command == "run":
         try:
             print(_run(args))

@@ -355,3 +355,144 @@ def test_one_line_error_keeps_other_tracebacks_whole():
     assert one_line_error(trace) == trace
     data = "Traceback ...\nmtl_sched.data.paths.DataFormatError: a.txt: no sentences found"
     assert one_line_error(data) == "a.txt: no sentences found"
+
+
+# ------------------------------------------------------------------- corrupt data files
+def _conll(path: Path) -> object:
+    from mtl_sched.data.conll import CONLL2000_COLUMNS, read_conll
+
+    return read_conll(path, CONLL2000_COLUMNS, iob_columns=("chunk",))
+
+
+def _conllu(path: Path) -> object:
+    from mtl_sched.data.conllu import read_conllu
+
+    return read_conllu(path)
+
+
+def _parallel(path: Path) -> object:
+    from mtl_sched.data.multi30k import read_parallel
+
+    return read_parallel(path, path)
+
+
+def _vectors(path: Path) -> object:
+    from mtl_sched.data.vocabulary import Vocabulary
+    from mtl_sched.models.text_classifier import load_word_vectors
+
+    return load_word_vectors(path, Vocabulary.build([["a", "b"]]), dim=2)
+
+
+# reader, a valid sentence/example, a malformed line (line 2 of the file)
+READERS = {
+    "fdu_mtl": (read_fdu_file, "1\tgood\n", "good\n"),
+    "conll": (_conll, "He PRP B-NP\n", "runs VBZ\n"),
+    "conllu": (_conllu, CONLLU_SENTENCE.split("\n")[0] + "\n", "2\tbark\tbark\tVERB\n"),
+    "multi30k": (_parallel, "A dog runs.\n", " \n"),
+    "vectors": (_vectors, "a 0.1 0.2\n", "b 0.3\n"),
+}
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_malformed_line_is_an_error_naming_file_and_line(tmp_path, reader):
+    read, good, bad = READERS[reader]
+    path = _write(tmp_path / f"{reader}.txt", good + bad + good)
+    with pytest.raises(DataFormatError, match=rf"{reader}\.txt:2: ") as caught:
+        read(path)
+    assert (caught.value.path, caught.value.line) == (path, 2)
+
+
+@pytest.mark.parametrize("reader", ["conll", "conllu", "multi30k"])
+def test_garbage_bytes_are_an_error_naming_file_and_line(tmp_path, reader):
+    read, good, _ = READERS[reader]
+    path = tmp_path / f"{reader}.txt"
+    path.write_bytes(good.encode() + b"\xff\xfe\x00\x9c garbage \x81\n" + good.encode())
+    with pytest.raises(DataFormatError, match=rf"{reader}\.txt:2: not valid UTF-8"):
+        read(path)
+
+
+def _broken_gzip(path: Path, kind: str, text: str) -> Path:
+    if kind == "random bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(512))
+    else:  # a real gzip stream cut in the middle
+        data = gzip.compress(text.encode() * 2000, compresslevel=0, mtime=0)
+        path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+@pytest.mark.parametrize("kind", ["random bytes", "truncated"])
+@pytest.mark.parametrize("reader", READERS)
+def test_a_broken_gz_file_is_an_error_naming_it(tmp_path, reader, kind):
+    read, good, _ = READERS[reader]
+    text = CONLLU_SENTENCE if reader == "conllu" else good
+    path = _broken_gzip(tmp_path / f"{reader}.txt.gz", kind, text)
+    with pytest.raises(DataFormatError, match=rf"{reader}\.txt\.gz: not gzip data") as caught:
+        read(path)
+    assert caught.value.path == path
+    if kind == "truncated":
+        assert "breaks off after line " in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["random bytes", "truncated"])
+def test_a_broken_ewt_gz_file_of_nmt_aux_is_an_error_naming_it(tmp_path, kind):
+    folder = tmp_path / "ud" / "UD_English-EWT"
+    _write(folder / "en_ewt-ud-train.conllu.gz", CONLLU_SENTENCE)
+    _broken_gzip(folder / "en_ewt-ud-dev.conllu.gz", kind, CONLLU_SENTENCE)
+    _write(folder / "en_ewt-ud-test.conllu.gz", CONLLU_SENTENCE)
+    with pytest.raises(DataFormatError, match=r"en_ewt-ud-dev\.conllu\.gz: not gzip data"):
+        ewt_seq2seq_columns(tmp_path)
+
+
+def test_list_benchmarks_names_a_malformed_file_in_one_line(tmp_path, capsys):
+    _write(tmp_path / "fdu_mtl" / "books.task.train", "1\tgood\nno tab here\n")
+    with pytest.raises(SystemExit) as caught:
+        main(["list", "benchmarks", "--data-dir", str(tmp_path)])
+    message = str(caught.value.code)
+    train = tmp_path / "fdu_mtl" / "books.task.train"
+    assert (
+        message == f"mtl-sched list: cannot read fdu-mtl: {train}:2: expected 'label<TAB>text'"
+        " (no tab found)"
+    )
+    out = capsys.readouterr().out
+    assert out.startswith("synthetic:") and "Traceback" not in out
+    assert f"\nfdu-mtl: data unreadable ({train}:2: " in out
+    assert "\ntagging: data unavailable (" in out
+
+
+# --------------------------------------------------------------------- broken agent files
+def _broken_agent(path: Path, kind: str) -> Path:
+    import zipfile
+
+    if kind == "random bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(256))
+    else:
+        with zipfile.ZipFile(path, "w") as archive:
+            if kind == "random files":
+                archive.writestr("notes.txt", "hello")
+                archive.writestr("blob.bin", np.random.default_rng(0).bytes(64))
+    return path
+
+
+AGENT_KINDS = ["random bytes", "empty zip", "random files"]
+
+
+@pytest.mark.parametrize("kind", AGENT_KINDS)
+def test_qls_names_an_agent_file_without_agent_data(tmp_path, kind):
+    from mtl_sched.agents.qls import QLSScheduler
+
+    path = _broken_agent(tmp_path / "agent.zip", kind)
+    with pytest.raises(ValueError, match=rf"^{path}: not a saved agent \("):
+        QLSScheduler(path)
+    with pytest.raises(FileNotFoundError, match=r"agent file .*missing\.zip does not exist"):
+        QLSScheduler(tmp_path / "missing.zip")
+
+
+@pytest.mark.parametrize("kind", AGENT_KINDS)
+def test_run_names_an_agent_file_without_agent_data_in_one_line(tmp_path, kind):
+    path = _broken_agent(tmp_path / "agent.zip", kind)
+    argv = ["run", "--benchmark", "synthetic", "--small", "--scheduler", "qls"]
+    with pytest.raises(SystemExit) as caught:
+        main([*argv, "--agent", str(path)])
+    message = str(caught.value.code)
+    assert message.startswith(f"mtl-sched run: {path}: not a saved agent (")
+    assert "\n" not in message

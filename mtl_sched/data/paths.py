@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,21 +76,48 @@ def read_lines(
     :param path: the file.
     :param fallback_encoding: encoding tried for a line that is not valid UTF-8; ``None``
         makes such a line an error.
-    :raises DataFormatError: naming the file and line that cannot be decoded.
+    :raises DataFormatError: naming the file and line that cannot be decoded, or a ``.gz`` file
+        that is not gzip data or whose stream is truncated or corrupt.
     """
     path = require_file(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            raw = raw.rstrip(b"\r\n")
+    if path.suffix != ".gz":
+        with open(path, "rb") as handle:
+            yield from _decoded(path, enumerate(handle, start=1), fallback_encoding)
+        return
+    with gzip.open(path, "rb") as handle:
+        yield from _decoded(path, _gzip_lines(path, handle), fallback_encoding)
+
+
+def _gzip_lines(path: Path, handle: gzip.GzipFile) -> Iterator[tuple[int, bytes]]:
+    """The numbered lines of an open gzip file; a broken stream is a `DataFormatError`."""
+    number = 0
+    while True:
+        try:
+            raw = handle.readline()
+        except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+            where = f"after line {number}" if number else "before its first line"
+            raise DataFormatError(
+                path, None, f"not gzip data, or its gzip stream breaks off {where} ({err})"
+            ) from None
+        if not raw:
+            return
+        number += 1
+        yield number, raw
+
+
+def _decoded(
+    path: Path, lines: Iterator[tuple[int, bytes]], fallback_encoding: str | None
+) -> Iterator[tuple[int, str]]:
+    for number, raw in lines:
+        raw = raw.rstrip(b"\r\n")
+        try:
+            yield number, raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            if fallback_encoding is None:
+                raise DataFormatError(path, number, f"not valid UTF-8 ({err.reason})") from None
             try:
-                yield number, raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                if fallback_encoding is None:
-                    raise DataFormatError(path, number, f"not valid UTF-8 ({err.reason})") from None
-                try:
-                    yield number, raw.decode(fallback_encoding)
-                except UnicodeDecodeError:
-                    raise DataFormatError(
-                        path, number, f"neither UTF-8 nor {fallback_encoding}"
-                    ) from None
+                yield number, raw.decode(fallback_encoding)
+            except UnicodeDecodeError:
+                raise DataFormatError(
+                    path, number, f"neither UTF-8 nor {fallback_encoding}"
+                ) from None
