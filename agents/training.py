@@ -7,8 +7,8 @@ An output directory holds one training run:
     seeds; a resumed run must use the same ones. It is written after every setting was checked.
 ``checkpoints/step-<timesteps>/``
     ``agent.zip`` (network, optimizer, exploration counts and temperature schedule),
-    ``replay_buffer.pkl``, ``resume.pkl`` (the environment's state: its generator and the
-    episode in progress with its model, optimizer and data order; the global random generators;
+    ``replay_buffer.pkl``, ``resume.pkl`` (the environments' state: their generators and the
+    episodes in progress with their models, optimizers and data order; the global random generators;
     the transition of the step being checkpointed) and ``progress.json`` (the best score so far
     and the timesteps of the newest evaluation). ``progress.json`` is written last, so a
     checkpoint without it was cut short and is ignored; the two newest complete ones are kept.
@@ -32,10 +32,13 @@ resumes from its newest complete checkpoint and loses at most the steps taken si
 one environment the resumed run is the uninterrupted one exactly (on CPU): the checkpoint is
 taken in a step's callbacks, and a resume stores that step's transition, makes the gradient
 updates of a round it ended and continues the environment's episode and random streams; greedy
-evaluations leave those streams untouched. With several environments (``n_envs > 1``) the
-environments are not stored: a resume starts new episodes. An evaluation due at that
-checkpoint's step (the final one included) that has no row in ``evaluations.csv`` was cut
-short and runs again first; the best agent to beat is the one in ``best/``.
+evaluations leave those streams untouched. So it is with several environments (``n_envs > 1``)
+of a benchmark whose model batches (`mtl_sched.envs.BatchedSchedulingVecEnv`: its stacked
+model and optimizer, each environment's state and the ``VecMonitor``'s statistics are stored);
+other benchmarks' environments (one process each) are not stored, and a resume starts new
+episodes. An evaluation due at that checkpoint's step (the final one included) that has no row
+in ``evaluations.csv`` was cut short and runs again first; the best agent to beat is the one in
+``best/``.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ from mtl_sched.agents.boltzmann_gumbel import (
 )
 from mtl_sched.agents.progress import TqdmCallback
 from mtl_sched.benchmarks import Benchmark, get_benchmark
-from mtl_sched.envs.batched import make_scheduling_vec_env
+from mtl_sched.envs.batched import BatchedSchedulingVecEnv, make_scheduling_vec_env
 from mtl_sched.envs.scheduling_env import MTLSchedulingEnv, RewardKind
 from mtl_sched.probing import ProbeConfig
 from mtl_sched.script_args import coerce_keyword_values
@@ -506,9 +509,33 @@ def _single_env(vec_env: VecEnv | None) -> tuple[Monitor, MTLSchedulingEnv] | No
     return monitor, monitor.env
 
 
+def _batched_env(vec_env: VecEnv | None) -> tuple[VecMonitor, BatchedSchedulingVecEnv] | None:
+    """The monitor and the batched environment of an agent's ``n_envs > 1`` environments."""
+    if not isinstance(vec_env, VecMonitor):
+        return None
+    if not isinstance(vec_env.venv, BatchedSchedulingVecEnv):
+        return None
+    return vec_env, vec_env.venv
+
+
+_VEC_MONITOR_STATE = ("episode_returns", "episode_lengths", "episode_count")
+
+
 def vec_env_state(vec_env: VecEnv | None) -> dict[str, Any] | None:
-    """The state of an agent's environment: its generator, the episode in progress and its
-    monitor's episode statistics; ``None`` for several environments (not restored)."""
+    """The state of an agent's environments: one environment's generator, episode in progress
+    and monitor's episode statistics, or a batched env's state
+    (`mtl_sched.envs.BatchedSchedulingVecEnv.get_state`) and its ``VecMonitor``'s episode
+    returns and lengths; ``None`` for other ``VecEnv`` (not restored)."""
+    batched = _batched_env(vec_env)
+    if batched is not None:
+        vec_monitor, venv = batched
+        return {
+            "batched": venv.get_state(),
+            "vec_monitor": {
+                name: pickle.loads(pickle.dumps(getattr(vec_monitor, name)))
+                for name in _VEC_MONITOR_STATE
+            },
+        }
     found = _single_env(vec_env)
     if found is None:
         return None
@@ -522,8 +549,17 @@ def vec_env_state(vec_env: VecEnv | None) -> dict[str, Any] | None:
 
 
 def set_vec_env_state(vec_env: VecEnv | None, state: dict[str, Any]) -> None:
-    """Restore a `vec_env_state` into an agent's environment, which then continues without a
-    reset (any seed SB3 set for its next reset is dropped)."""
+    """Restore a `vec_env_state` into an agent's environments, which then continue without a
+    reset (any seed SB3 set for their next reset is dropped)."""
+    if "batched" in state:
+        batched = _batched_env(vec_env)
+        if batched is None:
+            raise ValueError("the stored environment state is of a batched env")
+        vec_monitor, venv = batched
+        venv.set_state(state["batched"])
+        for name, value in state["vec_monitor"].items():
+            setattr(vec_monitor, name, value)
+        return
     found = _single_env(vec_env)
     if found is None:
         raise ValueError("the stored environment state is of one environment")
@@ -766,7 +802,7 @@ class Terminated(KeyboardInterrupt):
 
 def _read_resume_state(checkpoint: Path) -> dict[str, Any] | None:
     """The environment, random and pending-step state of a checkpoint (``None`` for a checkpoint
-    without it, or with several environments: the environments are then reset)."""
+    without it, or with several environments not batched: the environments are then reset)."""
     path = checkpoint / RESUME_FILE
     if not path.is_file():
         return None

@@ -33,6 +33,7 @@ is in ``reset_infos``), and the step's ``info`` gains:
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -235,6 +236,41 @@ class BatchedSchedulingVecEnv(VecEnv):
         replicas = list(replicas)
         steps = [getattr(self.replicas[i], "step_count", 0) for i in replicas]
         return self._probe.probe(replicas, tasks, steps)
+
+    # ----------------------------------------------------------------------------- state
+    def get_state(self) -> dict[str, Any]:
+        """The state of every environment of the batch: the stacked parameters and optimizer
+        state (with each replica's step counts), each environment's `MTLSchedulingEnv.get_state`
+        (generator, episode in progress with its replica's samplers and counters, recency trace,
+        rolling probe), and the ``VecEnv``'s seeds and options for the next reset and its reset
+        ``info``. `set_state` on a batched env of the same settings continues exactly where this
+        one is."""
+        return {
+            "envs": [env.get_state() for env in self.envs],
+            "model": self.model.state(),
+            "optimizer": self.optimizer.state_dict(),
+            "seeds": list(self._seeds),
+            "options": copy.deepcopy(self._options),
+            "reset_infos": copy.deepcopy(self.reset_infos),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a `get_state` (rebuilding each environment's replica of its episode)."""
+        if len(state["envs"]) != self.num_envs:
+            raise ValueError(
+                f"the stored state is of {len(state['envs'])} environments, not {self.num_envs}"
+            )
+        for i, (env, stored) in enumerate(zip(self.envs, state["envs"], strict=True)):
+            env.set_state(stored)
+            if env.trainer is None:
+                self.replicas[i] = None
+        # after the environments: rebuilding a replica re-initializes its weights
+        self.model.load_state(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self._seeds = list(state["seeds"])
+        self._options = copy.deepcopy(state["options"])
+        self.reset_infos = copy.deepcopy(state["reset_infos"])
+        self._actions = None
 
     # ------------------------------------------------------------------------ VecEnv API
     def reset(self) -> VecEnvObs:

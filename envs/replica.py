@@ -7,6 +7,7 @@ rewards, penalty, episodes and ``info`` keys stay `MTLSchedulingEnv`'s own code.
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,37 @@ class ReplicaTrainer:
     @property
     def num_tasks(self) -> int:
         return len(self.task_names)
+
+    def training_state(self) -> dict[str, Any]:
+        """This replica's data samplers (orders and generators), counters and pending outcomes;
+        its weights and optimizer state belong to the batched env's state
+        (`BatchedSchedulingVecEnv.get_state`)."""
+        return {
+            "samplers": [
+                {"rng": s.rng.bit_generator.state, "order": s.order.copy(), "position": s.position}
+                for s in self.owner._samplers[self.index]
+            ],
+            "step_count": self.step_count,
+            "examples_seen": self.examples_seen,
+            "examples_per_task": self.examples_per_task.copy(),
+            "train_losses": self.train_losses.copy(),
+            "outcomes": copy.deepcopy(list(self._outcomes)),
+            "pending_probe": copy.deepcopy(self._pending_probe),
+        }
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        """Restore a `training_state` (of a replica of the same index and seed)."""
+        samplers = self.owner._samplers[self.index]
+        for sampler, stored in zip(samplers, state["samplers"], strict=True):
+            sampler.rng.bit_generator.state = stored["rng"]
+            sampler.order = np.asarray(stored["order"]).copy()
+            sampler.position = int(stored["position"])
+        self.step_count = int(state["step_count"])
+        self.examples_seen = int(state["examples_seen"])
+        self.examples_per_task = np.asarray(state["examples_per_task"]).copy()
+        self.train_losses = np.asarray(state["train_losses"]).copy()
+        self._outcomes = deque(copy.deepcopy(state["outcomes"]))
+        self._pending_probe = copy.deepcopy(state["pending_probe"])
 
     def record(self, task: int, loss: float, batch_size: int) -> None:
         """Book one batched training step of this replica on ``task``.

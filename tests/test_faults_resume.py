@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent(
     from mtl_sched.agents.training import AgentSettings, TrainAgentConfig, train_agent
 
     out, kill_at, resume = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
-    steps = int(sys.argv[4])
+    steps, n_envs = int(sys.argv[4]), int(sys.argv[5])
 
     class KillAt(BaseCallback):
         def _on_step(self) -> bool:
@@ -48,7 +48,7 @@ SCRIPT = textwrap.dedent(
         eval_seeds=(4242,),
         checkpoint_every=15,
         agent=AgentSettings(learning_starts=10, steps_per_action=2, target_update_interval=8,
-                            batch_size=8),
+                            batch_size=8, n_envs=n_envs),
         progress=False,
     )
     train_agent(config, resume=resume, callbacks=[KillAt()])
@@ -56,10 +56,10 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _run(out: Path, kill_at: int, resume: bool) -> int:
+def _run(out: Path, kill_at: int, resume: bool, steps: int = STEPS, n_envs: int = 1) -> int:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     command = [sys.executable, "-c", SCRIPT, str(out), str(kill_at), "1" if resume else "0"]
-    command.append(str(STEPS))
+    command += [str(steps), str(n_envs)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode in (0, -9), done.stderr
     return done.returncode
@@ -111,5 +111,35 @@ def test_a_run_killed_again_and_again_ends_as_the_uninterrupted_one(tmp_path: Pa
     buffers = final_whole.replay_buffer, final_killed.replay_buffer
     # written from the callbacks of the last step, before its transition is stored
     assert buffers[0].size() == buffers[1].size() == STEPS - 1
+    for field in ("observations", "next_observations", "actions", "rewards", "dones"):
+        assert np.array_equal(getattr(buffers[0], field), getattr(buffers[1], field)), field
+
+
+BATCHED_STEPS = 96
+
+
+@pytest.mark.serial
+def test_a_killed_run_of_batched_environments_ends_as_the_uninterrupted_one(
+    tmp_path: Path,
+) -> None:
+    # four environments of one batched env (the synthetic benchmark's model stacks): steps of
+    # four timesteps; killed mid-round and mid-episode (36), then at a checkpoint's own step
+    # (60: killed after its checkpoint was written)
+    whole = tmp_path / "whole"
+    assert _run(whole, kill_at=-1, resume=False, steps=BATCHED_STEPS, n_envs=4) == 0
+    killed = tmp_path / "killed"
+    assert _run(killed, kill_at=36, resume=False, steps=BATCHED_STEPS, n_envs=4) == -9
+    assert _run(killed, kill_at=60, resume=True, steps=BATCHED_STEPS, n_envs=4) == -9
+    assert _run(killed, kill_at=-1, resume=True, steps=BATCHED_STEPS, n_envs=4) == 0
+
+    assert (killed / "evaluations.csv").read_text() == (whole / "evaluations.csv").read_text()
+    final_whole = BoltzmannGumbelDQN.load(whole / "agent.zip", device="cpu")
+    final_killed = BoltzmannGumbelDQN.load(killed / "agent.zip", device="cpu")
+    _assert_same_agent(final_whole, final_killed)
+    checkpoint = Path("checkpoints") / f"step-{BATCHED_STEPS:09d}" / "replay_buffer.pkl"
+    final_whole.load_replay_buffer(whole / checkpoint)
+    final_killed.load_replay_buffer(killed / checkpoint)
+    buffers = final_whole.replay_buffer, final_killed.replay_buffer
+    assert buffers[0].size() == buffers[1].size()
     for field in ("observations", "next_observations", "actions", "rewards", "dones"):
         assert np.array_equal(getattr(buffers[0], field), getattr(buffers[1], field)), field

@@ -21,7 +21,7 @@ dropout, whose masks would have to follow the trainer's per-step random stream).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -136,6 +136,20 @@ class StackedSharedMLP:
         for k, (name, c) in enumerate(zip(self._head_names, self.num_classes, strict=True)):
             self.head_weight[index, k, :c].copy_(state[f"{name}.weight"])
             self.head_bias[index, k, :c].copy_(state[f"{name}.bias"])
+
+    def state(self) -> list[torch.Tensor]:
+        """Copies of every stacked parameter, in the order of `parameters` (see `load_state`)."""
+        return [p.detach().clone() for p in self.parameters()]
+
+    @torch.no_grad()
+    def load_state(self, state: Sequence[torch.Tensor]) -> None:
+        """Restore a `state` of a stacked model of the same architecture and replica count,
+        in place (an optimizer of these parameters keeps training them).
+
+        :param state: the stored parameters.
+        """
+        for p, stored in zip(self.parameters(), state, strict=True):
+            p.copy_(stored)
 
     @torch.no_grad()
     def replica_state_dict(self, index: int) -> dict[str, torch.Tensor]:
@@ -302,6 +316,29 @@ class StackedOptimizer:
             for group, d in zip(self.groups, self.unit_dims, strict=True)
         ]
         """Per group, the Adam step count of each unit."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Copies of the moments and of every unit's step count (see `load_state_dict`)."""
+        return {
+            "exp_avg": [[m.detach().clone() for m in ms] for ms in self.exp_avg],
+            "exp_avg_sq": [[v.detach().clone() for v in vs] for vs in self.exp_avg_sq],
+            "steps": [steps.copy() for steps in self.steps],
+        }
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a `state_dict` of an optimizer of the same parameter shapes, in place.
+
+        :param state: the stored state.
+        """
+        for ms, stored in zip(self.exp_avg, state["exp_avg"], strict=True):
+            for m, value in zip(ms, stored, strict=True):
+                m.copy_(value)
+        for vs, stored in zip(self.exp_avg_sq, state["exp_avg_sq"], strict=True):
+            for v, value in zip(vs, stored, strict=True):
+                v.copy_(value)
+        for steps, stored in zip(self.steps, state["steps"], strict=True):
+            steps[...] = stored
 
     @torch.no_grad()
     def reset_replica(self, index: int) -> None:
