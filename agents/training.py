@@ -707,6 +707,41 @@ def _evaluated_timesteps(out: Path) -> set[int]:
     return found
 
 
+def _drop_evaluations_after(out: Path, timesteps: int) -> None:
+    """Remove the rows of ``out/evaluations.csv`` of evaluations after ``timesteps``.
+
+    An exact resume from the checkpoint of ``timesteps`` runs those evaluations again, with the
+    same results, so the file ends as the uninterrupted run's (one row per evaluation). The file
+    is replaced whole (written aside, then renamed).
+
+    :param out: the run's output directory.
+    :param timesteps: the resumed checkpoint's timesteps.
+    """
+    path = out / EVALUATIONS_FILE
+    if not path.is_file():
+        return
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        return
+
+    def kept(row: list[str]) -> bool:
+        try:
+            return int(row[0]) <= timesteps
+        except (IndexError, ValueError):  # a row cut short by a killed process
+            return False
+
+    body = [row for row in rows[1:] if kept(row)]
+    if len(body) == len(rows) - 1:
+        return
+    aside = path.with_suffix(".csv.tmp")
+    with aside.open("w", newline="") as handle:
+        csv.writer(handle).writerows([rows[0], *body])
+        handle.flush()
+        os.fsync(handle.fileno())
+    aside.replace(path)
+
+
 def _logger_formats() -> list[str]:
     try:
         import tensorboard  # noqa: F401
@@ -857,6 +892,8 @@ def train_agent(
         agent = config.agent.make_agent(train_env, config.seed, total_steps=config.steps)
     _start_out(config, resume)
     start = agent.num_timesteps
+    if resume_state is not None:
+        _drop_evaluations_after(out, start)
     if resume:
         _recover_best(out)
         # `best/` is what a later evaluation must beat, even when it was written after the

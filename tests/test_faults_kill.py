@@ -224,9 +224,12 @@ def test_a_kill_before_the_checkpoint_beats_the_stored_best_agent(
         with pytest.raises(RuntimeError, match="killed"):
             train_agent(config(out, steps=60))
     assert complete_checkpoints(out)[-1].name == "step-000000020"  # best score 0.5 there
+    assert evaluated(out) == [(20, 0.5), (40, 0.9)]
     result = train_agent(config(out, steps=60), resume=True)
     assert best(out) == (40, 0.9)
     assert (result.best_timesteps, result.best_score) == (40, 0.9)
+    # step 40 was evaluated again from the checkpoint of step 20: one row per evaluation
+    assert evaluated(out) == [(20, 0.5), (40, 0.9), (60, 0.7)]
 
 
 def test_an_interrupted_evaluation_runs_again_on_resume(tmp_path: Path, scripted_scores) -> None:
