@@ -43,6 +43,17 @@ import numpy as np
 from mtl_sched.data.task import Task
 
 
+def _size_problems(spec: SyntheticTaskSpec | ComposedTaskSpec) -> list[str]:
+    """What is wrong with a spec's class count and split sizes (nothing: an empty list)."""
+    problems = []
+    if spec.num_classes < 2:
+        problems.append(f"num_classes={spec.num_classes} (need >= 2)")
+    for field_name in ("train_size", "validation_size", "test_size"):
+        if getattr(spec, field_name) < 1:
+            problems.append(f"{field_name}={getattr(spec, field_name)} (need >= 1)")
+    return problems
+
+
 @dataclass(frozen=True)
 class SyntheticTaskSpec:
     """How to generate one synthetic classification task.
@@ -69,12 +80,7 @@ class SyntheticTaskSpec:
     harmful: bool = False
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.num_classes < 2:
-            problems.append(f"num_classes={self.num_classes} (need >= 2)")
-        for field_name in ("train_size", "validation_size", "test_size"):
-            if getattr(self, field_name) < 1:
-                problems.append(f"{field_name}={getattr(self, field_name)} (need >= 1)")
+        problems = _size_problems(self)
         if not 0.0 <= self.difficulty <= 1.0:
             problems.append(f"difficulty={self.difficulty} (need 0..1)")
         if not 0.0 <= self.label_noise < 1.0:
@@ -113,12 +119,7 @@ class ComposedTaskSpec:
     reads: str = "features"
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.num_classes < 2:
-            problems.append(f"num_classes={self.num_classes} (need >= 2)")
-        for field_name in ("train_size", "validation_size", "test_size"):
-            if getattr(self, field_name) < 1:
-                problems.append(f"{field_name}={getattr(self, field_name)} (need >= 1)")
+        problems = _size_problems(self)
         if not 0.0 <= self.label_noise < 1.0:
             problems.append(f"label_noise={self.label_noise} (need 0 <= p < 1)")
         if self.base == self.name:
