@@ -15,12 +15,14 @@ import multiprocessing
 import os
 import queue as queue_module
 import signal
+import subprocess
 import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mtl_sched.sweeps.job import SweepJob, TrialOutcome
@@ -184,6 +186,36 @@ def run_on_pool(
 
 
 # ----------------------------------------------------------------------------- Ray
+def _start_ray_reaper(node_pids: Sequence[int]) -> subprocess.Popen[bytes] | None:
+    """Start the helper that ends every process of the local Ray instance whose processes are
+    ``node_pids`` when this process ends (Linux; ``None`` elsewhere)."""
+    if not sys.platform.startswith("linux") or not os.path.isdir("/proc"):
+        return None
+    # its own session: a Ctrl-C in the terminal must not end it before it has done its work
+    # run as a script, not as a package module: it imports the standard library only, so it
+    # is watching before Ray could be killed
+    reaper = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("ray_reaper.py"))],
+        stdin=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert reaper.stdin is not None
+    reaper.stdin.write(" ".join(map(str, node_pids)).encode() + b"\n")
+    reaper.stdin.flush()
+    return reaper
+
+
+def _local_ray_pids(ray: Any) -> list[int]:
+    """The pids of the processes of the local Ray instance this process started."""
+    node = ray._private.worker._global_node
+    return [
+        info.process.pid
+        for infos in node.all_processes.values()
+        for info in infos
+        if info.process is not None
+    ]
+
+
 def _ray_trial(spec: SweepJob, store_path: str, index: int, progress_queue: Any) -> TrialOutcome:
     report = _throttled(index, progress_queue.put)
     progress_queue.put(Progress(index, 0, 0))
@@ -201,7 +233,8 @@ def run_on_ray(
 
     Without ``address`` a local Ray instance with ``workers`` CPUs is started (and stopped at
     the end; on Linux, Ray ends its node and the workers running trials when this process is
-    killed); with one, the trials go to that cluster, whose nodes must have ``mtl-sched``
+    killed, and a helper process ends the agents Ray's node started); with one, the trials go to
+    that cluster, whose nodes must have ``mtl-sched``
     installed and see ``store_path`` (a shared filesystem).
 
     :param specs: the jobs.
@@ -216,6 +249,7 @@ def run_on_ray(
     except ImportError as exc:
         raise ImportError('the Ray backend needs Ray: pip install "mtl-sched[ray]"') from exc
     started_here = not ray.is_initialized()
+    reaper = None
     if started_here:
         ray.init(
             address=address,
@@ -224,6 +258,8 @@ def run_on_ray(
             log_to_driver=False,
             configure_logging=False,
         )
+        if address is None:
+            reaper = _start_ray_reaper(_local_ray_pids(ray))
     try:
         progress_queue = Queue()
         remote = ray.remote(num_cpus=1, max_retries=0)(_ray_trial)
@@ -243,3 +279,7 @@ def run_on_ray(
     finally:
         if started_here:
             ray.shutdown()
+        if reaper is not None:
+            assert reaper.stdin is not None
+            reaper.stdin.close()  # what ray.shutdown left running ends too
+            reaper.wait()
