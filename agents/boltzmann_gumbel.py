@@ -24,6 +24,14 @@ temperature: actions are drawn from ``softmax(Q / (C * temperature(t) * sigma(s)
 play no part (they are still kept, for the logged action shares). It is the Boltzmann-Gumbel
 draw with every count taken as 1, which isolates what the count scaling contributes.
 
+Task-shared observations
+    With ``policy="TaskSharedPolicy"`` (`mtl_sched.agents.task_shared`) the observation is a
+    table of task slots whose last column masks padding, and only the real tasks' slots are
+    valid actions: the warm-up draws uniformly among them, ``sigma(s)`` is the spread of their
+    Q-values, the Boltzmann-Gumbel draw and the untried-actions rule consider them alone, and
+    ``predict`` (greedy on Q-values that are ``-inf`` on padding) never returns a padded slot.
+    With flat observations every action is valid and the behaviour is that of the plain agent.
+
 The counts, the temperature schedule's state and the noise generator are attributes, so they
 survive ``save``/``load``; the schedule is a function of ``num_timesteps`` over a horizon fixed at
 the first ``learn`` call, so a resumed ``learn(..., reset_num_timesteps=False)`` continues it.
@@ -31,14 +39,17 @@ the first ``learn`` call, so a resumed ``learn(..., reset_num_timesteps=False)``
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3 import DQN
 from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
+
+from mtl_sched.agents.task_shared import TaskSharedDQNPolicy, task_mask
 
 TemperatureSchedule = Literal["linear", "exponential"]
 ExplorationKind = Literal["boltzmann-gumbel", "boltzmann"]
@@ -50,6 +61,20 @@ EXPLORATION_SCALES: tuple[str, ...] = ("q-spread", "absolute")
 MIN_Q_SPREAD = 1e-6
 
 _EPSILON_KWARGS = ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps")
+
+# DQN settings of a scheduler agent unless given: the measured ones (README, "The agent"),
+# shared with `mtl_sched.agents.AgentSettings` and ``train-agent`` (SB3's own defaults, e.g.
+# gamma 0.99 and 100 warm-up steps, are tuned for Atari-length episodes)
+DQN_DEFAULTS: dict[str, Any] = {
+    "gamma": 0.9,
+    "learning_rate": 1e-3,
+    "learning_starts": 500,
+    "buffer_size": 100_000,
+    "batch_size": 32,
+    "train_freq": 4,
+    "target_update_interval": 500,
+}
+DEFAULT_NET_ARCH: tuple[int, ...] = (64, 64)
 
 
 def annealed_temperature(
@@ -67,13 +92,18 @@ def annealed_temperature(
     raise ValueError(f"temperature schedule must be 'linear' or 'exponential'; got {schedule!r}")
 
 
-def q_spread(q_values: np.ndarray) -> np.ndarray:
+def q_spread(q_values: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """The scale ``sigma(s)`` of Q-values: their standard deviation over the actions (the last
     axis), at least ``MIN_Q_SPREAD``.
 
     :param q_values: estimated values, shape ``(A,)`` for one state or ``(n, A)`` for ``n``.
+    :param valid: which actions count, boolean of ``q_values``' shape; ``None`` for all. The
+        others (padded task slots, with ``-inf`` Q-values) are left out.
     """
-    return np.maximum(np.std(q_values, axis=-1), MIN_Q_SPREAD)
+    if valid is None:
+        return np.maximum(np.std(q_values, axis=-1), MIN_Q_SPREAD)
+    finite = np.where(valid, q_values, 0.0)
+    return np.maximum(np.std(finite, axis=-1, where=valid), MIN_Q_SPREAD)
 
 
 def boltzmann_choice(
@@ -97,6 +127,7 @@ def boltzmann_gumbel_choice(
     counts: np.ndarray,
     scale: float,
     rng: np.random.Generator,
+    valid: np.ndarray | None = None,
 ) -> int:
     """One Boltzmann-Gumbel draw: ``argmax_a q_a + scale / sqrt(N_a) * Z_a``.
 
@@ -106,7 +137,17 @@ def boltzmann_gumbel_choice(
     :param counts: times each action was taken, shape ``(A,)``.
     :param scale: ``C * temperature * sigma(s)``; 0 gives the greedy action.
     :param rng: source of the Gumbel noise.
+    :param valid: which actions may be drawn, boolean of shape ``(A,)``; ``None`` for all.
     """
+    if valid is not None:
+        candidates = np.flatnonzero(valid)
+        if candidates.size == 0:
+            raise ValueError("valid must allow at least one action")
+        return int(
+            candidates[
+                boltzmann_gumbel_choice(q_values[candidates], counts[candidates], scale, rng)
+            ]
+        )
     untried = np.flatnonzero(counts == 0)
     if untried.size:
         return int(rng.choice(untried))
@@ -116,7 +157,9 @@ def boltzmann_gumbel_choice(
 class BoltzmannGumbelDQN(DQN):
     """SB3 ``DQN`` whose training-time action choice is Boltzmann-Gumbel exploration.
 
-    Takes every ``DQN`` argument except the epsilon-greedy ones, plus:
+    Takes every ``DQN`` argument except the epsilon-greedy ones, with the scheduler agent's
+    defaults (`DQN_DEFAULTS`, ``net_arch`` `DEFAULT_NET_ARCH`; those of `AgentSettings` and
+    ``train-agent`` too) where not given, plus:
 
     :param exploration: ``"boltzmann-gumbel"`` (count-scaled noise, the default) or
         ``"boltzmann"`` (plain softmax on ``Q / (C * temperature * sigma(s))``, counts ignored).
@@ -130,7 +173,15 @@ class BoltzmannGumbelDQN(DQN):
     :param temperature_fraction: fraction of the first ``learn`` call's timesteps over which the
         temperature is annealed; it stays at ``temperature_final`` afterwards.
     :param temperature_schedule: ``"linear"`` or ``"exponential"`` interpolation.
+
+    ``policy`` may also be ``"TaskSharedPolicy"`` (`TaskSharedDQNPolicy`), for task-table
+    observations with a mask column; exploration then keeps to the real tasks' slots.
     """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        **DQN.policy_aliases,
+        "TaskSharedPolicy": TaskSharedDQNPolicy,
+    }
 
     def __init__(
         self,
@@ -168,6 +219,10 @@ class BoltzmannGumbelDQN(DQN):
         if not 0 < temperature_fraction <= 1:
             raise ValueError(f"temperature_fraction must be in (0, 1]; got {temperature_fraction}")
         annealed_temperature(0.0, temperature_initial, temperature_final, temperature_schedule)
+        kwargs = {**DQN_DEFAULTS, **kwargs}
+        policy_kwargs = dict(kwargs.get("policy_kwargs") or {})
+        policy_kwargs.setdefault("net_arch", list(DEFAULT_NET_ARCH))
+        kwargs["policy_kwargs"] = policy_kwargs
         self.exploration: ExplorationKind = exploration
         self.exploration_c = float(exploration_c)
         self.exploration_scale: ExplorationScale = exploration_scale
@@ -221,38 +276,71 @@ class BoltzmannGumbelDQN(DQN):
         with torch.no_grad():
             return self.q_net(obs_tensor).cpu().numpy()
 
+    def valid_actions(self, observation: np.ndarray, n_actions: int) -> np.ndarray:
+        """Which actions may be taken in each state: the real tasks' slots of a batch of task
+        tables ``(n, M, D)`` under the task-shared policy, else every action.
+
+        :param observation: a batch of observations, ``n`` first.
+        :param n_actions: the number of actions ``A``.
+        :return: boolean array of shape ``(n, A)``.
+        """
+        observation = np.asarray(observation)
+        if observation.ndim == 3 and isinstance(self.policy, TaskSharedDQNPolicy):
+            mask = task_mask(observation)
+            if mask.shape[1] != n_actions:
+                raise ValueError(
+                    f"n_actions is {n_actions} but the observation has {mask.shape[1]} task slots"
+                )
+            return mask
+        return np.ones((len(observation), n_actions), dtype=bool)
+
     def _sample_action(
         self,
         learning_starts: int,
         action_noise: ActionNoise | None = None,
         n_envs: int = 1,
     ) -> tuple[np.ndarray, np.ndarray]:
+        assert self._last_obs is not None, "self._last_obs was not set"
+        n_actions = len(self.action_counts)
+        valid = self.valid_actions(self._last_obs, n_actions)  # type: ignore[arg-type]
         if self.num_timesteps < learning_starts:
-            actions = self.exploration_rng.integers(len(self.action_counts), size=n_envs)
+            actions = self._uniform_valid_actions(valid)
             np.add.at(self.action_counts, actions, 1)
             return actions, actions
-        assert self._last_obs is not None, "self._last_obs was not set"
         q = self.q_values(self._last_obs)  # type: ignore[arg-type]
         scale = np.full(n_envs, self.exploration_c * self.temperature)
         if self.exploration_scale == "q-spread":
-            scale *= q_spread(q)
-        if self.exploration == "boltzmann-gumbel" and (self.action_counts == 0).any():
+            scale *= q_spread(q, None if valid.all() else valid)
+        untried = (self.action_counts == 0)[None, :] & valid
+        if self.exploration == "boltzmann-gumbel" and untried.any():
             # untried actions win outright: one environment after the other, so that two
             # environments of one step do not both take the same untried action
             actions = np.empty(n_envs, dtype=np.int64)
             for i in range(n_envs):
                 actions[i] = boltzmann_gumbel_choice(
-                    q[i], self.action_counts, scale[i], self.exploration_rng
+                    q[i], self.action_counts, scale[i], self.exploration_rng, valid[i]
                 )
                 self.action_counts[actions[i]] += 1
             return actions, actions
         noise_scale = scale[:, None]
         if self.exploration == "boltzmann-gumbel":
-            noise_scale = noise_scale / np.sqrt(self.action_counts)[None, :]
+            # every valid action was tried; a padded slot never taken keeps a finite scale
+            # so that its -inf Q-value is not turned into nan by infinite noise
+            tried = np.maximum(self.action_counts, 1)
+            noise_scale = noise_scale / np.sqrt(tried)[None, :]
         gumbel = self.exploration_rng.gumbel(size=q.shape)
-        actions = np.argmax(q + noise_scale * gumbel, axis=1).astype(np.int64)
+        scores = np.where(valid, q + noise_scale * gumbel, -np.inf)
+        actions = np.argmax(scores, axis=1).astype(np.int64)
         np.add.at(self.action_counts, actions, 1)
         return actions, actions
+
+    def _uniform_valid_actions(self, valid: np.ndarray) -> np.ndarray:
+        """One action per state, uniform among its valid actions."""
+        if valid.all():
+            return self.exploration_rng.integers(valid.shape[1], size=len(valid))
+        draws = self.exploration_rng.integers(valid.sum(axis=1))
+        # the draws-th valid action of each row: the first column whose running count passes it
+        return np.argmax(np.cumsum(valid, axis=1) > draws[:, None], axis=1).astype(np.int64)
 
     def collect_rollouts(
         self, env: Any, callback: Any, train_freq: TrainFreq, *args: Any, **kwargs: Any

@@ -1,4 +1,21 @@
-"""`QLSScheduler`: a trained Q-network used greedily as a scheduler (seed 002's QLS)."""
+"""`QLSScheduler`: a trained Q-network used greedily as a scheduler (seed 002's QLS).
+
+The agent's observation is rebuilt from the run exactly as the training environment built it
+(`mtl_sched.envs.observation.SchedulingObservation`, shared with `MTLSchedulingEnv`): the same
+probe settings, the same decisions of ``steps_per_action`` minibatches, the same recency features.
+An agent saved by ``train-agent`` or attached to its environment (`mtl_sched.agents.context`)
+carries those settings and the task sets it was trained on:
+
+- an agent with seed 002's flat network (``"histogram"`` observation) runs only on a task set it
+  was trained on, tasks in the same order; any other run is refused with a message naming both;
+- an agent with the task-shared network (``"task-features"`` observation) runs on any task set,
+  any ``K`` and order; on a task set it was trained on it uses that set's settings, on another the
+  benchmark's own probe settings and ``decision_steps`` (given to `prepare`), else those of the
+  first task set it was trained on.
+
+Settings passed explicitly must agree with the stored ones of a trained task set (a mismatch is an
+error, never silently replaced); agents without a stored context take them as given.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +23,43 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from mtl_sched.agents.context import AgentContext, agent_context, attach_context
 from mtl_sched.data.task import Task
+from mtl_sched.envs.observation import ObservationKind, SchedulingObservation
 from mtl_sched.probing import ProbeConfig
-from mtl_sched.recency import ChoiceTrace, check_recency_decay
+from mtl_sched.recency import check_recency_decay
 from mtl_sched.registry import register_scheduler
 from mtl_sched.scheduling import Scheduler, Step, TrainState
+from mtl_sched.task_features import task_feature_size
 
 if TYPE_CHECKING:
+    from mtl_sched.benchmarks.base import Benchmark
     from mtl_sched.envs.scheduling_env import MTLSchedulingEnv
+
+
+def _observation_kind(agent: BaseAlgorithm, context: AgentContext | None) -> ObservationKind:
+    if context is not None:
+        return context.observation  # type: ignore[return-value]
+    shape = agent.observation_space.shape
+    return "task-features" if shape is not None and len(shape) == 2 else "histogram"
 
 
 @register_scheduler
 class QLSScheduler(Scheduler):
-    """Pick ``argmax_a Q(s, a)`` where ``s`` is the current uncertainty-histogram observation.
+    """Pick ``argmax_a Q(s, a)`` where ``s`` is the agent's observation of the run.
 
     :param agent: a trained SB3 agent (e.g. `BoltzmannGumbelDQN`), the path of a saved one, or a
-        ``train-agent`` output directory (its best agent, probe settings and steps per action).
-    :param probe: probe settings; must match those the agent was trained with (default: the
-        directory's, else ``ProbeConfig()``).
-    :param steps_per_action: optimizer steps each choice lasts; must match the environment's
-        ``steps_per_action`` during agent training (default: the directory's, else 1).
-    :param recency_decay: the decay of the recency features the agent was trained with
-        (`mtl_sched.recency`; default: the directory's, else none). `from_env` takes all three
-        settings from the training environment.
+        ``train-agent`` output directory (its best agent).
+    :param probe: probe settings (default: those the agent was trained with, else
+        ``ProbeConfig()``); for a task set the agent was trained on, they must match.
+    :param steps_per_action: optimizer steps each choice lasts (default: the agent's, else 1);
+        for a task set the agent was trained on, it must match.
+    :param recency_decay: decay of the recency features (default: the agent's, else none); must
+        match the agent's when it stores one.
     """
 
     name = "qls"
@@ -52,51 +81,140 @@ class QLSScheduler(Scheduler):
 
             trained = load_trained_agent(agent)
             agent = trained.agent
-            probe = probe or trained.probe
-            steps_per_action = steps_per_action or trained.settings.steps_per_action
-            recency_decay = recency_decay or trained.settings.recency_decay
+            if agent_context(agent) is None:
+                # saved before agents carried their settings: the directory's
+                probe = probe or trained.probe
+                steps_per_action = steps_per_action or trained.settings.steps_per_action
+                recency_decay = recency_decay or trained.settings.recency_decay
         elif isinstance(agent, (str, Path)):
             from mtl_sched.agents.training import load_agent_file
 
             agent = load_agent_file(agent)
-        steps_per_action = 1 if steps_per_action is None else steps_per_action
-        if steps_per_action < 1:
+        if steps_per_action is not None and steps_per_action < 1:
             raise ValueError(f"steps_per_action must be at least 1; got {steps_per_action}")
-        self.steps_per_action = steps_per_action
-        self.recency_decay = check_recency_decay(recency_decay)
-        self._current: Step | None = None
-        self._trace = ChoiceTrace(0, self.recency_decay)
         self.agent = agent
-        self._probe = probe or ProbeConfig()
+        self.context = agent_context(agent)
+        self.observation_kind = _observation_kind(agent, self.context)
+        self._given_probe = probe
+        self._given_steps = steps_per_action
+        check_recency_decay(recency_decay)
+        if self.context is not None:
+            stored = self.context.recency_decay
+            if recency_decay is not None and recency_decay != stored:
+                raise ValueError(
+                    f"the agent was trained with recency_decay={stored}; got {recency_decay}"
+                )
+            recency_decay = stored
+        self.recency_decay = recency_decay
+        self._benchmark_defaults: tuple[ProbeConfig, int] | None = None
+        # until a run's tasks pick a trained task set: the first one's settings
+        first = None if self.context is None else self.context.task_sets[0]
+        self._probe = probe or (first.probe if first else ProbeConfig())
+        self.steps_per_action = steps_per_action or (first.steps_per_action if first else 1)
+        self._current: Step | None = None
+        self._observation: SchedulingObservation | None = None
+        self._started = False
 
     @classmethod
     def from_env(cls, agent: BaseAlgorithm, env: MTLSchedulingEnv) -> QLSScheduler:
-        """The scheduler of an agent trained on ``env``, with its probe settings, steps per
-        action and recency features.
+        """The scheduler of an agent trained on ``env``: the env's settings and tasks are
+        stored on the agent (see `mtl_sched.agents.context`) and restored from there.
 
         :param agent: the agent.
-        :param env: the environment it was trained on.
+        :param env: the environment it was trained on (or one holding several in ``envs``).
         """
-        return cls(agent, env.probe_config, env.steps_per_action, env.recency.decay)
+        if agent_context(agent) is None:
+            attach_context(agent, env)
+        return cls(agent)
 
     @property
     def probe_config(self) -> ProbeConfig:
         return self._probe
 
+    @property
+    def trained_tasks(self) -> str:
+        """The task sets the agent was trained on (``""`` when it does not say)."""
+        return "" if self.context is None else self.context.describe()
+
+    @property
+    def preparation_examples(self) -> int:
+        """Training examples spent training the agent (0 when it does not say)."""
+        return 0 if self.context is None else self.context.preparation_examples
+
+    @property
+    def notes(self) -> dict[str, str]:
+        return {"trained_on": self.trained_tasks} if self.trained_tasks else {}
+
+    def prepare(self, benchmark: Benchmark) -> None:
+        """Remember the benchmark's probe settings and ``decision_steps``: a task-shared agent
+        uses them on task sets it was not trained on.
+
+        :param benchmark: the benchmark of the coming runs.
+        """
+        self._benchmark_defaults = (benchmark.trainer_config.probe, benchmark.decision_steps)
+
+    def _resolve_settings(self, names: tuple[str, ...]) -> None:
+        context = self.context
+        if context is None:
+            return
+        trained = context.task_set(names)
+        if trained is None and not context.any_task_set:
+            raise ValueError(
+                f"the agent was trained on the tasks {context.describe()} (in that order) with "
+                f"a flat network tied to them; this run has {','.join(names)}. Train an agent "
+                "on these tasks, or one with the task-shared network (observation "
+                "'task-features'), which schedules any task set"
+            )
+        if trained is not None:
+            for label, given, stored in (
+                ("probe", self._given_probe, trained.probe),
+                ("steps_per_action", self._given_steps, trained.steps_per_action),
+            ):
+                if given is not None and given != stored:
+                    raise ValueError(
+                        f"the agent was trained on these tasks with {label}={stored}; got {given}"
+                    )
+            self._probe, self.steps_per_action = trained.probe, trained.steps_per_action
+            return
+        fallback = self._benchmark_defaults or (
+            context.task_sets[0].probe,
+            context.task_sets[0].steps_per_action,
+        )
+        self._probe = self._given_probe or fallback[0]
+        self.steps_per_action = self._given_steps or fallback[1]
+
+    def _check_shapes(self) -> None:
+        shape = self.agent.observation_space.shape
+        bins = self._probe.bins
+        if self.observation_kind == "task-features":
+            width = task_feature_size(bins) + 1
+            if shape is None or len(shape) != 2 or shape[1] != width:
+                raise ValueError(
+                    f"the agent reads task rows of shape {shape}, but {bins}-bin probes give "
+                    f"rows of {width} values"
+                )
+            return
+        assert self._observation is not None
+        expected = self._observation.space.shape
+        n_actions = getattr(self.agent.action_space, "n", None)
+        if shape != expected or n_actions != self.num_tasks:
+            recency = self._observation.recency.size
+            extra = f" + {recency} recency features" if recency else ""
+            raise ValueError(
+                f"the agent was trained for observations of shape {shape} and {n_actions} "
+                f"actions, but this run has {self.num_tasks} tasks x {bins} bins{extra} = "
+                f"{expected} and {self.num_tasks} actions"
+            )
+
     def reset(self, tasks: Sequence[Task], seed: int) -> None:
         super().reset(tasks, seed)
+        self._resolve_settings(self.task_names)
         self._current = None
-        self._trace = ChoiceTrace(self.num_tasks, self.recency_decay)
-        expected = self.num_tasks * self._probe.bins + self._trace.size
-        obs_shape = self.agent.observation_space.shape
-        n_actions = getattr(self.agent.action_space, "n", None)
-        if obs_shape != (expected,) or n_actions != self.num_tasks:
-            recency = f" + {self._trace.size} recency features" if self._trace.size else ""
-            raise ValueError(
-                f"the agent was trained for observations of shape {obs_shape} and {n_actions} "
-                f"actions, but this run has {self.num_tasks} tasks x {self._probe.bins} bins"
-                f"{recency} = ({expected},) and {self.num_tasks} actions"
-            )
+        self._observation = SchedulingObservation(
+            self.observation_kind, self.num_tasks, self._probe.bins, self.recency_decay
+        )
+        self._check_shapes()
+        self._started = False
 
     def _keeps_choice(self, step: int) -> bool:
         return self._current is not None and step % self.steps_per_action != 0
@@ -104,13 +222,29 @@ class QLSScheduler(Scheduler):
     def wants_probe(self, step: int) -> bool:
         return not self._keeps_choice(step)
 
+    def _choose(self, observation: np.ndarray) -> int:
+        if self.observation_kind == "histogram":
+            action, _ = self.agent.predict(observation, deterministic=True)
+            return int(action)
+        # the task-shared network scores any number of rows, not only its space's
+        q_net = self.agent.policy.q_net
+        device = next(q_net.parameters()).device
+        with torch.no_grad():
+            q_values = q_net(torch.as_tensor(observation[None], device=device))
+        return int(torch.argmax(q_values[0]).item())
+
     def plan(self, state: TrainState) -> Step:
         if self._keeps_choice(state.step):
             return self._current
         if state.probe is None:
             raise ValueError("QLSScheduler.plan needs state.probe (the trainer provides it)")
-        observation = self._trace.extend(state.probe.observation)
-        action, _ = self.agent.predict(observation, deterministic=True)
-        self._trace.record(int(action))
-        self._current = Step.select(int(action))
+        assert self._observation is not None
+        if self._started:
+            observation = self._observation.observe(state.probe, state)
+        else:
+            observation = self._observation.reset(state.probe, state)
+            self._started = True
+        action = self._choose(observation)
+        self._observation.record(action)
+        self._current = Step.select(action)
         return self._current

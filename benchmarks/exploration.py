@@ -46,6 +46,7 @@ import torch
 from stable_baselines3 import DQN
 from stable_baselines3.common.logger import configure
 
+from mtl_sched.agents.preparation import PreparationLedger
 from mtl_sched.agents.training import AgentSettings, GreedyEvaluationCallback
 from mtl_sched.benchmarks import Benchmark, get_benchmark
 from mtl_sched.registry import make_scheduler
@@ -179,7 +180,11 @@ def run_one(
     agent.learn(steps)
     train_cpu, train_wall = time.process_time() - cpu, time.perf_counter() - wall
     agent.save(folder / "agent.zip")
-    evaluator = GreedyEvaluationCallback(folder, benchmark, env, eval_seeds, steps, {})
+    progress_state: dict[str, Any] = {}
+    ledger = PreparationLedger(progress_state, env, n_envs=1)
+    evaluator = GreedyEvaluationCallback(
+        folder, [benchmark], eval_seeds, steps, progress_state, ledger
+    )
     evaluator.init_callback(agent)
     cpu, wall = time.process_time(), time.perf_counter()
     score = evaluator.evaluate()

@@ -17,19 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
 
 from mtl_sched.benchmarks import get_benchmark
-from mtl_sched.benchmarks.synthetic_family import FAMILY
+from mtl_sched.benchmarks.synthetic_family import FAMILY, family_contenders
 from mtl_sched.registry import make_scheduler
 from mtl_sched.script_args import comma_separated, parse_args_into
-
-# one-stage weights of 'base' (the rest to 'composite') tried as fixed distributions; 0.7 is
-# the best fixed weight on validation (seeds 100-104) over 0.5, 0.6, 0.65, ..., 0.9, 0.95
-PREREQUISITE_FIXED = (0.9, 0.8, 0.7, 0.6, 0.5)
 
 
 @dataclass
@@ -52,20 +47,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Args:
     return parse_args_into(Args, argv, description=__doc__.splitlines()[0])
 
 
-def contenders(member: str) -> list[tuple[str, str, dict[str, Any]]]:
-    """``(label, scheduler, kwargs)`` to run on ``member``: uniform, the recipe, and for the
-    prerequisite member every fixed task distribution."""
-    recipe = get_benchmark(member).better_schedule
-    assert recipe is not None
-    runs = [("uniform", "uniform", {}), ("recipe", recipe.scheduler, dict(recipe.kwargs))]
-    if member == "synthetic-prerequisite":
-        runs += [(name, name, {}) for name in ("random", "proportional", "temperature")]
-        for w in PREREQUISITE_FIXED:
-            stages = [{"base": w, "composite": round(1 - w, 6)}]
-            runs.append((f"fixed-base-{w}", "phased", {"stages": stages, "fractions": [1.0]}))
-    return runs
-
-
 def rule(first: np.ndarray, second: np.ndarray) -> bool:
     """``mean1 - 1.5 std1 > mean2 + 1.5 std2`` with sample standard deviations."""
     return bool(first.mean() - 1.5 * first.std(ddof=1) > second.mean() + 1.5 * second.std(ddof=1))
@@ -85,7 +66,7 @@ def main(args: Args) -> float:
     for member in args.members:
         bench = get_benchmark(member, small=args.small)
         scores: dict[str, np.ndarray] = {}
-        for label, name, kwargs in contenders(member):
+        for label, name, kwargs in family_contenders(member):
             values = []
             for seed in seeds:
                 result = bench.make_trainer(seed).run(make_scheduler(name, **kwargs))

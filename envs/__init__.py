@@ -11,6 +11,7 @@ from mtl_sched.envs.batched import (
 )
 from mtl_sched.envs.replica import ReplicaTrainer
 from mtl_sched.envs.scheduling_env import MTLSchedulingEnv
+from mtl_sched.envs.task_sets import TaskSetSamplingEnv, task_subsets
 
 ENV_ID = "mtl_sched/MTLScheduling-v0"
 BANDIT_ENV_ID = "mtl_sched/TaskBandit-v0"
@@ -27,6 +28,8 @@ __all__ = [
     "MTLSchedulingEnv",
     "ReplicaTrainer",
     "TaskBanditEnv",
+    "TaskSetSamplingEnv",
     "benchmark_batches",
     "make_scheduling_vec_env",
+    "task_subsets",
 ]

@@ -15,9 +15,11 @@ on CPU.
 
 Everything else is `MTLSchedulingEnv`'s own code: each environment of the batch is an
 `MTLSchedulingEnv` whose trainer is a `ReplicaTrainer`, a view of its replica that reports the
-outcome of the batched step, so spaces, rewards, penalty, episode length, ``steps_per_action``,
-recency features and ``info`` keys are those of `MTLSchedulingEnv` (each listed in the module
-docstring of `mtl_sched.envs.scheduling_env`). As in every SB3 ``VecEnv``, a finished episode
+outcome of the batched step, so spaces, observation kinds (``observation="task-features"``
+included: a replica counts its examples per task and reports the benchmark's budget as a trainer
+does), ``action_masks``, rewards, penalty, episode length, ``steps_per_action``, recency features
+and ``info`` keys are those of `MTLSchedulingEnv` (each listed in the module docstring of
+`mtl_sched.envs.scheduling_env`). As in every SB3 ``VecEnv``, a finished episode
 resets at once, the returned observation is the first of the next episode (whose reset ``info``
 is in ``reset_infos``), and the step's ``info`` gains:
 
@@ -79,9 +81,9 @@ class BatchedSchedulingVecEnv(VecEnv):
     :param benchmark_options: keyword options of the named benchmark's factory.
     :param env_kwargs: any other keyword argument of `MTLSchedulingEnv` (``reward``,
         ``penalty``, ``penalty_mode``, ``penalty_threshold``, ``reference_accuracies``,
-        ``reference_seed``, ``reward_scale``, ``recency_decay``, ``steps_per_action``,
-        ``episode_steps``, ``probe``), with the same meaning and defaults. Single-task references
-        (``"auto"``) are computed once, here.
+        ``reference_seed``, ``reward_scale``, ``recency_decay``, ``observation``, ``max_tasks``,
+        ``steps_per_action``, ``episode_steps``, ``probe``), with the same meaning and
+        defaults. Single-task references (``"auto"``) are computed once, here.
     """
 
     def __init__(
@@ -295,11 +297,16 @@ class BatchedSchedulingVecEnv(VecEnv):
         if any(replica is None for replica in self.replicas):
             raise RuntimeError("call reset() before step()")
         num_tasks = len(self.task_names)
+        # padded slots of task-feature observations are refused here too: the batched step
+        # trains before any environment checks its action
         if (
             not np.issubdtype(actions.dtype, np.integer)
             or not ((actions >= 0) & (actions < num_tasks)).all()
         ):
-            raise ValueError(f"actions {actions!r} are not all task indices in [0, {num_tasks})")
+            raise ValueError(
+                f"actions {actions!r} are not all task indices in [0, {num_tasks}) "
+                "(actions on padded slots are refused)"
+            )
         tasks = actions.astype(np.int64)
         for _ in range(self.steps_per_action):
             self._train_all(tasks)
@@ -411,8 +418,8 @@ def make_scheduling_vec_env(
     :param start_method: multiprocessing start method of ``SubprocVecEnv`` (SB3's default:
         ``"forkserver"`` where available).
     :param env_kwargs: keyword arguments of `MTLSchedulingEnv` (``reward``, ``penalty``,
-        ``reference_accuracies``, ``steps_per_action``, ``recency_decay``, ...). Single-task
-        references (``"auto"``) are computed once, in this process.
+        ``reference_accuracies``, ``steps_per_action``, ``recency_decay``, ``observation``,
+        ``max_tasks``, ...). Single-task references (``"auto"``) are computed once, in this process.
     """
     if n_envs < 1:
         raise ValueError(f"n_envs must be at least 1; got {n_envs}")

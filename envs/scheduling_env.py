@@ -1,37 +1,61 @@
 """`MTLSchedulingEnv`: the multi-task training loop as a Gymnasium environment (seed 002).
 
+Defaults
+    The defaults are the settings the measurements in the README support, shared with
+    `mtl_sched.agents.AgentSettings` and ``train-agent``: per-task feature rows
+    (``observation="task-features"``, read by the task-shared Q-network), ``reward="loss-decrease"``
+    and no accuracy penalty (``reference_accuracies=None``). Seed 002's environment is
+    ``observation="histogram", reward="loss", reference_accuracies="auto"`` with one minibatch per
+    decision (``steps_per_action=1``).
+
 Spaces
-    - Action: ``Discrete(K)``, the task whose minibatch trains the model next.
-    - Observation: ``Box(0, 1, (K * bins,), float32)``, each task's normalized histogram of
-      prediction uncertainty (margin by default) on its validation probe set, task after task.
-      With ``recency_decay=d`` it is followed by ``K`` recency features (``Box(0, 1, (K * bins +
+    - Action: ``Discrete(K)``, the task whose minibatch trains the model next; ``Discrete(M)``
+      with ``observation="task-features"``, where ``M = max_tasks`` (default ``K``) and an
+      action ``>= K`` (a padded slot) is a ``ValueError``. ``action_masks()`` returns a bool
+      array of shape ``(M,)``, True for the real tasks (sb3-contrib's MaskablePPO convention);
+      all True with ``"histogram"``.
+    - Observation, ``observation="histogram"`` (seed 002's):
+      ``Box(0, 1, (K * bins,), float32)``, each task's normalized histogram of prediction
+      uncertainty (margin by default) on its validation probe set, task after task. With
+      ``recency_decay=d`` it is followed by ``K`` recency features (``Box(0, 1, (K * bins +
       K,))``): an exponential moving average of the one-hot actions with decay ``d`` per step
       (`mtl_sched.recency.ChoiceTrace`), all 0 after ``reset``.
+    - Observation, ``observation="task-features"`` (the default): ``Box(-1, 4, (M, F + 1),
+      float32)`` with ``F = bins + 7`` (`mtl_sched.task_features`), one row per task slot. Row
+      ``k < K`` is task ``k``'s histogram (``bins`` columns), then ``relative_loss`` (probe loss
+      over the loss after ``reset``, clipped to ``[0, 4]``), ``accuracy`` (probe accuracy),
+      ``loss_change`` (loss fall since the previous step over the loss after ``reset``, clipped
+      to ``[-1, 1]``), ``recency`` (the trace above with decay ``recency_decay``, default 0.9),
+      ``example_share`` (the task's share of the examples trained on), ``progress`` (examples
+      trained on over the trainer's budget, in ``[0, 1]``), ``inverse_task_count`` (``1 / K``),
+      and last the mask column, 1. Rows ``K .. M-1`` are all 0 (mask 0;
+      `mtl_sched.task_features.task_mask`).
 
 Reward
-    ``reward="loss"`` (seed 002, the default): ``-sum_k L_k``, the summed mean validation loss of
-    all tasks after the step. ``reward="loss-decrease"``: how much that sum fell during the step
-    (``L_before - L_after``); the undiscounted return of an episode is then the initial minus the
-    final loss, and each action's effect is not buried under the level of the loss, which makes
-    short agent trainings learn far faster. ``reward="accuracy-increase"``: how much the average
-    validation accuracy rose during the step; the return of an episode is then the final minus
-    the initial average accuracy, the quantity schedules are judged by. Any of them is replaced
-    by ``penalty`` (default -10) while the average validation accuracy is below
-    ``penalty_threshold`` (default 0.95) times the average single-task reference accuracy (unit
-    accuracy: of examples, tokens or target tokens, as the probe pass measures it): at
-    every step with ``penalty_mode="always"`` (the default), or only after the episode has once
-    reached the threshold with ``penalty_mode="drop"`` (seed 002 punishes accuracy that "drops
-    under" the threshold; a fresh model starts under it whatever the agent does). Histograms,
-    losses and accuracies all come from the same probe pass (with ``ProbeConfig.refresh``, each
-    task's from its latest pass; see `mtl_sched.probing.RollingProbe`). A NaN or infinite
-    training loss, probe loss or probe probability raises
-    `mtl_sched.scheduling.NonFiniteLossError` naming the task and step: it never becomes an
-    observation or a reward.
+    ``reward="loss"`` (seed 002): ``-sum_k L_k``, the summed mean validation loss of all tasks
+    after the step. ``reward="loss-decrease"`` (the default): how much that sum fell during the
+    step (``L_before - L_after``); the undiscounted return of an episode is then the initial
+    minus the final loss, and each action's effect is not buried under the level of the loss,
+    which makes short agent trainings learn far faster. ``reward="accuracy-increase"``: how much
+    the average validation accuracy rose during the step; the return of an episode is then the
+    final minus the initial average accuracy, the quantity schedules are judged by. With
+    ``reference_accuracies`` (seed 002; off by default) any of them is replaced by ``penalty``
+    (default -10) while the average validation accuracy is below ``penalty_threshold`` (default
+    0.95) times the average single-task reference accuracy (unit accuracy: of examples, tokens
+    or target tokens, as the probe pass measures it): at every step with
+    ``penalty_mode="always"`` (the default), or only after the episode has once reached the
+    threshold with ``penalty_mode="drop"`` (seed 002 punishes accuracy that "drops under" the
+    threshold; a fresh model starts under it whatever the agent does). Histograms, losses and
+    accuracies all come from the same probe pass (with ``ProbeConfig.refresh``, each task's from
+    its latest pass; see `mtl_sched.probing.RollingProbe`). A NaN or infinite training loss,
+    probe loss or probe probability raises `mtl_sched.scheduling.NonFiniteLossError` naming the
+    task and step: it never becomes an observation or a reward.
 
 Episodes
     ``reset`` builds a fresh model and trainer. An episode is never ``terminated``; it is
-    ``truncated`` after ``episode_steps`` steps, by default the steps that spend the benchmark's
-    example budget once (seed 002 resets the model every 10K steps).
+    ``truncated`` after ``episode_steps`` steps, by default the steps that spend the run's example
+    budget once (the benchmark's, or that of the trainer a factory builds; seed 002 resets the
+    model every 10K steps).
 
 Seeding
     ``reset(seed=s)`` seeds the environment's generator; each reset draws the trainer seed (model
@@ -65,8 +89,8 @@ import numpy as np
 from gymnasium import spaces
 
 from mtl_sched.benchmarks import Benchmark, get_benchmark
+from mtl_sched.envs.observation import ObservationKind, SchedulingObservation
 from mtl_sched.probing import ProbeConfig, ProbeResult, RollingProbe
-from mtl_sched.recency import ChoiceTrace
 from mtl_sched.references import compute_single_task_references, single_task_references
 from mtl_sched.scheduling import NonFiniteLossError, Step
 from mtl_sched.training import Trainer
@@ -79,6 +103,13 @@ REWARD_KINDS: tuple[str, ...] = ("loss", "loss-decrease", "accuracy-increase")
 _SEED_LIMIT = 2**31 - 1
 
 
+def _budget_steps(trainer: Trainer, steps_per_action: int) -> int:
+    """Decisions that spend the trainer's example budget once (at its minibatch size)."""
+    config = trainer.config
+    minibatches = max(1, config.budget // config.batch_size)
+    return math.ceil(minibatches / steps_per_action)
+
+
 class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
     """Choose which task trains next; observe uncertainty histograms; earn minus validation loss.
 
@@ -88,8 +119,8 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
     :param benchmark_options: keyword options of the named benchmark's factory.
     :param trainer_factory: ``seed -> Trainer`` over a fresh model; used instead of a benchmark.
     :param task_names: the factory's task names (found by building one trainer when omitted).
-    :param episode_steps: steps per episode (default: enough steps to spend the benchmark's
-        budget once, or 100 for a factory).
+    :param episode_steps: steps per episode (default: enough steps to spend the run's example
+        budget once, the benchmark's or that of the factory's trainer).
     :param steps_per_action: minibatches of the chosen task per environment step (default: the
         benchmark's ``decision_steps``, or 1 for a factory).
     :param probe: probe settings (default: the trainer configuration's).
@@ -99,14 +130,21 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
     :param penalty_mode: ``"always"`` or ``"drop"`` (only after the threshold was once reached).
     :param penalty_threshold: fraction of the average single-task accuracy under which the
         penalty applies.
-    :param reference_accuracies: single-task validation accuracies per task; ``"auto"`` computes
-        them (cached on disk for a benchmark), ``None`` disables the penalty.
+    :param reference_accuracies: single-task validation accuracies per task, which turn the
+        penalty on; ``"auto"`` computes them (cached on disk for a benchmark; seed 002), ``None``
+        (the default) leaves the penalty off.
     :param reference_seed: seed of the single-task reference runs.
     :param reward_scale: multiplies every reward but the penalty (e.g. 100 puts
         ``"accuracy-increase"`` in percentage points, a scale Q-networks fit more readily).
     :param recency_decay: add ``K`` recency features to the observation, with this decay in
         ``(0, 1)`` (see `mtl_sched.recency`); ``None`` (the default, seed 002's observation)
-        leaves them out.
+        leaves them out. With ``"task-features"``, the decay of the ``recency`` column (``None``:
+        0.9).
+    :param observation: ``"task-features"`` (the default: one padded row of features per task;
+        see Spaces above) or ``"histogram"`` (seed 002's flat histograms).
+    :param max_tasks: task slots ``M`` of a ``"task-features"`` observation and of the action
+        space, at least ``K`` (default ``K``), so that agents for up to ``M`` tasks share one
+        space; only with ``"task-features"``.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
@@ -121,14 +159,16 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         episode_steps: int | None = None,
         steps_per_action: int | None = None,
         probe: ProbeConfig | None = None,
-        reward: RewardKind = "loss",
+        reward: RewardKind = "loss-decrease",
         penalty: float = -10.0,
         penalty_mode: PenaltyMode = "always",
         penalty_threshold: float = 0.95,
-        reference_accuracies: Sequence[float] | str | None = "auto",
+        reference_accuracies: Sequence[float] | str | None = None,
         reference_seed: int = 0,
         recency_decay: float | None = None,
         reward_scale: float = 1.0,
+        observation: ObservationKind = "task-features",
+        max_tasks: int | None = None,
     ) -> None:
         super().__init__()
         if steps_per_action is not None and steps_per_action < 1:
@@ -136,11 +176,12 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         if trainer_factory is not None:
             self.benchmark: Benchmark | None = None
             self._factory = trainer_factory
-            first = trainer_factory(0) if task_names is None or probe is None else None
+            needs_trainer = task_names is None or probe is None or episode_steps is None
+            first = trainer_factory(0) if needs_trainer else None
             self.task_names = tuple(task_names) if task_names is not None else first.task_names
             self.probe_config = probe or first.config.probe
             steps_per_action = steps_per_action or 1
-            default_steps = 100
+            default_steps = 1 if first is None else _budget_steps(first, steps_per_action)
         elif benchmark is not None:
             if isinstance(benchmark, str):
                 benchmark = get_benchmark(benchmark, **(benchmark_options or {}))
@@ -172,14 +213,14 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         self._references = self._check_references(reference_accuracies)
 
         num_tasks = len(self.task_names)
-        self.recency = ChoiceTrace(num_tasks, recency_decay)
-        self.action_space = spaces.Discrete(num_tasks)
-        self.observation_space = spaces.Box(
-            low=0.0,
-            high=1.0,
-            shape=(num_tasks * self.probe_config.bins + self.recency.size,),
-            dtype=np.float32,
+        self._observation = SchedulingObservation(
+            observation, num_tasks, self.probe_config.bins, recency_decay, max_tasks
         )
+        self.observation_kind: ObservationKind = observation
+        self.max_tasks = self._observation.max_tasks
+        self.recency = self._observation.recency
+        self.action_space = spaces.Discrete(self.max_tasks)
+        self.observation_space = self._observation.space
         self.trainer: Trainer | None = None
         self._rolling = RollingProbe(num_tasks, self.probe_config)
         self._episode_step = 0
@@ -191,6 +232,15 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
     @property
     def num_tasks(self) -> int:
         return len(self.task_names)
+
+    @property
+    def recency_decay(self) -> float | None:
+        """The decay of the observation's recency trace (``None`` when it has none)."""
+        return self._observation.recency_decay
+
+    def action_masks(self) -> np.ndarray:
+        """Bool of shape ``(max_tasks,)``: True for the real tasks, False for padded slots."""
+        return self._observation.action_masks()
 
     def _check_references(self, value: Sequence[float] | str | None) -> np.ndarray | str | None:
         if value is None or (isinstance(value, str) and value == "auto"):
@@ -277,20 +327,18 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             )
         self._episode_step = 0
         self._reached_threshold = False
-        self.recency.reset()
         self._rolling.reset()
         result = self._probe(())
         self._last_total_loss = float(result.losses.sum())
         self._last_accuracy = float(result.accuracies.mean())
-        return self.recency.extend(result.observation), self._info(
-            result, self._is_penalized(result)
-        )
+        observation = self._observation.reset(result, self.trainer)
+        return observation, self._info(result, self._is_penalized(result))
 
     def get_state(self) -> dict[str, Any]:
         """The environment's state: its generator, the episode in progress (the trainer's
         `mtl_sched.training.Trainer.training_state` and the seed it was built with), the recency
-        trace and the rolling probe. `set_state` on an environment of the same settings continues
-        exactly where this one is."""
+        trace, the per-task feature tracker and the rolling probe. `set_state` on an environment
+        of the same settings continues exactly where this one is."""
         trainer = self.trainer
         return {
             "np_random": self.np_random.bit_generator.state,
@@ -300,7 +348,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             "last_total_loss": self._last_total_loss,
             "last_accuracy": self._last_accuracy,
             "reached_threshold": self._reached_threshold,
-            "recency": self.recency.values.copy(),
+            **self._observation.get_state(),
             "probe_latest": copy.deepcopy(self._rolling.latest),
             "probe_age": self._rolling.age.copy(),
         }
@@ -318,7 +366,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         self._last_total_loss = float(state["last_total_loss"])
         self._last_accuracy = float(state["last_accuracy"])
         self._reached_threshold = bool(state["reached_threshold"])
-        self.recency.values[:] = state["recency"]
+        self._observation.set_state(state)
         self._rolling.latest = copy.deepcopy(state["probe_latest"])
         self._rolling.age[:] = state["probe_age"]
 
@@ -326,14 +374,18 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         if self.trainer is None:
             raise RuntimeError("call reset() before step()")
         if not self.action_space.contains(action):
-            raise ValueError(f"action {action!r} is not a task index in [0, {self.num_tasks})")
+            raise ValueError(f"action {action!r} is not a task index in [0, {self.max_tasks})")
         task = int(action)
+        if task >= self.num_tasks:
+            raise ValueError(
+                f"action {task} is a padded slot: the environment has {self.num_tasks} tasks"
+            )
         outcome = None
         for _ in range(self.steps_per_action):
             outcome = self.trainer.train_step(Step.select(task))
         assert outcome is not None
         self._episode_step += 1
-        self.recency.record(task)
+        self._observation.record(task)
         result = self._probe([task])
         penalized = self._is_penalized(result)
         total_loss = float(result.losses.sum())
@@ -352,4 +404,5 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         truncated = self._episode_step >= self.episode_steps
         info = self._info(result, penalized)
         info.update(task=task, task_name=self.task_names[task], train_loss=outcome.task_losses[0])
-        return self.recency.extend(result.observation), float(reward), False, truncated, info
+        observation = self._observation.observe(result, self.trainer)
+        return observation, float(reward), False, truncated, info

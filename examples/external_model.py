@@ -23,7 +23,6 @@ The script
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -227,15 +226,9 @@ def train_qls(args: Args, tasks: Sequence[Task]) -> QLSScheduler:
     def trainer_factory(seed: int) -> Trainer:
         return Trainer(build_model(args, tasks, seed), tasks, config, seed)
 
-    env = MTLSchedulingEnv(
-        None,
-        trainer_factory=trainer_factory,
-        task_names=[t.name for t in tasks],
-        probe=probe,
-        episode_steps=math.ceil(args.budget / args.batch_size),  # one run per episode
-        reward="loss-decrease",
-        reference_accuracies=None,
-    )
+    # the defaults: one run of the trainer's budget per episode, per-task feature rows for the
+    # task-shared Q-network, reward the fall of the summed validation loss
+    env = MTLSchedulingEnv(None, trainer_factory=trainer_factory)
     settings = AgentSettings(
         learning_starts=args.learning_starts,
         target_update_interval=max(1, args.agent_steps // 10),

@@ -1,7 +1,8 @@
 """The ``mtl-sched`` command.
 
 - ``mtl-sched demo``: learn a schedule on ``synthetic`` and compare it with baselines.
-- ``mtl-sched train-agent --steps N --out DIR``: train a scheduler agent (checkpoints, resume).
+- ``mtl-sched train-agent --steps N --out DIR``: train a scheduler agent (checkpoints, resume);
+  ``--benchmark a,b`` and ``--task-subsets 3-8`` train it on several task sets.
 - ``mtl-sched list schedulers|benchmarks``: what is available.
 - ``mtl-sched run --benchmark B --scheduler S``: one training run, test metrics printed.
 - ``mtl-sched run --benchmark B --single-task``: the cached single-task reference scores.
@@ -77,7 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train-agent", help="train a scheduler agent with checkpoints and greedy evaluation"
     )
-    train.add_argument("--benchmark", default=None, help="benchmark name (default: synthetic)")
+    train.add_argument(
+        "--benchmark",
+        default=None,
+        help="benchmark name, or several separated by commas (default: synthetic)",
+    )
+    train.add_argument(
+        "--task-subsets",
+        default=None,
+        metavar="LO-HI",
+        help="train on every subset of LO to HI tasks of each benchmark, e.g. 3-8",
+    )
     train.add_argument("--steps", type=positive_int, required=True, help="total agent steps")
     train.add_argument("--out", type=Path, required=True, help="output directory of the run")
     train.add_argument("--seed", type=int, default=None, help="seed of the agent (default: 0)")
@@ -236,6 +247,34 @@ def _run(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def _task_subsets(text: str) -> tuple[int, int]:
+    """``"LO-HI"`` (or ``"N"``, for ``N-N``) as task counts."""
+    low, separator, high = text.partition("-")
+    try:
+        bounds = (int(low), int(high if separator else low))
+    except ValueError:
+        bounds = (0, 0)
+    if min(bounds) < 1 or bounds[0] > bounds[1]:
+        raise ValueError(
+            f"--task-subsets must be LO-HI with task counts 1 <= LO <= HI (e.g. 3-8); got {text!r}"
+        )
+    return bounds
+
+
+def _benchmark_list(text: str) -> str:
+    """The comma-separated benchmark names of ``--benchmark``, each registered."""
+    from mtl_sched.benchmarks import benchmark_names
+
+    names = [name.strip() for name in text.split(",")]
+    for name in names:
+        if name not in benchmark_names():
+            raise ValueError(
+                f"--benchmark: unknown benchmark {name!r}; registered: "
+                f"{', '.join(benchmark_names())}"
+            )
+    return ",".join(names)
+
+
 def _train_agent(args: argparse.Namespace) -> int:
     from mtl_sched.agents.training import (
         AgentSettings,
@@ -253,13 +292,22 @@ def _train_agent(args: argparse.Namespace) -> int:
             dict(stored.get("benchmark_options", {})) | _benchmark_options(args) | dict(args.option)
         )
         eval_seeds = args.eval_seeds or tuple(stored.get("eval_seeds", (1_000, 1_001)))
+        benchmark = stored.get("benchmark", "synthetic")
+        if args.benchmark is not None:
+            benchmark = _benchmark_list(args.benchmark)
+        subsets = stored.get("task_subsets")
+        if args.task_subsets is not None:
+            subsets = _task_subsets(args.task_subsets)
+        # a run's stored settings take the defaults of the time they were written
+        settings = AgentSettings.from_dict if args.resume else AgentSettings.from_options
         config = TrainAgentConfig(
             out=args.out,
-            benchmark=args.benchmark or stored.get("benchmark", "synthetic"),
+            benchmark=benchmark,
             benchmark_options=options,
+            task_subsets=None if subsets is None else tuple(subsets),
             steps=args.steps,
             seed=args.seed if args.seed is not None else stored.get("seed", 0),
-            agent=AgentSettings.from_dict(agent_values),
+            agent=settings(agent_values),
             eval_every=args.eval_every,
             eval_seeds=eval_seeds,
             checkpoint_every=args.checkpoint_every,
@@ -283,7 +331,7 @@ def _train_agent(args: argparse.Namespace) -> int:
     )
     print(
         f"trained {result.timesteps} steps into {result.out}; {best}\n"
-        f"run it: mtl-sched run --benchmark {config.benchmark} --scheduler qls "
+        f"run it: mtl-sched run --benchmark {config.benchmark_names[0]} --scheduler qls "
         f"--agent {result.out}"
     )
     return 0

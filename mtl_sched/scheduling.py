@@ -309,6 +309,13 @@ class Scheduler(ABC):
         """
         return 0
 
+    @property
+    def notes(self) -> dict[str, str]:
+        """Facts about this scheduler worth keeping with a run's result (e.g. the task sets a
+        learned scheduler was trained on); empty for most methods.
+        ``RunResult.scheduler_notes`` reports them."""
+        return {}
+
     def reset(self, tasks: Sequence[Task], seed: int) -> None:
         """Start a run on ``tasks``; all randomness of the run derives from ``seed``."""
         self.task_names = tuple(t.name for t in tasks)

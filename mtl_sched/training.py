@@ -134,6 +134,8 @@ class RunResult:
         where a step did not train the task (the learning curves of seed 004's features).
     :param skipped_steps: steps whose loss was not finite and whose update was skipped
         (``TrainerConfig.on_nonfinite="skip"``; always 0 under ``"raise"``).
+    :param scheduler_notes: the scheduler's `Scheduler.notes` (e.g. ``trained_on``: the task
+        sets a learned scheduler's agent was trained on).
     """
 
     scheduler: str
@@ -151,6 +153,7 @@ class RunResult:
     probe_history: list[tuple[int, np.ndarray]] = field(default_factory=list)
     loss_history: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     skipped_steps: int = 0
+    scheduler_notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def examples_per_task(self) -> np.ndarray:
@@ -725,4 +728,5 @@ class Trainer:
             probe_history=probe_history,
             loss_history=np.stack(losses) if losses else np.zeros((0, self.num_tasks)),
             skipped_steps=self.skipped_steps - skipped_before,
+            scheduler_notes=dict(scheduler.notes),
         )

@@ -204,7 +204,8 @@ def test_load_without_env_for_prediction(tmp_path):
 # ------------------------------------------------------------------------------------ QLS
 @pytest.fixture(scope="module")
 def mtl_agent(tiny_benchmark):
-    env = MTLSchedulingEnv(tiny_benchmark, reference_accuracies=None)
+    # seed 002's flat network reads the flat histograms, tied to K and the bins
+    env = MTLSchedulingEnv(tiny_benchmark, reference_accuracies=None, observation="histogram")
     return BoltzmannGumbelDQN("MlpPolicy", env, seed=0, learning_starts=0, **SMALL)
 
 

@@ -7,6 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from observation_checks import observation_shape
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from mtl_sched.envs import (
@@ -194,16 +195,20 @@ def test_every_documented_info_key_is_there(tiny_benchmark):
     assert all("terminal_observation" in info for info in infos)
 
 
-def test_vec_env_interface(tiny_benchmark):
-    venv = make_scheduling_vec_env(tiny_benchmark, 3, seed=2, reference_accuracies=None)
+@pytest.mark.parametrize("observation", ["task-features", "histogram"])
+def test_vec_env_interface(tiny_benchmark, observation):
+    venv = make_scheduling_vec_env(
+        tiny_benchmark, 3, seed=2, reference_accuracies=None, observation=observation
+    )
     assert isinstance(venv, BatchedSchedulingVecEnv)
     assert venv.num_envs == 3
     assert venv.action_space == gym.spaces.Discrete(K)
-    assert venv.observation_space.shape == (K * BINS,)
+    shape = observation_shape(observation, K, BINS)
+    assert venv.observation_space.shape == shape
     with pytest.raises(RuntimeError, match="reset"):
         venv.step(np.array([0, 0, 0]))
     obs = venv.reset()
-    assert obs.shape == (3, K * BINS) and obs.dtype == np.float32
+    assert obs.shape == (3, *shape) and obs.dtype == np.float32
     assert all(venv.observation_space.contains(o) for o in obs)
     assert venv.get_attr("task_names") == [tiny_benchmark.task_names] * 3
     assert venv.get_attr("episode_steps", indices=[0]) == [venv.episode_steps]
@@ -212,7 +217,7 @@ def test_vec_env_interface(tiny_benchmark):
     assert venv.env_is_wrapped(gym.Wrapper) == [False] * 3
     assert venv.env_method("reset", indices=[2])[0][1]["episode_step"] == 0
     obs, rewards, dones, infos = venv.step(np.array([0, 1, 2]))
-    assert obs.shape == (3, K * BINS) and rewards.shape == dones.shape == (3,)
+    assert obs.shape == (3, *shape) and rewards.shape == dones.shape == (3,)
     assert [info["task"] for info in infos] == [0, 1, 2]
     for bad in (np.array([0, 1, K]), np.array([0, -1, 0]), np.array([0.5, 1, 1])):
         with pytest.raises(ValueError, match="task indices"):
@@ -281,7 +286,7 @@ def test_subprocess_fallback(tiny_benchmark):
     )
     try:
         assert isinstance(venv, SubprocVecEnv)
-        assert venv.reset().shape == (2, K * BINS)
+        assert venv.reset().shape == (2, *observation_shape("task-features", K, BINS))
         _, _, _, infos = venv.step(np.array([1, 2]))
         assert [info["task"] for info in infos] == [1, 2]
     finally:

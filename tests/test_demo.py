@@ -1,4 +1,5 @@
 import json
+import re
 
 from mtl_sched.demo import DemoConfig, run_demo
 
@@ -12,16 +13,22 @@ def test_demo_trains_compares_plots_and_saves(tmp_path):
         progress=False,
     )
     report = run_demo(config)
-    for label in ("qls (learned)", "uniform", "greedy"):
+    # synthetic-prerequisite documents a phased schedule, compared as well
+    labels = ("qls (learned)", "uniform", "greedy", "phased (documented schedule)")
+    for label in labels:
         assert label in report
-    assert "noise share" in report
+    assert "base share" in report and "composite share" in report
+    counts = re.search(r"action counts base (\d+), composite (\d+)", report)
+    assert counts is not None and int(counts[1]) + int(counts[2]) == config.agent_steps
     assert (tmp_path / "agent.zip").exists()
     png = (tmp_path / "schedules.png").read_bytes()
     assert png.startswith(b"\x89PNG")
     results = json.loads((tmp_path / "results.json").read_text())["results"]
-    # uniform weighting gives every task the same share; greedy is a selection scheduler
-    assert results["uniform"]["task_share"] == [0.25, 0.25, 0.25, 0.25]
-    assert abs(sum(results["greedy"]["task_share"]) - 1.0) < 1e-9
+    assert sorted(results) == sorted(labels)
+    # uniform weighting gives both tasks the same share; the others select one task per step
+    assert results["uniform"]["task_share"] == [0.5, 0.5]
+    for label in labels:
+        assert abs(sum(results[label]["task_share"]) - 1.0) < 1e-9
 
 
 def test_schedule_shares_by_hand():

@@ -7,6 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
+from observation_checks import observation_shape, task_histograms
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import mtl_sched.envs
@@ -32,28 +33,42 @@ def documented_info_keys():
 
 
 # ------------------------------------------------------------------------------- checkers
-def test_gymnasium_env_checker_passes_without_warnings(tiny_benchmark):
+@pytest.mark.parametrize("observation", ["task-features", "histogram"])
+def test_gymnasium_env_checker_passes_without_warnings(tiny_benchmark, observation):
     # Made through gymnasium.make so the env has a spec: without one the checker's render
     # test only warns "Not able to test alternative render modes ... not having a spec".
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        env = gym.make(ENV_ID, benchmark=tiny_benchmark, episode_steps=5, reference_accuracies=None)
+        env = gym.make(
+            ENV_ID,
+            benchmark=tiny_benchmark,
+            episode_steps=5,
+            reference_accuracies=None,
+            observation=observation,
+        )
         gym_check_env(env.unwrapped)
         # the env declares no render modes, so a spec-less env skips only the render check
-        gym_check_env(make_env(tiny_benchmark, episode_steps=5), skip_render_check=True)
+        gym_check_env(
+            make_env(tiny_benchmark, episode_steps=5, observation=observation),
+            skip_render_check=True,
+        )
 
 
 def test_sb3_env_checker_passes_without_warnings(tiny_benchmark):
+    # SB3's checker warns on any observation that is neither an image nor a vector, so it only
+    # applies to the flat histograms; the task-features rows are checked by gymnasium's above.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        sb3_check_env(make_env(tiny_benchmark, episode_steps=5))
+        sb3_check_env(make_env(tiny_benchmark, episode_steps=5, observation="histogram"))
 
 
-def test_gymnasium_make_and_idempotent_registration(tiny_benchmark):
-    env = gym.make(ENV_ID, benchmark=tiny_benchmark, reference_accuracies=None)
+@pytest.mark.parametrize("observation", [None, "histogram"])
+def test_gymnasium_make_and_idempotent_registration(tiny_benchmark, observation):
+    kwargs = {} if observation is None else {"observation": observation}
+    env = gym.make(ENV_ID, benchmark=tiny_benchmark, reference_accuracies=None, **kwargs)
     assert isinstance(env.unwrapped, MTLSchedulingEnv)
     obs, _ = env.reset(seed=0)
-    assert obs.shape == (K * BINS,)
+    assert obs.shape == observation_shape(observation or "task-features", K, BINS)
     env.step(0)
     module = importlib.reload(mtl_sched.envs)
     assert module.ENV_ID == ENV_ID and ENV_ID in gym.registry
@@ -81,10 +96,11 @@ def test_same_seed_and_actions_reproduce_observations_and_rewards(tiny_benchmark
 
 
 # -------------------------------------------------------------------------- spaces, flags
-def test_observations_are_normalized_histograms_and_episodes_truncate(tiny_benchmark):
-    env = make_env(tiny_benchmark, episode_steps=3)
+@pytest.mark.parametrize("observation", ["task-features", "histogram"])
+def test_observations_are_normalized_histograms_and_episodes_truncate(tiny_benchmark, observation):
+    env = make_env(tiny_benchmark, episode_steps=3, observation=observation)
     assert env.action_space == gym.spaces.Discrete(K)
-    assert env.observation_space.shape == (K * BINS,)
+    assert env.observation_space.shape == observation_shape(observation, K, BINS)
     obs, _ = env.reset(seed=0)
     observations, truncations = [obs], []
     for action in (3, 0, 1):
@@ -97,7 +113,10 @@ def test_observations_are_normalized_histograms_and_episodes_truncate(tiny_bench
     for obs in observations:
         assert obs.dtype == np.float32
         assert env.observation_space.contains(obs)
-        np.testing.assert_allclose(obs.reshape(K, BINS).sum(axis=1), np.ones(K), rtol=1e-5)
+        histograms = task_histograms(env, obs)
+        np.testing.assert_allclose(histograms.sum(axis=1), np.ones(K), rtol=1e-5)
+        if observation == "task-features":
+            np.testing.assert_array_equal(obs[:, -1], np.ones(K))  # every row is a real task
     # a new episode starts over
     env.reset()
     assert env.step(0)[3] is False
@@ -127,7 +146,7 @@ def test_an_episode_spends_the_benchmark_budget_once_whatever_the_steps_per_acti
 
 # --------------------------------------------------------------------------------- reward
 def test_reward_is_minus_the_summed_validation_loss_of_the_probe_pass(tiny_benchmark):
-    env = make_env(tiny_benchmark)
+    env = make_env(tiny_benchmark, reward="loss")
     env.reset(seed=0)
     for action in (0, 3):
         _, reward, _, _, info = env.step(action)
@@ -140,7 +159,7 @@ def test_reward_is_minus_the_summed_validation_loss_of_the_probe_pass(tiny_bench
 
 
 def test_references_of_zero_never_penalize(tiny_benchmark):
-    env = make_env(tiny_benchmark, reference_accuracies=[0.0] * K)
+    env = make_env(tiny_benchmark, reward="loss", reference_accuracies=[0.0] * K)
     env.reset(seed=0)
     _, reward, _, _, info = env.step(1)
     assert info["penalized"] is False
@@ -209,7 +228,7 @@ def test_auto_references_are_computed_once_and_cached_on_disk(monkeypatch, tmp_p
         return original(*args, **kwargs)
 
     monkeypatch.setattr(mtl_sched.references, "compute_single_task_references", counting)
-    env = MTLSchedulingEnv(tiny_synthetic())
+    env = MTLSchedulingEnv(tiny_synthetic(), reference_accuracies="auto")
     first = env.reference_accuracies
     assert first.shape == (K,) and ((first >= 0) & (first <= 1)).all()
     assert env.reference_accuracies is first  # computed once per env
@@ -220,34 +239,48 @@ def test_auto_references_are_computed_once_and_cached_on_disk(monkeypatch, tmp_p
         raise AssertionError("references should have been read from the cache")
 
     monkeypatch.setattr(mtl_sched.references, "compute_single_task_references", forbidden)
-    again = MTLSchedulingEnv(tiny_synthetic()).reference_accuracies  # a new benchmark object
+    # a new benchmark object
+    again = MTLSchedulingEnv(tiny_synthetic(), reference_accuracies="auto").reference_accuracies
     assert np.array_equal(again, first)
 
 
 # ------------------------------------------------------------------------ trainer factory
-def test_a_user_trainer_factory_defines_tasks_and_spaces(tiny_benchmark):
+@pytest.mark.parametrize("observation", ["task-features", "histogram"])
+def test_a_user_trainer_factory_defines_tasks_and_spaces(tiny_benchmark, observation):
     env = MTLSchedulingEnv(
-        None, trainer_factory=tiny_benchmark.make_trainer, reference_accuracies=None
+        None,
+        trainer_factory=tiny_benchmark.make_trainer,
+        reference_accuracies=None,
+        observation=observation,
     )
     assert env.task_names == tiny_benchmark.task_names
     assert env.action_space == gym.spaces.Discrete(K)
-    assert env.observation_space.shape == (K * BINS,)
-    assert env.episode_steps == 100
+    assert env.observation_space.shape == observation_shape(observation, K, BINS)
+    # one episode spends the factory trainer's budget once: 640 examples / 32 per minibatch
+    config = tiny_benchmark.trainer_config
+    assert (config.budget, config.batch_size) == (640, 32)
+    assert env.episode_steps == 20
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
     _, _, _, _, info = env.step(1)
     assert info["task_name"] == tiny_benchmark.task_names[1]
 
 
-def test_a_factory_whose_tasks_differ_from_the_given_names_is_rejected(tiny_benchmark):
+@pytest.mark.parametrize(
+    ("observation", "shape"), [("task-features", (K, 5 + 7 + 1)), ("histogram", (K * 5,))]
+)
+def test_a_factory_whose_tasks_differ_from_the_given_names_is_rejected(
+    tiny_benchmark, observation, shape
+):
     env = MTLSchedulingEnv(
         None,
         trainer_factory=tiny_benchmark.make_trainer,
         task_names=("a", "b", "c", "d"),
         probe=ProbeConfig(bins=5),
         reference_accuracies=None,
+        observation=observation,
     )
-    assert env.observation_space.shape == (K * 5,)
+    assert env.observation_space.shape == shape
     with pytest.raises(ValueError, match="differ"):
         env.reset(seed=0)
 
@@ -282,8 +315,8 @@ def test_accuracy_increase_reward_telescopes_to_final_minus_initial_accuracy(tin
 def test_drop_penalty_waits_until_the_threshold_was_reached(tiny_benchmark):
     # Untrained accuracy is near chance (mean ~0.33), under 0.95 * 0.5 = 0.475.
     refs = [0.5, 0.5, 0.5, 0.5]
-    always = make_env(tiny_benchmark, reference_accuracies=refs)
-    drop = make_env(tiny_benchmark, reference_accuracies=refs, penalty_mode="drop")
+    always = make_env(tiny_benchmark, reward="loss", reference_accuracies=refs)
+    drop = make_env(tiny_benchmark, reward="loss", reference_accuracies=refs, penalty_mode="drop")
     always.reset(seed=0)
     drop.reset(seed=0)
     assert always.step(0)[1] == -10.0

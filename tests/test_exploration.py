@@ -306,7 +306,15 @@ def test_save_load_keeps_the_exploration_kind_and_schedule(tmp_path):
 
 
 def test_agent_settings_share_the_dqn_arguments_across_methods():
-    settings = AgentSettings(gamma=0.5, learning_rate=2e-3, batch_size=16, net_arch=(8,))
+    # seed 002's flat network, the one stock DQN builds from "MlpPolicy" on the flat bandit
+    settings = AgentSettings(
+        observation="histogram",
+        policy="flat",
+        gamma=0.5,
+        learning_rate=2e-3,
+        batch_size=16,
+        net_arch=(8,),
+    )
     env = TaskBanditEnv()
     plain = dataclasses.replace(settings, exploration="boltzmann").make_agent(
         env, seed=3, total_steps=50

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from stable_baselines3.common.callbacks import BaseCallback
 
-from mtl_sched.agents.qls import QLSScheduler
+from mtl_sched.agents import evaluation
 from mtl_sched.agents.training import (
     AgentSettings,
     CheckpointCallback,
@@ -136,7 +136,7 @@ def scripted_scores(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[int]]
         pending = set(interrupt_at)
         real_make_trainer = Benchmark.make_trainer
 
-        def from_env(cls: type, agent: Any, env: Any) -> _Scripted:
+        def greedy_scheduler(agent: Any, benchmark: Benchmark) -> _Scripted:
             return _Scripted(agent.num_timesteps)
 
         class Trainer:
@@ -152,14 +152,16 @@ def scripted_scores(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[int]]
                     pending.discard(scheduler.timesteps)
                     raise KeyboardInterrupt
                 score = scores[scheduler.timesteps]
-                return SimpleNamespace(best_validation=SimpleNamespace(average_score=score))
+                return SimpleNamespace(
+                    best_validation=SimpleNamespace(average_score=score), examples_seen=0
+                )
 
         def make_trainer(self: Benchmark, seed: int, **overrides: Any) -> Any:
             if seed == EVAL_SEED and not overrides:
                 return Trainer(self, seed)
             return real_make_trainer(self, seed, **overrides)
 
-        monkeypatch.setattr(QLSScheduler, "from_env", classmethod(from_env))
+        monkeypatch.setattr(evaluation, "greedy_scheduler", greedy_scheduler)
         monkeypatch.setattr(Benchmark, "make_trainer", make_trainer)
         return started
 

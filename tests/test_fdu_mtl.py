@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from observation_checks import observation_shape, task_histograms
 
 from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.data.fdu_mtl import FDU_MTL_DOMAINS, load_fdu_mtl, read_fdu_file
@@ -270,17 +271,21 @@ def test_small_benchmark_uniform_run_learns_the_toy_sentiment(small_benchmark):
 
 def test_small_benchmark_runs_inside_the_environment(small_benchmark):
     def rollout():
-        env = MTLSchedulingEnv(small_benchmark, reference_accuracies=None)
+        env = MTLSchedulingEnv(small_benchmark)
         obs, _ = env.reset(seed=0)
         steps = [env.step(k) for k in (3, 15)]
-        return obs, steps
+        return env, obs, steps
 
-    obs, steps = rollout()
-    assert obs.shape == (16 * 20,) and np.allclose(obs.reshape(16, 20).sum(axis=1), 1.0)
+    env, obs, steps = rollout()
+    assert obs.shape == observation_shape("task-features", 16, 20)
+    assert np.allclose(task_histograms(env, obs).sum(axis=1), 1.0)
+    previous_info = steps[0][-1]
     _, reward, terminated, truncated, info = steps[-1]
     assert info["task_name"] == "MR" and not terminated and not truncated
-    assert reward == pytest.approx(-info["validation_losses"].sum())
-    again_obs, again = rollout()
+    # the default reward: how much the summed validation loss fell during the step
+    fall = previous_info["validation_losses"].sum() - info["validation_losses"].sum()
+    assert reward == pytest.approx(fall)
+    _, again_obs, again = rollout()
     assert np.array_equal(obs, again_obs) and again[-1][1] == reward
 
 
@@ -337,10 +342,10 @@ def test_q_mtl_heads_train_under_uniform_and_feed_the_environment(toy_data_dir):
             [torch.softmax(head.export_head(j)(features), dim=-1) for j in range(3)]
         ).mean(dim=0)
     torch.testing.assert_close(output.probabilities(), averaged)
-    env = MTLSchedulingEnv(bench, reference_accuracies=None)
+    env = MTLSchedulingEnv(bench)
     obs, _ = env.reset(seed=0)
     obs, reward, *_ = env.step(15)
-    assert np.allclose(obs.reshape(16, 20).sum(axis=1), 1.0) and np.isfinite(reward)
+    assert np.allclose(task_histograms(env, obs).sum(axis=1), 1.0) and np.isfinite(reward)
 
 
 def test_small_benchmark_reads_the_real_data(data_dir):

@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from observation_checks import observation_shape
 
 from mtl_sched.benchmarks import benchmark_names, get_benchmark
 from mtl_sched.data.conllu import ConlluSentence, read_conllu
@@ -292,11 +293,14 @@ def test_small_benchmark_runs_under_uniform_and_inside_the_environment(data_dir)
     assert result.test.metric_names == ("bleu", "accuracy", "accuracy")
     assert np.all((result.test.scores >= 0) & (result.test.scores <= 1))
 
-    env = MTLSchedulingEnv(bench, episode_steps=3, reference_accuracies=None)
+    env = MTLSchedulingEnv(bench, episode_steps=3)
     obs, info = env.reset(seed=0)
-    assert obs.shape == (3 * 20,) and env.observation_space.contains(obs)
+    assert obs.shape == observation_shape("task-features", 3, 20)
+    assert env.observation_space.contains(obs)
     for step, action in enumerate([0, 2, 1], start=1):
+        previous_loss = info["validation_losses"].sum()
         obs, reward, terminated, truncated, info = env.step(action)
         assert info["task_name"] == bench.task_names[action]
-        assert reward == pytest.approx(-info["validation_losses"].sum())
+        # the default reward: how much the summed validation loss fell during the step
+        assert reward == pytest.approx(previous_loss - info["validation_losses"].sum())
         assert (terminated, truncated) == (False, step == 3)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from observation_checks import task_histograms
 
 from mtl_sched.benchmarks import PROBE_OPTIONS, get_benchmark
 from mtl_sched.cli import main
@@ -56,7 +57,8 @@ def test_the_trainer_probes_the_stratified_pool(tiny_benchmark):
     assert not np.array_equal(stratified.losses, plain.losses)
 
 
-def test_probe_options_reach_every_benchmark_and_the_environment():
+@pytest.mark.parametrize("observation", ["task-features", "histogram"])
+def test_probe_options_reach_every_benchmark_and_the_environment(observation):
     bench = get_benchmark(
         "synthetic",
         small=True,
@@ -71,15 +73,16 @@ def test_probe_options_reach_every_benchmark_and_the_environment():
     assert (probe.pool_size, probe.hard_size, probe.measure) == (30, 5, "entropy")
     assert (probe.selection, probe.refresh, bench.decision_steps) == ("first", 1, 3)
     assert bench.fingerprint() != get_benchmark("synthetic", small=True).fingerprint()
-    env = MTLSchedulingEnv(bench, reference_accuracies=None)
+    env = MTLSchedulingEnv(bench, observation=observation)
     assert env.steps_per_action == 3 and env.probe_config == probe
     obs, _ = env.reset(seed=0)
     # five batch-hard units per task: every histogram mass is a multiple of 1/5
-    assert np.allclose(obs * 5, np.round(obs * 5), atol=1e-5)
+    histograms = task_histograms(env, obs)
+    assert np.allclose(histograms * 5, np.round(histograms * 5), atol=1e-5)
     _, _, _, _, info = env.step(2)
     assert info["examples_seen"] == 3 * bench.trainer_config.batch_size
     assert (
-        MTLSchedulingEnv(bench, reference_accuracies=None, steps_per_action=1).steps_per_action == 1
+        MTLSchedulingEnv(bench, steps_per_action=1, observation=observation).steps_per_action == 1
     )
     everything = get_benchmark("synthetic", small=True, probe_pool="all", probe_hard=None)
     assert everything.trainer_config.probe.pool_size is None

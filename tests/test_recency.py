@@ -45,7 +45,10 @@ def test_trace_off_adds_nothing_and_bad_decays_are_refused():
 
 
 def test_environment_appends_the_trace_and_passes_the_checker(tiny_benchmark):
-    env = MTLSchedulingEnv(tiny_benchmark, reference_accuracies=None, recency_decay=0.8)
+    # seed 002's flat histograms, with the trace appended after them
+    env = MTLSchedulingEnv(
+        tiny_benchmark, reference_accuracies=None, recency_decay=0.8, observation="histogram"
+    )
     assert env.observation_space.shape == (K * BINS + K,)
     obs, _ = env.reset(seed=0)
     assert obs[-K:].tolist() == [0.0] * K
@@ -60,15 +63,25 @@ def test_environment_appends_the_trace_and_passes_the_checker(tiny_benchmark):
         warnings.simplefilter("error")
         sb3_check_env(
             MTLSchedulingEnv(
-                tiny_benchmark, reference_accuracies=None, recency_decay=0.8, episode_steps=5
+                tiny_benchmark,
+                reference_accuracies=None,
+                recency_decay=0.8,
+                episode_steps=5,
+                observation="histogram",
             )
         )
 
 
 def test_qls_sees_the_same_observations_as_the_environment(tiny_benchmark):
     """A greedy rollout in the environment and a Trainer run under QLS choose the same tasks."""
+    # seed 002's flat network on histograms followed by the trace
     settings = AgentSettings(
-        recency_decay=0.7, steps_per_action=2, learning_starts=0, net_arch=(K,)
+        observation="histogram",
+        policy="flat",
+        recency_decay=0.7,
+        steps_per_action=2,
+        learning_starts=0,
+        net_arch=(K,),
     )
     env = settings.make_env(tiny_benchmark)
     agent = settings.make_agent(env, seed=0)
@@ -96,6 +109,11 @@ def test_qls_sees_the_same_observations_as_the_environment(tiny_benchmark):
     qls_actions = result.schedule.argmax(axis=1)[::2].tolist()
     assert qls_actions == env_actions
 
-    without = QLSScheduler(agent, env.probe_config, steps_per_action=2)
+    # the agent now carries its trace's decay, so a scheduler given none restores it ...
+    restored = QLSScheduler(agent, env.probe_config, steps_per_action=2)
+    restored.reset(tiny_benchmark.tasks, 0)
+    assert restored.recency_decay == 0.7
+    # ... while an agent carrying no settings is refused on observations without the trace
+    without = QLSScheduler(settings.make_agent(env, seed=0), env.probe_config, steps_per_action=2)
     with pytest.raises(ValueError, match=r"\(84,\)"):
         without.reset(tiny_benchmark.tasks, 0)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from observation_checks import task_histograms
 
 from mtl_sched.envs import MTLSchedulingEnv
 from mtl_sched.probing import ProbeConfig, ProbeResult, RollingProbe
@@ -64,28 +65,31 @@ def test_without_refresh_every_pass_probes_every_task():
         ProbeConfig(refresh=-1)
 
 
+@pytest.mark.parametrize("observation", ["task-features", "histogram"])
 def test_env_observations_match_full_probes_where_fresh_and_earlier_ones_where_kept(
-    tiny_benchmark,
+    tiny_benchmark, observation
 ):
     full_config = tiny_benchmark.trainer_config.probe
     partial_config = ProbeConfig(bins=full_config.bins, pool_size=full_config.pool_size, refresh=1)
-    full = MTLSchedulingEnv(tiny_benchmark, reference_accuracies=None)
-    partial = MTLSchedulingEnv(tiny_benchmark, reference_accuracies=None, probe=partial_config)
+    # seed 002's reward, so that each reward is the sum of the latest losses alone
+    settings = {"observation": observation, "reward": "loss"}
+    full = MTLSchedulingEnv(tiny_benchmark, **settings)
+    partial = MTLSchedulingEnv(tiny_benchmark, probe=partial_config, **settings)
     full_obs, _ = full.reset(seed=5)
     partial_obs, info = partial.reset(seed=5)
     assert np.array_equal(full_obs, partial_obs) and info["probe_age"].tolist() == [0] * K
-    history = [full_obs.reshape(K, BINS)]
+    history = [task_histograms(full, full_obs)]
     ages_seen = set()
     for action in [1, 1, 3, 0, 2, 2, 1]:
         full_obs, _, *_, full_info = full.step(action)
         partial_obs, partial_reward, *_, partial_info = partial.step(action)
-        history.append(full_obs.reshape(K, BINS))
+        history.append(task_histograms(full, full_obs))
         age = partial_info["probe_age"]
         assert age[action] == 0 and (age == 0).sum() == 2  # the trained task and one other
         ages_seen.update(age.tolist())
         # a task probed `age` steps ago shows the full probe of that step
         expected = np.stack([history[-1 - a][k] for k, a in enumerate(age)])
-        assert np.array_equal(partial_obs.reshape(K, BINS), expected)
+        assert np.array_equal(task_histograms(partial, partial_obs), expected)
         fresh = age == 0
         np.testing.assert_array_equal(
             partial_info["validation_losses"][fresh], full_info["validation_losses"][fresh]

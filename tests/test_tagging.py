@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from observation_checks import observation_shape, task_histograms
 
 from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.data.conll import (
@@ -334,15 +335,18 @@ def test_schedulers_that_read_model_internals_run(toy_benchmark, name):
     assert np.all(np.isfinite(result.test.losses))
 
 
-def test_environment_steps_on_the_small_benchmark(toy_benchmark):
-    env = MTLSchedulingEnv(toy_benchmark, episode_steps=3, reference_accuracies=None)
+@pytest.mark.parametrize("observation", ["task-features", "histogram"])
+def test_environment_steps_on_the_small_benchmark(toy_benchmark, observation):
+    env = MTLSchedulingEnv(toy_benchmark, episode_steps=3, observation=observation)
     obs, info = env.reset(seed=0)
-    assert obs.shape == (3 * 20,) and env.observation_space.contains(obs)
+    assert obs.shape == observation_shape(observation, 3, 20)
+    assert env.observation_space.contains(obs)
     for action in (0, 1, 2):
+        previous_loss = float(info["validation_losses"].sum())
         obs, reward, terminated, truncated, info = env.step(action)
-        histograms = obs.reshape(3, 20)
-        np.testing.assert_allclose(histograms.sum(1), 1.0, rtol=1e-5)
-        assert reward == pytest.approx(-float(info["validation_losses"].sum()))
+        np.testing.assert_allclose(task_histograms(env, obs).sum(1), 1.0, rtol=1e-5)
+        # the default reward: how much the summed validation loss fell during the step
+        assert reward == pytest.approx(previous_loss - float(info["validation_losses"].sum()))
         assert np.all((info["validation_accuracies"] >= 0) & (info["validation_accuracies"] <= 1))
     assert truncated and not terminated
 
@@ -370,10 +374,10 @@ def test_q_mtl_heads_replace_the_crfs_under_uniform_and_in_the_environment(toy_d
     lengths = batch["mask"].sum(dim=1).tolist()
     assert [len(tags) for tags in decoded] == lengths
     assert [tag for tags in decoded for tag in tags] == averaged.argmax(dim=-1).tolist()
-    env = MTLSchedulingEnv(bench, episode_steps=2, reference_accuracies=None)
+    env = MTLSchedulingEnv(bench, episode_steps=2)
     env.reset(seed=0)
     obs, reward, *_ = env.step(2)
-    np.testing.assert_allclose(obs.reshape(3, 20).sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(task_histograms(env, obs).sum(1), 1.0, rtol=1e-5)
     assert np.isfinite(reward)
 
 
@@ -385,5 +389,5 @@ def test_references_keep_span_f1_for_schedulers_and_token_accuracy_for_the_penal
     accuracies = single_task_references(toy_benchmark, measure="unit-accuracy")  # from the cache
     assert scores[0] == accuracies[0]  # POS is scored by token accuracy
     assert not np.allclose(scores[1:], accuracies[1:])  # chunk and NER by span F1
-    env = MTLSchedulingEnv(toy_benchmark)
+    env = MTLSchedulingEnv(toy_benchmark, reference_accuracies="auto")
     np.testing.assert_array_equal(env.reference_accuracies, accuracies)

@@ -207,11 +207,7 @@ class Benchmark:
         :raises KeyError: naming the task and the known tasks when there is no such task.
         :raises ValueError: when ``name`` is the only task.
         """
-        names = self.task_names
-        if name not in names:
-            raise KeyError(
-                f"benchmark {self.name!r} has no task {name!r}; known tasks: {', '.join(names)}"
-            )
+        self._check_task_names([name])
         remaining = [task for task in self.tasks if task.name != name]
         if not remaining:
             raise ValueError(f"benchmark {self.name!r}: cannot leave out {name!r}, its only task")
@@ -220,18 +216,50 @@ class Benchmark:
             left_out: str | list[str] = name
         else:
             left_out = [*([previous] if isinstance(previous, str) else previous), name]
+        return self._restricted(remaining, {"left_out": left_out})
+
+    def with_tasks(self, names: Sequence[str]) -> Benchmark:
+        """This benchmark restricted to the tasks ``names``, in that order (a task subset, e.g.
+        to train one scheduling agent on many task sets).
+
+        As with `without_task`, the tasks are shared, the model is built on them alone,
+        ``config`` gains ``"tasks"`` (so the fingerprint differs) and ``better_schedule`` is
+        dropped.
+
+        :param names: the tasks to keep, at least one, each once.
+        :raises KeyError: naming an unknown task and the known tasks.
+        :raises ValueError: for no task or a repeated one.
+        """
+        names = list(names)
+        if not names:
+            raise ValueError(f"benchmark {self.name!r}: a task subset needs at least one task")
+        if len(set(names)) != len(names):
+            raise ValueError(f"benchmark {self.name!r}: task subset {names} repeats a task")
+        self._check_task_names(names)
+        by_name = {task.name: task for task in self.tasks}
+        return self._restricted([by_name[name] for name in names], {"tasks": names})
+
+    def _check_task_names(self, names: Sequence[str]) -> None:
+        known = self.task_names
+        for name in names:
+            if name not in known:
+                raise KeyError(
+                    f"benchmark {self.name!r} has no task {name!r}; known tasks: {', '.join(known)}"
+                )
+
+    def _restricted(self, tasks: list[Task], config: dict[str, Any]) -> Benchmark:
         reduced = Benchmark(
             name=self.name,
             description=self.description,
-            build_tasks=lambda: list(remaining),
+            build_tasks=lambda: list(tasks),
             build_model=self.build_model,
             trainer_config=self.trainer_config,
-            config={**self.config, "left_out": left_out},
+            config={**self.config, **config},
             version=self.version,
             episode_steps=self.episode_steps,
             decision_steps=self.decision_steps,
         )
-        reduced._tasks = list(remaining)
+        reduced._tasks = list(tasks)
         return reduced
 
     def make_model(self, seed: int) -> MTLModel:

@@ -1,0 +1,133 @@
+"""Load what ``train-agent`` wrote: a saved agent file, or a run directory's agent with its
+settings (see `mtl_sched.agents.training` for the directory's layout)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mtl_sched.agents.boltzmann_gumbel import BoltzmannGumbelDQN
+from mtl_sched.agents.checkpoints import complete_checkpoints
+from mtl_sched.agents.evaluation import evaluation_seeds
+from mtl_sched.agents.settings import AgentSettings
+from mtl_sched.benchmarks import get_benchmark
+from mtl_sched.probing import ProbeConfig
+
+SETTINGS_FILE = "settings.json"
+
+
+@dataclass
+class TrainedAgent:
+    """A trained agent with what is needed to schedule with it.
+
+    :param agent: the agent.
+    :param settings: its environment and DQN settings.
+    :param probe: probe settings of its observation.
+    :param benchmark: the benchmark it was trained on (several separated by commas).
+    :param path: the file it was loaded from.
+    """
+
+    agent: BoltzmannGumbelDQN
+    settings: AgentSettings
+    probe: ProbeConfig
+    benchmark: str
+    path: Path
+
+
+def stored_identity(out: str | Path) -> dict[str, Any]:
+    """The benchmark, options, seed and agent settings stored in a run directory, and its eval
+    seeds (``"eval_seeds"``) once they are known.
+
+    :param out: the run's output directory.
+    """
+    stored = read_settings(Path(out))
+    seeds = evaluation_seeds(Path(out), stored)
+    return stored if seeds is None else {**stored, "eval_seeds": seeds}
+
+
+def read_settings(out: Path) -> dict[str, Any]:
+    """The ``settings.json`` of the run in ``out``.
+
+    :param out: the run's output directory.
+    :raises FileNotFoundError: naming the directory or the file when either is missing.
+    :raises ValueError: naming the file when it is not the settings of a run.
+    """
+    path = out / SETTINGS_FILE
+    try:
+        stored = json.loads(path.read_text())
+    except FileNotFoundError:
+        if not out.is_dir():
+            raise FileNotFoundError(
+                f"{out} does not exist (no {SETTINGS_FILE}): no agent training run there"
+            ) from None
+        raise FileNotFoundError(f"{path} is missing: {out} holds no agent training run") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON (line {err.lineno}): {err.msg}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: cannot be read ({err})") from None
+    if not isinstance(stored, dict) or not isinstance(stored.get("agent", {}), dict):
+        raise ValueError(f"{path}: not the settings of an agent training run")
+    return stored
+
+
+def load_agent_file(path: str | Path) -> BoltzmannGumbelDQN:
+    """The agent saved in ``path`` (a ``.zip`` written by SB3's ``save``), on the CPU.
+
+    :param path: the file.
+    :raises FileNotFoundError: naming it when it is missing.
+    :raises ValueError: naming it when it is not a zip file or holds no readable agent.
+    """
+    path = Path(path)
+    if not path.is_file() and path.with_name(f"{path.name}.zip").is_file():
+        path = path.with_name(f"{path.name}.zip")  # SB3's save adds the suffix
+    if not path.is_file():
+        raise FileNotFoundError(f"agent file {path} does not exist")
+    try:
+        return BoltzmannGumbelDQN.load(path, device="cpu")
+    except (AssertionError, EOFError, KeyError, OSError, RuntimeError, TypeError) as err:
+        raise ValueError(f"{path}: not a saved agent ({type(err).__name__}: {err})") from None
+    except (ValueError, zipfile.BadZipFile, pickle.UnpicklingError) as err:
+        raise ValueError(f"{path}: not a saved agent ({err})") from None
+
+
+def load_trained_agent(path: str | Path, which: str = "best") -> TrainedAgent:
+    """Load an agent from a ``train-agent`` output directory.
+
+    :param path: the output directory.
+    :param which: ``"best"`` (the best greedy evaluation; the final agent when no evaluation
+        ran), ``"final"`` (``agent.zip``) or ``"latest"`` (the newest checkpoint).
+    """
+    out = Path(path)
+    stored = read_settings(out)
+    candidates = {
+        "best": [
+            out / "best" / "agent.zip",
+            out / "best.previous" / "agent.zip",  # left by a process killed while replacing it
+            out / "agent.zip",
+        ],
+        "final": [out / "agent.zip"],
+        "latest": [c / "agent.zip" for c in reversed(complete_checkpoints(out))],
+    }
+    if which not in candidates:
+        raise ValueError(f"which must be one of {sorted(candidates)}; got {which!r}")
+    found = next((p for p in candidates[which] if p.is_file()), None)
+    if found is None:
+        raise FileNotFoundError(f"{out} has no {which!r} agent (looked for {candidates[which]})")
+    settings = AgentSettings.from_dict(stored["agent"])
+    # an agent saved without its context schedules with its first benchmark's settings
+    first = str(stored["benchmark"]).split(",")[0].strip()
+    benchmark = get_benchmark(first, **stored.get("benchmark_options", {}))
+    if settings.steps_per_action is None:
+        # the environment it trained on decided every `decision_steps` minibatches
+        settings.steps_per_action = benchmark.decision_steps
+    return TrainedAgent(
+        agent=load_agent_file(found),
+        settings=settings,
+        probe=benchmark.trainer_config.probe,
+        benchmark=stored["benchmark"],
+        path=found,
+    )

@@ -1,0 +1,151 @@
+"""The observations of `mtl_sched.envs.scheduling_env.MTLSchedulingEnv`, of either kind: the flat
+histograms (with optional recency features) or the padded per-task feature rows of
+`mtl_sched.task_features`. The env's module docstring documents both layouts."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from gymnasium import spaces
+
+from mtl_sched.probing import ProbeResult
+from mtl_sched.recency import ChoiceTrace
+from mtl_sched.task_features import TaskFeatureTracker, pad_task_features
+
+ObservationKind = Literal["histogram", "task-features"]
+OBSERVATION_KINDS: tuple[str, ...] = ("histogram", "task-features")
+DEFAULT_TASK_FEATURE_DECAY = 0.9
+
+# bounds of every per-task feature and of the mask column (see mtl_sched.task_features)
+_FEATURE_LOW, _FEATURE_HIGH = -1.0, 4.0
+
+
+class TrainingCounters(Protocol):
+    """The trainer counters the per-task features read (`mtl_sched.training.Trainer` has them)."""
+
+    examples_seen: int
+    examples_per_task: np.ndarray
+
+
+def trainer_budget(trainer: Any) -> int:
+    """The example budget of a trainer (``config.budget``) or of a
+    `mtl_sched.scheduling.TrainState` (``budget``); 0 for one without a budget.
+
+    :param trainer: a `mtl_sched.training.Trainer`, any trainer a factory returns, or the
+        `TrainState` a scheduler plans from.
+    """
+    budget = getattr(trainer, "budget", None)
+    if budget is None:
+        budget = getattr(getattr(trainer, "config", None), "budget", 0)
+    return int(budget or 0)
+
+
+class SchedulingObservation:
+    """Builds one environment's observations from its probe passes and decisions.
+
+    :param kind: ``"histogram"`` or ``"task-features"``.
+    :param num_tasks: the number of tasks ``K``.
+    :param bins: histogram bins per task.
+    :param recency_decay: decay of the recency trace; with ``"histogram"``, ``None`` leaves the
+        trace out; with ``"task-features"``, ``None`` uses 0.9.
+    :param max_tasks: rows of a ``"task-features"`` observation (default ``K``); must be left
+        ``None`` with ``"histogram"``.
+    """
+
+    def __init__(
+        self,
+        kind: ObservationKind,
+        num_tasks: int,
+        bins: int,
+        recency_decay: float | None = None,
+        max_tasks: int | None = None,
+    ) -> None:
+        if kind not in OBSERVATION_KINDS:
+            raise ValueError(f"observation must be one of {OBSERVATION_KINDS}; got {kind!r}")
+        self.kind: ObservationKind = kind
+        self.num_tasks = num_tasks
+        self.tracker: TaskFeatureTracker | None = None
+        if kind == "histogram":
+            if max_tasks is not None:
+                raise ValueError("max_tasks applies to observation='task-features' only")
+            self.max_tasks = num_tasks
+            self.recency = ChoiceTrace(num_tasks, recency_decay)
+            self.space = spaces.Box(
+                low=0.0, high=1.0, shape=(num_tasks * bins + self.recency.size,), dtype=np.float32
+            )
+            return
+        self.max_tasks = num_tasks if max_tasks is None else int(max_tasks)
+        if self.max_tasks < num_tasks:
+            raise ValueError(f"max_tasks must be at least the {num_tasks} tasks; got {max_tasks}")
+        # the trace lives in the feature rows, not appended to a flat vector
+        self.recency = ChoiceTrace(num_tasks, None)
+        decay = DEFAULT_TASK_FEATURE_DECAY if recency_decay is None else recency_decay
+        self.tracker = TaskFeatureTracker(num_tasks, bins, decay)
+        self.space = spaces.Box(
+            low=_FEATURE_LOW,
+            high=_FEATURE_HIGH,
+            shape=(self.max_tasks, self.tracker.size + 1),
+            dtype=np.float32,
+        )
+
+    @property
+    def recency_decay(self) -> float | None:
+        """The decay of the recency trace (``None``: a histogram observation without one)."""
+        if self.tracker is not None:
+            return self.tracker.recency.decay
+        return self.recency.decay
+
+    def action_masks(self) -> np.ndarray:
+        """Bool of shape ``(max_tasks,)``: True for the real tasks, False for padded slots."""
+        return np.arange(self.max_tasks) < self.num_tasks
+
+    def reset(self, probe: ProbeResult, trainer: TrainingCounters) -> np.ndarray:
+        """The first observation of a run.
+
+        :param probe: the probe pass of the fresh model.
+        :param trainer: the run's trainer.
+        """
+        self.recency.reset()
+        if self.tracker is not None:
+            self.tracker.reset(probe)
+        return self.observe(probe, trainer)
+
+    def record(self, task: int) -> None:
+        """Count one decision that chose ``task``.
+
+        :param task: the chosen task index.
+        """
+        self.recency.record(task)
+        if self.tracker is not None:
+            self.tracker.record(task)
+
+    def observe(self, probe: ProbeResult, trainer: TrainingCounters) -> np.ndarray:
+        """The observation after ``probe``.
+
+        :param probe: the latest probe pass.
+        :param trainer: the run's trainer (its counters and budget).
+        """
+        if self.tracker is None:
+            return self.recency.extend(probe.observation)
+        features = self.tracker.features(
+            probe, trainer.examples_per_task, int(trainer.examples_seen), trainer_budget(trainer)
+        )
+        return pad_task_features(features, self.max_tasks)
+
+    def get_state(self) -> dict[str, Any]:
+        """The flat recency trace and the per-task tracker's state (``None`` for histograms)."""
+        return {
+            "recency": self.recency.values.copy(),
+            "task_features": None if self.tracker is None else self.tracker.get_state(),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a `get_state` (states stored before per-task features lack their key).
+
+        :param state: the stored state.
+        """
+        self.recency.values[:] = state["recency"]
+        stored = state.get("task_features")
+        if self.tracker is not None and stored is not None:
+            self.tracker.set_state(stored)
