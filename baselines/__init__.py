@@ -1,9 +1,24 @@
 """Non-learned schedulers. Importing this package registers each of them by name."""
 
 from mtl_sched.baselines.adaptive import AdaptiveImplicitScheduler, AdaptiveScheduler
+from mtl_sched.baselines.aggregator_methods import (
+    AGGREGATOR_SCHEDULERS,
+    AlignedMTLScheduler,
+    CAGradScheduler,
+    DualProjScheduler,
+    GradDropScheduler,
+    IMTLGScheduler,
+    MGDAScheduler,
+    NashMTLScheduler,
+    PCGradScheduler,
+    UPGradScheduler,
+)
+from mtl_sched.baselines.aggregators import AggregatorScheduler
 from mtl_sched.baselines.common import ReferenceScheduler, SamplingScheduler
 from mtl_sched.baselines.dtp import DTPScheduler
+from mtl_sched.baselines.dwa import DWAScheduler
 from mtl_sched.baselines.exp3s import Exp3SScheduler
+from mtl_sched.baselines.famo import FAMOScheduler
 from mtl_sched.baselines.focal import FocalLossScheduler
 from mtl_sched.baselines.gradnorm import GradNormScheduler
 from mtl_sched.baselines.greedy import GreedyScheduler
@@ -12,6 +27,7 @@ from mtl_sched.baselines.loss_exponentiation import LossExponentiationScheduler
 from mtl_sched.baselines.phased import PhasedScheduler
 from mtl_sched.baselines.prior import PriorEasyScheduler, PriorHardScheduler
 from mtl_sched.baselines.random_task import RandomScheduler
+from mtl_sched.baselines.rlw import RLWScheduler
 from mtl_sched.baselines.round_robin import RoundRobinScheduler
 from mtl_sched.baselines.schedules import ConstantSchedule, ExponentialSchedule, SigmoidSchedule
 from mtl_sched.baselines.self_paced import SelfPacedScheduler
@@ -20,21 +36,34 @@ from mtl_sched.baselines.uncertainty import UncertaintyWeighting
 from mtl_sched.baselines.uniform import UniformScheduler
 
 __all__ = [
+    "AGGREGATOR_SCHEDULERS",
     "AdaptiveImplicitScheduler",
     "AdaptiveScheduler",
+    "AggregatorScheduler",
+    "AlignedMTLScheduler",
+    "CAGradScheduler",
     "ConstantSchedule",
     "DTPScheduler",
+    "DWAScheduler",
+    "DualProjScheduler",
     "Exp3SScheduler",
     "ExponentialSchedule",
+    "FAMOScheduler",
     "FocalLossScheduler",
+    "GradDropScheduler",
     "GradNormScheduler",
     "GreedyScheduler",
     "HandCraftedScheduler",
+    "IMTLGScheduler",
     "LossExponentiationScheduler",
+    "MGDAScheduler",
+    "NashMTLScheduler",
+    "PCGradScheduler",
     "PhasedScheduler",
     "PriorEasyScheduler",
     "PriorHardScheduler",
     "ProportionalScheduler",
+    "RLWScheduler",
     "RandomScheduler",
     "ReferenceScheduler",
     "RoundRobinScheduler",
@@ -42,6 +71,7 @@ __all__ = [
     "SelfPacedScheduler",
     "SigmoidSchedule",
     "TemperatureScheduler",
+    "UPGradScheduler",
     "UncertaintyWeighting",
     "UniformScheduler",
     "WeightSearchResult",

@@ -2,6 +2,7 @@
 
 import functools
 import math
+from importlib.util import find_spec
 
 import datasets
 import numpy as np
@@ -9,7 +10,12 @@ import pytest
 import torch
 
 from mtl_sched.agents import BoltzmannGumbelDQN, QLSScheduler
-from mtl_sched.baselines import GreedyScheduler, SamplingScheduler
+from mtl_sched.baselines import (
+    AGGREGATOR_SCHEDULERS,
+    AggregatorScheduler,
+    GreedyScheduler,
+    SamplingScheduler,
+)
 from mtl_sched.data.task import SPLITS, Task
 from mtl_sched.envs import MTLSchedulingEnv
 from mtl_sched.models import SharedMLP
@@ -40,10 +46,27 @@ SEED_002_AND_BANDIT_SCHEDULERS = (
     "adaptive-implicit", "prior-easy", "prior-hard", "constant-schedule", "exponential-schedule",
     "sigmoid-schedule", "exp3s", "qls",
 )  # fmt: skip
-# order matters to these: a fixed cycle, a coordinate search, a policy network over task slots
-ORDER_DEPENDENT = {"round-robin", "hand-crafted", "qls"}
+GRADIENT_AGGREGATION_SCHEDULERS = (
+    "upgrad", "mgda", "pcgrad", "cagrad", "nash-mtl", "imtl-g", "aligned-mtl", "graddrop",
+    "dualproj",
+)  # fmt: skip
+LOSS_WEIGHTING_SCHEDULERS = ("dwa", "rlw", "famo")
+# order matters to these: a fixed cycle, a coordinate search, a policy network over task slots;
+# and random draws from torch's generator, the same for a relabelled run only in distribution
+ORDER_DEPENDENT = {"round-robin", "hand-crafted", "qls", "pcgrad", "graddrop"}
 
-CASES = [pytest.param(name, {}, id=name) for name in scheduler_names()] + [
+
+def installed_marks(name):
+    """A skip mark for a scheduler whose optional extra (``jd``) is not installed here."""
+    cls = scheduler_class(name)
+    if not issubclass(cls, AggregatorScheduler):
+        return ()
+    missing = [p for p in ("torchjd", *cls.solver_packages) if find_spec(p) is None]
+    return pytest.mark.skipif(bool(missing), reason=f"needs {missing}: the jd extra")
+
+
+CASES = [pytest.param(name, {}, id=name, marks=installed_marks(name)) for name in scheduler_names()]
+CASES += [
     pytest.param("round-robin", {"tasks": SUBSET}, id="round-robin-subset"),
     pytest.param(
         "phased",
@@ -112,6 +135,9 @@ def seed_zero_run(tiny_benchmark, qls_agent):
 def test_every_registered_scheduler_is_covered():
     names = set(scheduler_names())
     assert set(SEED_002_AND_BANDIT_SCHEDULERS) <= names
+    assert {cls.name for cls in AGGREGATOR_SCHEDULERS} == set(GRADIENT_AGGREGATION_SCHEDULERS)
+    assert set(GRADIENT_AGGREGATION_SCHEDULERS) <= names
+    assert set(LOSS_WEIGHTING_SCHEDULERS) <= names
     assert {p.values[0] for p in CASES} == names
     for info in scheduler_infos():
         assert info.kind in ("selection", "weighting")
@@ -260,6 +286,15 @@ def test_unknown_scheduler_name_lists_the_known_ones():
         ("exponential-schedule", {"main_task": 2}, {"main_task": 2}),
         ("dtp", {"kpi": "validation"}, {"kpi": "validation"}),
         ("self-paced", {"initial_threshold": 2}, {"initial_threshold": 2.0}),
+        (
+            "upgrad",
+            {"pref_vector": [1, 2.5], "reg_eps": 0},
+            {"pref_vector": (1.0, 2.5), "reg_eps": 0.0},
+        ),
+        ("cagrad", {"c": 1}, {"c": 1.0}),
+        ("nash-mtl", {"update_weights_every": 2.0}, {"update_weights_every": 2}),
+        ("aligned-mtl", {"scale_mode": "median"}, {"scale_mode": "median"}),
+        ("graddrop", {"leak": None}, {"leak": None}),
     ],
 )
 def test_hyperparameters_are_coerced_to_their_declared_types(name, raw, expected):
@@ -277,6 +312,8 @@ def test_hyperparameters_are_coerced_to_their_declared_types(name, raw, expected
         ("hand-crafted", {"weights": [1, "x"]}, "'weights' expects"),
         ("dtp", {"kpi": "test"}, "'kpi' expects"),
         ("gradnorm", {"beta": 1}, "has no hyperparameter 'beta'.*alpha"),
+        ("aligned-mtl", {"scale_mode": "max"}, "'scale_mode' expects"),
+        ("mgda", {"max_iters": 2.5}, "'max_iters' expects"),
     ],
 )
 def test_bad_hyperparameter_values_are_named(name, raw, message):
@@ -335,7 +372,11 @@ HARNESS_REFERENCES = {"a": 0.9, "b": 0.5, "c": 0.7, "d": 0.6}
 HARNESS_STEPS = 12
 HARNESS_SCRIPT = "abcdddacbbca"  # the task trained at each step by selection schedulers
 PERMUTED = ("c", "a", "d", "b")
-SYMMETRIC = [n for n in scheduler_names() if scheduler_class(n).task_symmetric]
+SYMMETRIC = [
+    pytest.param(n, marks=installed_marks(n))
+    for n in scheduler_names()
+    if scheduler_class(n).task_symmetric
+]
 
 
 def _harness_split(size, classes, seed):
@@ -426,7 +467,7 @@ def _harness_run(name, order):
 
 
 def test_task_symmetry_flags_cover_every_scheduler_but_the_order_dependent_ones():
-    assert set(scheduler_names()) - set(SYMMETRIC) == ORDER_DEPENDENT
+    assert set(scheduler_names()) - {p.values[0] for p in SYMMETRIC} == ORDER_DEPENDENT
 
 
 @pytest.mark.parametrize("name", SYMMETRIC)
@@ -438,6 +479,8 @@ def test_relabelling_the_tasks_relabels_the_plan(name):
             assert permuted_values[task] == pytest.approx(values[task], rel=1e-5, abs=1e-7)
         assert permuted_loss == pytest.approx(loss, rel=1e-5)
     # the script exercises the method: tasks get different values, or values change over time
-    if name not in ("uniform", "random", "loss-exponentiation", "focal", "self-paced"):
+    # (gradient aggregation weights every loss by one and acts on the gradients instead)
+    constant = ("uniform", "random", "loss-exponentiation", "focal", "self-paced")
+    if name not in constant + GRADIENT_AGGREGATION_SCHEDULERS:
         differ = any(len({round(v, 9) for v in values.values()}) > 1 for values, _ in original)
         assert differ or original[0][0] != original[-1][0]
