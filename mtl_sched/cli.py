@@ -13,12 +13,16 @@
 
 Benchmarks on real data read it from ``--data-dir`` or ``$MTL_SCHED_DATA``; ``--small`` picks a
 benchmark's small variant (a few hundred examples per task, a tiny model).
+
+Your own model and tasks: ``mtl-sched --import MODULE <command> ...`` (repeatable, before the
+command) imports ``MODULE``, which registers benchmarks or schedulers (`register_benchmark`,
+`register_scheduler`), and adds it to ``$MTL_SCHED_IMPORT`` so that sweep workers import it too;
+setting ``MTL_SCHED_IMPORT=MODULE[,MODULE...]`` instead does the same (see `mtl_sched.plugins`).
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -30,7 +34,9 @@ import torch
 from mtl_sched.cli_compare import add_compare_parser, run_compare
 from mtl_sched.cli_report import add_report_parser, run_report
 from mtl_sched.cli_study import add_study_parser, run_study
+from mtl_sched.cli_train import run_train_agent
 from mtl_sched.envs.scheduling_env import REWARD_KINDS
+from mtl_sched.plugins import IMPORT_ENV, export_plugins, import_plugins
 from mtl_sched.results import ResultsStoreError
 from mtl_sched.script_args import parse_key_value, positive_int, seed_list
 
@@ -58,9 +64,22 @@ def _benchmark_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mtl-sched", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--import",
+        dest="plugins",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help=(
+            "import MODULE first (repeatable): a module of your own that registers benchmarks "
+            f"or schedulers; added to ${IMPORT_ENV}, so sweep workers import it too"
+        ),
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="train a scheduler agent on 'synthetic' and compare")
+    demo = commands.add_parser(
+        "demo", help="train the default agent on 'synthetic-prerequisite' and compare"
+    )
     demo.add_argument("--agent-steps", type=positive_int, default=None, help="agent training steps")
     demo.add_argument("--agent-seed", type=int, default=None, help="seed of agent training")
     demo.add_argument(
@@ -247,99 +266,14 @@ def _run(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def _task_subsets(text: str) -> tuple[int, int]:
-    """``"LO-HI"`` (or ``"N"``, for ``N-N``) as task counts."""
-    low, separator, high = text.partition("-")
-    try:
-        bounds = (int(low), int(high if separator else low))
-    except ValueError:
-        bounds = (0, 0)
-    if min(bounds) < 1 or bounds[0] > bounds[1]:
-        raise ValueError(
-            f"--task-subsets must be LO-HI with task counts 1 <= LO <= HI (e.g. 3-8); got {text!r}"
-        )
-    return bounds
-
-
-def _benchmark_list(text: str) -> str:
-    """The comma-separated benchmark names of ``--benchmark``, each registered."""
-    from mtl_sched.benchmarks import benchmark_names
-
-    names = [name.strip() for name in text.split(",")]
-    for name in names:
-        if name not in benchmark_names():
-            raise ValueError(
-                f"--benchmark: unknown benchmark {name!r}; registered: "
-                f"{', '.join(benchmark_names())}"
-            )
-    return ",".join(names)
-
-
-def _train_agent(args: argparse.Namespace) -> int:
-    from mtl_sched.agents.training import (
-        AgentSettings,
-        Terminated,
-        TrainAgentConfig,
-        stored_identity,
-        train_agent,
-    )
-
-    try:
-        # A resumed run takes its identity from disk; flags given explicitly must agree with it.
-        stored = stored_identity(args.out) if args.resume else {}
-        agent_values = dict(stored.get("agent", {})) | dict(args.setting)
-        options = (
-            dict(stored.get("benchmark_options", {})) | _benchmark_options(args) | dict(args.option)
-        )
-        eval_seeds = args.eval_seeds or tuple(stored.get("eval_seeds", (1_000, 1_001)))
-        benchmark = stored.get("benchmark", "synthetic")
-        if args.benchmark is not None:
-            benchmark = _benchmark_list(args.benchmark)
-        subsets = stored.get("task_subsets")
-        if args.task_subsets is not None:
-            subsets = _task_subsets(args.task_subsets)
-        # a run's stored settings take the defaults of the time they were written
-        settings = AgentSettings.from_dict if args.resume else AgentSettings.from_options
-        config = TrainAgentConfig(
-            out=args.out,
-            benchmark=benchmark,
-            benchmark_options=options,
-            task_subsets=None if subsets is None else tuple(subsets),
-            steps=args.steps,
-            seed=args.seed if args.seed is not None else stored.get("seed", 0),
-            agent=settings(agent_values),
-            eval_every=args.eval_every,
-            eval_seeds=eval_seeds,
-            checkpoint_every=args.checkpoint_every,
-            progress=not args.no_progress,
-        )
-        result = train_agent(config, resume=args.resume)
-    except KeyboardInterrupt as interrupt:
-        what = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
-        print(
-            f"{what}; a checkpoint was written to {args.out}. Continue with: "
-            f"mtl-sched train-agent --out {args.out} --steps {args.steps} --resume",
-            file=sys.stderr,
-        )
-        return 128 + int(signal.SIGTERM) if isinstance(interrupt, Terminated) else 130
-    except (OSError, KeyError, TypeError, ValueError) as err:
-        raise SystemExit(f"mtl-sched train-agent: {err}") from None
-    best = (
-        f"best greedy validation average {result.best_score:.4f} at step {result.best_timesteps}"
-        if result.best_timesteps >= 0
-        else "no greedy evaluation ran"
-    )
-    print(
-        f"trained {result.timesteps} steps into {result.out}; {best}\n"
-        f"run it: mtl-sched run --benchmark {config.benchmark_names[0]} --scheduler qls "
-        f"--agent {result.out}"
-    )
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mtl-sched`` console script."""
     args = build_parser().parse_args(argv)
+    try:
+        export_plugins(args.plugins)
+        import_plugins()  # those of $MTL_SCHED_IMPORT: a bad name fails here, in one line
+    except ValueError as err:
+        raise SystemExit(f"mtl-sched: {err}") from None
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     if args.command == "list":
         listing, failures = _list(args.what, _benchmark_options(args))
@@ -384,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"mtl-sched report: {args.db}: unusable results store ({err})"
             ) from None
     elif args.command == "train-agent":
-        return _train_agent(args)
+        return run_train_agent(args, _benchmark_options(args))
     elif args.command == "demo":
         from mtl_sched.demo import DemoConfig, run_demo
 

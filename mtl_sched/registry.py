@@ -1,7 +1,9 @@
 """Schedulers by name: ``make_scheduler("greedy")``.
 
 Built-in schedulers register themselves when `mtl_sched.baselines` and `mtl_sched.agents` are
-imported; lookups import them on first use, so ``import mtl_sched`` stays light.
+imported; lookups import them on first use, so ``import mtl_sched`` stays light. Lookups also
+import the plugin modules named in ``$MTL_SCHED_IMPORT`` (`mtl_sched.plugins`), whose schedulers
+then resolve like the built-in ones.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mtl_sched.plugins import import_plugins
 from mtl_sched.scheduling import Scheduler, SchedulerInfo
 from mtl_sched.script_args import coerce_value
 
@@ -42,7 +45,8 @@ def register_scheduler(cls: S) -> S:
     return cls
 
 
-def _load_builtins(until: str | None = None) -> None:
+def _load_schedulers(until: str | None = None) -> None:
+    import_plugins()
     for module in _BUILTIN_MODULES:
         if until is not None and until in _SCHEDULERS:
             return
@@ -51,13 +55,13 @@ def _load_builtins(until: str | None = None) -> None:
 
 def scheduler_names() -> list[str]:
     """Names of every registered scheduler, in registration order."""
-    _load_builtins()
+    _load_schedulers()
     return list(_SCHEDULERS)
 
 
 def scheduler_class(name: str) -> type[Scheduler]:
     """The scheduler class registered as ``name``; ``KeyError`` lists the known names."""
-    _load_builtins(until=name)
+    _load_schedulers(until=name)
     try:
         return _SCHEDULERS[name]
     except KeyError:

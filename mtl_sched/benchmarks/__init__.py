@@ -1,4 +1,8 @@
-"""Named benchmarks: ``get_benchmark("synthetic")``."""
+"""Named benchmarks: ``get_benchmark("synthetic")``.
+
+Lookups first import the plugin modules named in ``$MTL_SCHED_IMPORT`` (`mtl_sched.plugins`), so
+benchmarks those modules register resolve like the built-in ones.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from mtl_sched.benchmarks.relations import relations_benchmark
 from mtl_sched.benchmarks.synthetic import synthetic_benchmark
 from mtl_sched.benchmarks.synthetic_family import FAMILY
 from mtl_sched.benchmarks.tagging import tagging_benchmark
+from mtl_sched.plugins import import_plugins
 
 BenchmarkFactory = Callable[..., Benchmark]
 
@@ -29,7 +34,9 @@ def benchmark_factory(name: str) -> BenchmarkFactory:
 
     :param name: registered benchmark name.
     :raises KeyError: naming the known benchmarks, for an unknown name.
+    :raises ValueError: when a plugin module of ``$MTL_SCHED_IMPORT`` cannot be imported.
     """
+    import_plugins()
     try:
         return _BENCHMARKS[name]
     except KeyError:
@@ -39,7 +46,8 @@ def benchmark_factory(name: str) -> BenchmarkFactory:
 
 
 def benchmark_names() -> list[str]:
-    """Names of every registered benchmark."""
+    """Names of every registered benchmark (the plugins' included)."""
+    import_plugins()
     return list(_BENCHMARKS)
 
 
