@@ -97,7 +97,8 @@ def cost_markdown(rows: Sequence[SchedulerCost]) -> str:
     legend = (
         "Means over each scheduler's runs. Search examples: training examples spent before the "
         "run, outside the budget (hand-crafted's weight search, the single-task reference runs "
-        "of adaptive and prior)."
+        "of adaptive and prior, the training of qls's agent: its episodes and greedy "
+        "evaluations)."
     )
     return markdown_table(header, lines) + "\n\n" + legend + "\n"
 
