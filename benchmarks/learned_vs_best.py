@@ -95,7 +95,10 @@ def trained_agent(args: Args, seed: int) -> Path:
     """Train (or resume, or reuse) the agent of ``seed``; returns its output directory."""
     train_on = args.train_on or args.benchmark
     subsets = args.task_subsets.replace("-", ",")
+    # one directory per training setup, so that runs of other settings never share agents
     label = train_on.replace(",", "+") + (f"-subsets-{args.task_subsets}" if subsets else "")
+    label += f"-steps-{args.steps}" if args.steps else ""
+    label += "".join(f"-{text.replace('=', '-')}" for text in sorted(args.setting))
     out = Path(args.out) / label / f"seed-{seed}"
     settings = AgentSettings(**dict(parse_key_value(text) for text in args.setting))
     options = {"small": True} if args.small else {}
