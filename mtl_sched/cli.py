@@ -108,7 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LO-HI",
         help="train on every subset of LO to HI tasks of each benchmark, e.g. 3-8",
     )
-    train.add_argument("--steps", type=positive_int, required=True, help="total agent steps")
+    train.add_argument(
+        "--steps",
+        type=positive_int,
+        default=None,
+        help="total agent steps (default: TrainAgentConfig's)",
+    )
     train.add_argument("--out", type=Path, required=True, help="output directory of the run")
     train.add_argument("--seed", type=int, default=None, help="seed of the agent (default: 0)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")

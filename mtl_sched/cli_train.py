@@ -52,6 +52,7 @@ def run_train_agent(args: argparse.Namespace, source_options: dict[str, Any]) ->
         train_agent,
     )
 
+    steps = args.steps if args.steps is not None else TrainAgentConfig.steps
     try:
         # A resumed run takes its identity from disk; flags given explicitly must agree with it.
         stored = stored_identity(args.out) if args.resume else {}
@@ -71,7 +72,7 @@ def run_train_agent(args: argparse.Namespace, source_options: dict[str, Any]) ->
             benchmark=benchmark,
             benchmark_options=options,
             task_subsets=None if subsets is None else tuple(subsets),
-            steps=args.steps,
+            steps=steps,
             seed=args.seed if args.seed is not None else stored.get("seed", 0),
             agent=settings(agent_values),
             eval_every=args.eval_every,
@@ -84,7 +85,7 @@ def run_train_agent(args: argparse.Namespace, source_options: dict[str, Any]) ->
         what = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
         print(
             f"{what}; a checkpoint was written to {args.out}. Continue with: "
-            f"mtl-sched train-agent --out {args.out} --steps {args.steps} --resume",
+            f"mtl-sched train-agent --out {args.out} --steps {steps} --resume",
             file=sys.stderr,
         )
         return 128 + int(signal.SIGTERM) if isinstance(interrupt, Terminated) else 130
