@@ -173,3 +173,20 @@ def test_train_agent_trains_resumes_and_its_directory_runs_as_qls(tmp_path, caps
     argv = ["run", "--benchmark", "synthetic", "--scheduler", "qls", "--agent", str(out)]
     assert main([*argv, "--budget", "320"]) == 0
     assert "qls" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("flags", "expected"), [((), 20_000), (("--steps", "300"), 300)])
+def test_train_agent_steps_default_to_the_configuration(monkeypatch, tmp_path, flags, expected):
+    import mtl_sched.agents.training as training
+
+    seen = []
+
+    def capture(config, resume=False):
+        seen.append(config.steps)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(training, "train_agent", capture)
+    argv = ["train-agent", "--benchmark", "synthetic", "--out", str(tmp_path / "a"), *flags]
+    with pytest.raises(SystemExit, match="stop here"):
+        main(argv)
+    assert seen == [expected] and training.TrainAgentConfig.steps == 20_000
