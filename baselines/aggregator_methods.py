@@ -49,17 +49,7 @@ class UPGradScheduler(DualConeScheduler):
     )
     source = "Quinton & Rey 2024 (Jacobian descent, UPGrad); via TorchJD"
 
-    def __init__(
-        self,
-        pref_vector: tuple[float, ...] | None = None,
-        norm_eps: float = 1e-4,
-        reg_eps: float = 1e-4,
-    ) -> None:
-        super().__init__(pref_vector, norm_eps, reg_eps)
-
-    def build_aggregator(self, tasks: tuple[int, ...]) -> Aggregator:
-        upgrad = torchjd_aggregation().UPGrad
-        return upgrad(pref_vector=self.per_task_tensor(tasks), projector=self.projector())
+    torchjd_class = "UPGrad"
 
 
 @register_scheduler
@@ -82,17 +72,7 @@ class DualProjScheduler(DualConeScheduler):
     description = "every task every step; shared update: mean gradient projected onto the dual cone"
     source = "Lopez-Paz & Ranzato 2017 (GEM); Quinton & Rey 2024; via TorchJD"
 
-    def __init__(
-        self,
-        pref_vector: tuple[float, ...] | None = None,
-        norm_eps: float = 1e-4,
-        reg_eps: float = 1e-4,
-    ) -> None:
-        super().__init__(pref_vector, norm_eps, reg_eps)
-
-    def build_aggregator(self, tasks: tuple[int, ...]) -> Aggregator:
-        dualproj = torchjd_aggregation().DualProj
-        return dualproj(pref_vector=self.per_task_tensor(tasks), projector=self.projector())
+    torchjd_class = "DualProj"
 
 
 @register_scheduler

@@ -254,9 +254,14 @@ class DualConeScheduler(PerTaskValuesScheduler):
     """
 
     solver_packages = QUADPROG_PACKAGES
+    # the name of the TorchJD aggregator class (``UPGrad`` or ``DualProj``)
+    torchjd_class: ClassVar[str]
 
     def __init__(
-        self, pref_vector: Sequence[float] | None, norm_eps: float, reg_eps: float
+        self,
+        pref_vector: tuple[float, ...] | None = None,
+        norm_eps: float = 1e-4,
+        reg_eps: float = 1e-4,
     ) -> None:
         for key, value in (("norm_eps", norm_eps), ("reg_eps", reg_eps)):
             if not (math.isfinite(value) and value >= 0):
@@ -270,3 +275,7 @@ class DualConeScheduler(PerTaskValuesScheduler):
         from torchjd import linalg
 
         return linalg.QuadprogProjector(norm_eps=self.norm_eps, reg_eps=self.reg_eps)
+
+    def build_aggregator(self, tasks: tuple[int, ...]) -> Aggregator:
+        aggregator = getattr(torchjd_aggregation(), self.torchjd_class)
+        return aggregator(pref_vector=self.per_task_tensor(tasks), projector=self.projector())
