@@ -9,7 +9,6 @@ checkpoints must end as the uninterrupted run does, bit for bit on CPU.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -24,6 +23,7 @@ import numpy as np
 import pytest
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
+from test_faults_kill import best, evaluated
 from test_faults_resume import _assert_same_agent
 
 from mtl_sched.agents.boltzmann_gumbel import BoltzmannGumbelDQN
@@ -240,17 +240,6 @@ def end_config(out: Path) -> TrainAgentConfig:
         agent=AgentSettings(learning_starts=10, steps_per_action=2),
         progress=False,
     )
-
-
-def evaluated(out: Path) -> list[tuple[int, float]]:
-    with (out / "evaluations.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
-    return [(int(r["timesteps"]), float(r["validation_average"])) for r in rows]
-
-
-def best(out: Path) -> tuple[int, float]:
-    stored = json.loads((out / "best" / "evaluation.json").read_text())
-    return stored["timesteps"], stored["validation_average"]
 
 
 def test_a_sigterm_during_the_final_evaluation_lets_the_run_finish(
