@@ -49,6 +49,7 @@ class _Adaptive(ReferenceScheduler):
     """
 
     task_symmetric = True
+    needs = frozenset({"references", "evaluation"})
 
     def __init__(
         self,

@@ -150,6 +150,7 @@ class AggregatorScheduler(Scheduler):
 
     kind = "weighting"
     task_symmetric = True
+    needs = frozenset({"model"})
     solver_packages: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:

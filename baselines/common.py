@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import torch
 
-from mtl_sched.scheduling import Scheduler, Step, TrainState
+from mtl_sched.scheduling import LoopNeed, Scheduler, Step, TrainState
 
 if TYPE_CHECKING:
     from mtl_sched.benchmarks.base import Benchmark
@@ -78,6 +78,7 @@ class ReferenceScheduler(Scheduler):
     """
 
     requires_references: ClassVar[bool] = True
+    needs: ClassVar[frozenset[LoopNeed]] = frozenset({"references"})
 
     def __init__(self, references: Sequence[float] | None = None, reference_seed: int = 0) -> None:
         super().__init__()

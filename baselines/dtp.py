@@ -14,6 +14,7 @@ from mtl_sched.registry import register_scheduler
 from mtl_sched.scheduling import (
     CombineContext,
     EvalOutcome,
+    LoopNeed,
     Scheduler,
     Step,
     StepOutcome,
@@ -58,6 +59,7 @@ class DTPScheduler(Scheduler):
     source = "Guo et al. 2018 (dynamic task prioritization); seed 002, Tables 2, 5, 6"
     kind = "weighting"
     task_symmetric = True
+    needs = frozenset({"outputs"})
 
     def __init__(
         self,
@@ -104,6 +106,15 @@ class DTPScheduler(Scheduler):
         weights = np.ones(self.num_tasks)
         weights[known] = dtp_weights(self.smoothed_kpis[known], self.gamma, self.min_kpi)
         return weights
+
+    def loop_needs(self) -> frozenset[LoopNeed]:
+        # the minibatch KPI and the example-level focal loss read the task outputs
+        needs: set[LoopNeed] = set()
+        if self.kpi == "train" or self.example_gamma > 0:
+            needs.add("outputs")
+        if self.kpi == "validation":
+            needs.add("evaluation")
+        return frozenset(needs)
 
     def plan(self, state: TrainState) -> Step:
         return Step.weighted(self.weights())

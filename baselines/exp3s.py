@@ -16,7 +16,7 @@ from mtl_sched.baselines.common import SamplingScheduler
 from mtl_sched.data.task import Task
 from mtl_sched.models.base import Batch, MTLModel
 from mtl_sched.registry import register_scheduler
-from mtl_sched.scheduling import CombineContext, EvalOutcome, StepOutcome, TrainState
+from mtl_sched.scheduling import CombineContext, EvalOutcome, LoopNeed, StepOutcome, TrainState
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -70,6 +70,7 @@ class Exp3SScheduler(SamplingScheduler):
     description = "Exp3.S bandit over tasks rewarded by learning progress (automated curriculum)"
     source = "Graves et al. 2017 (automated curriculum learning, Exp3.S)"
     task_symmetric = True
+    needs = frozenset({"model", "batches"})
 
     def __init__(
         self,
@@ -119,6 +120,11 @@ class Exp3SScheduler(SamplingScheduler):
         self._last_probabilities = self.policy()
         self._last_train_loss = np.full(self.num_tasks, np.nan)
         self._pending = None
+
+    def loop_needs(self) -> frozenset[LoopNeed]:
+        # the loss change is read from the reported losses; the prediction gain re-evaluates
+        # the step's minibatch with the model
+        return frozenset() if self.progress == "loss-change" else self.needs
 
     def policy(self) -> np.ndarray:
         """``pi = (1 - eps) softmax(w) + eps / K``."""
@@ -184,8 +190,9 @@ class Exp3SScheduler(SamplingScheduler):
         if self.progress == "prediction-gain":
             if self._pending is None:
                 raise RuntimeError(
-                    "exp3s with progress='prediction-gain' needs the step's minibatch in "
-                    "CombineContext.batches (the Trainer provides it)"
+                    "exp3s with progress='prediction-gain' needs the step's minibatch: in a "
+                    "loop of your own, call driver.combine(losses, model=your_model, "
+                    "batches=batches) before driver.report(...) (the Trainer passes them)"
                 )
             model, name, batch, before = self._pending
             self._pending = None

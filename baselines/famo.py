@@ -72,6 +72,7 @@ class FAMOScheduler(Scheduler):
     source = "Liu et al. 2023 (FAMO: fast adaptive multitask optimization, NeurIPS)"
     kind = "weighting"
     task_symmetric = True
+    needs = frozenset({"combine"})
 
     def __init__(self, w_lr: float = 0.025, decay: float = 1e-3) -> None:
         super().__init__()

@@ -25,6 +25,7 @@ class FocalLossScheduler(Scheduler):
     source = "Lin et al. 2017 (focal loss); seed 002, Table 2"
     kind = "weighting"
     task_symmetric = True
+    needs = frozenset({"outputs"})
 
     def __init__(self, gamma: float = 2.0) -> None:
         super().__init__()

@@ -52,6 +52,7 @@ class GradNormScheduler(Scheduler):
     source = "Chen et al. 2018 (GradNorm); seed 002, Tables 2, 5, 6"
     kind = "weighting"
     task_symmetric = True
+    needs = frozenset({"model"})
 
     def __init__(
         self,

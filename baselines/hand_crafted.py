@@ -123,6 +123,7 @@ class HandCraftedScheduler(Scheduler):
     description = "every task every step with fixed weights found by search on validation data"
     source = "seed 002, Tables 2, 5, 6 (Hand Crafted); coordinate search over a candidate set"
     kind = "weighting"
+    needs = frozenset({"weights"})
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ class LossExponentiationScheduler(Scheduler):
     source = "seed 002, Table 2 (Loss Exponentiation)"
     kind = "weighting"
     task_symmetric = True
+    needs = frozenset({"combine"})
 
     def __init__(self, exponent: float = 1.15) -> None:
         super().__init__()

@@ -24,7 +24,7 @@ import numpy as np
 from mtl_sched.baselines.common import SamplingScheduler
 from mtl_sched.data.task import Task
 from mtl_sched.registry import register_scheduler
-from mtl_sched.scheduling import TrainState
+from mtl_sched.scheduling import LoopNeed, TrainState
 
 
 def _check_stage(index: int, stage: Mapping[str, float]) -> dict[str, float]:
@@ -66,6 +66,7 @@ class PhasedScheduler(SamplingScheduler):
     description = "consecutive stages over the budget, each sampling from its own task weights"
     source = "staged curricula (e.g. pre-train on one task, then add another); weights by hand"
     task_symmetric = True  # tasks are named, so relabelling the tasks relabels the plan
+    needs = frozenset({"budget", "train_sizes"})
 
     def __init__(
         self,
@@ -94,6 +95,10 @@ class PhasedScheduler(SamplingScheduler):
         # stage i covers [ends[i-1], ends[i]) of the budget; the last one runs to the end
         self._ends = np.cumsum(self.fractions)
         self._distributions = np.zeros((0, 0))
+
+    def loop_needs(self) -> frozenset[LoopNeed]:
+        # only the default single stage weights the tasks by their training-set sizes
+        return self.needs if self.stages is None else frozenset({"budget"})
 
     def reset(self, tasks: Sequence[Task], seed: int) -> None:
         super().reset(tasks, seed)

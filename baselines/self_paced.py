@@ -26,7 +26,7 @@ import torch
 
 from mtl_sched.data.task import Task
 from mtl_sched.registry import register_scheduler
-from mtl_sched.scheduling import CombineContext, Scheduler, Step, TrainState
+from mtl_sched.scheduling import CombineContext, LoopNeed, Scheduler, Step, TrainState
 
 
 def self_paced_weights(
@@ -56,6 +56,7 @@ class SelfPacedScheduler(Scheduler):
     source = "Li et al. 2017 (self-paced multi-task learning); seed 002, Table 2"
     kind = "weighting"
     task_symmetric = True
+    needs = frozenset({"combine"})
 
     def __init__(
         self,
@@ -88,6 +89,10 @@ class SelfPacedScheduler(Scheduler):
         if self._lambda0 is None:
             raise RuntimeError("the threshold is set by the first combine of the run")
         return self._lambda0 * self.growth**step
+
+    def loop_needs(self) -> frozenset[LoopNeed]:
+        # example-level weights are computed from each unit's loss in the task outputs
+        return frozenset({"outputs"}) if self.level == "example" else self.needs
 
     def plan(self, state: TrainState) -> Step:
         return Step.weighted([1.0] * self.num_tasks)

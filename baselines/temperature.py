@@ -27,6 +27,7 @@ class TemperatureScheduler(SamplingScheduler):
     description = "sample a task with probability proportional to (training-set size)^(1/T)"
     source = "temperature sampling, common multi-task NLP practice (Jean et al. 2019 compare it)"
     task_symmetric = True
+    needs = frozenset({"train_sizes"})
 
     def __init__(self, temperature: float = 2.0) -> None:
         super().__init__()

@@ -34,6 +34,7 @@ class UncertaintyWeighting(Scheduler):
     source = "Kendall, Gal and Cipolla 2018; seed 002, Tables 2, 5, 6"
     kind = "weighting"
     task_symmetric = True
+    needs = frozenset({"combine", "parameters"})
 
     def __init__(
         self,

@@ -6,56 +6,50 @@ model's class probabilities on each task's probe set into the observation histog
 the trainer's probe pass does (both go through `mtl_sched.probing.probe_from_probabilities`),
 and asks the scheduler for the next step::
 
-    driver = SchedulerDriver(scheduler, ["sentiment", "topic"], seed=0)
+    driver = SchedulerDriver(scheduler, ["sentiment", "topic"], seed=0, budget=10_000)
     while not driver.done:
         probs = my_probe_probabilities() if driver.needs_probe else None
         step = driver.next_step(probs, targets=probe_labels)
-        losses = torch.stack([my_loss(task) for task in step.tasks])
+        sizes = driver.batch_sizes(32)  # shrunk on the last step to end at the budget
+        losses = torch.stack([my_loss(task, n) for task, n in zip(step.tasks, sizes)])
         loss = driver.combine(losses)  # the weighted sum, or the scheduler's own combination
         optimizer.zero_grad(); loss.backward(); optimizer.step()
-        driver.report(losses, batch_sizes=[32] * len(step.tasks))
+        driver.report(losses, batch_sizes=sizes)
 
 A selection scheduler returns one task with weight 1 (`next_task` gives its index); a weighting
-scheduler returns every task with its loss weight. What each built-in scheduler needs from you:
+scheduler returns every task with its loss weight. What else a scheduler needs from your loop
+(`combine` with the task outputs or the model, validation scores, training-set sizes, ...) is
+its ``loop_needs()`` (see `mtl_sched.scheduling.LoopNeed`); the driver checks each where it is
+due and names the missing argument, and `mtl_sched.scheduler_needs.needs_table` lists them for
+every scheduler.
 
-- the plan alone (``loss = sum_k w_k L_k`` is their whole combination): ``uniform``,
-  ``random``, ``round-robin``, ``constant-schedule``, ``exponential-schedule``,
-  ``sigmoid-schedule``, ``proportional`` and ``temperature`` (pass ``train_sizes``),
-  ``hand-crafted`` (``weights=``), ``prior-easy``/``prior-hard`` (``references=``),
-  ``greedy`` (reads the losses you ``report``), ``adaptive``/``adaptive-implicit``
-  (``references=``; read the scores you ``report_evaluation``), ``qls`` (probe data, see below);
-- ``combine(losses)`` on the task losses alone: ``loss-exponentiation``, ``self-paced`` with
-  ``level="task"``, and ``uncertainty``, whose learnable log-variances (``driver.parameters()``)
-  must also go into your optimizer;
-- ``combine(losses, outputs=...)`` with each planned task's `TaskOutput` (logits and targets of
-  its prediction units): ``focal``, ``self-paced`` with ``level="example"``, ``dtp`` (its
-  default ``kpi="train"``; ``kpi="validation"`` reads ``report_evaluation`` instead);
-- ``combine(losses, model=..., ...)`` with a model satisfying `MTLModel`: ``gradnorm``
-  (differentiates each task loss with respect to the parameters the model's
-  ``last_shared_layer()`` returns, or those its ``layer=`` hyperparameter names)
-  and ``exp3s`` with ``progress="prediction-gain"`` (re-evaluates ``model.task_output`` on the
-  step's ``batches`` before the update in ``combine`` and after it in ``report``;
-  ``progress="loss-change"`` needs only ``report``).
+The driver keeps the run at exactly its ``budget``, as the `Trainer` does: ``examples_left``
+says how many examples remain, ``next_step`` leaves out of the last plan the tasks that no
+example is left for, ``batch_sizes(batch_size)`` gives the minibatch sizes to draw (shrunk on
+the last step), and ``report`` refuses a step that draws past the budget.
 
 Schedulers with ``requires_probe`` (``qls``) read the uncertainty histograms of the model's
 class probabilities on a fixed probe set of each task. Give them, at the steps where
 ``needs_probe`` is true, to ``next_step`` or through ``probe_fn``. To match an agent trained in
-`mtl_sched.envs.MTLSchedulingEnv`, use the probe set the trainer uses: the first
-``probe.pool_size`` validation examples of each task (all of them when it is ``None``), with the
-model in evaluation mode.
+`mtl_sched.envs.MTLSchedulingEnv`, use the probe set the trainer uses, with the model in
+evaluation mode: each task's whole validation split when ``probe.pool_size`` is ``None`` (the
+default), else the examples `Trainer.probe_pool` names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
 
-from mtl_sched.probe_inputs import PerTask, ProbeData, check_probe_data
-from mtl_sched.probing import ProbeConfig, ProbeResult, probe_from_probabilities
+from mtl_sched.driver_inputs import ProbeFn, ProbeReader, as_floats, task_stand_ins
+from mtl_sched.probe_inputs import PerTask, ProbeData
+from mtl_sched.probing import ProbeConfig, ProbeResult
+from mtl_sched.scheduler_needs import missing_need_message, needs_combine
 from mtl_sched.scheduling import (
+    COMBINE_ARGUMENTS,
     CombineContext,
     EvalOutcome,
     EvalResult,
@@ -64,37 +58,24 @@ from mtl_sched.scheduling import (
     Step,
     StepOutcome,
     TrainState,
+    fit_to_budget,
 )
 
 if TYPE_CHECKING:
     from mtl_sched.data.task import Task
     from mtl_sched.models.base import Batch, MTLModel, TaskOutput
 
-ProbeFn = Callable[[], ProbeData | PerTask]
+__all__ = ["ProbeData", "ProbeFn", "SchedulerDriver"]
 
 
-class _NamedTask:
-    """Stands in for a `Task` when the loop owns its data: a name and, if known, a size."""
-
-    def __init__(self, name: str, train_size: int | None) -> None:
-        self.name = name
-        self.train_size = train_size
-
-    def size(self, split: str = "train") -> int:
-        if split != "train" or self.train_size is None:
-            raise ValueError(
-                f"the scheduler asked for the size of task {self.name!r}'s {split} split: pass "
-                "train_sizes=[...] (training examples per task) to SchedulerDriver"
-            )
-        return self.train_size
-
-
-class SchedulerDriver:
+class SchedulerDriver(ProbeReader):
     """Run a scheduler inside a training loop you own.
 
-    Per step: ``next_step`` (with probe data when ``needs_probe``), train the planned tasks,
-    optionally ``combine`` their losses, then ``report`` what was trained. Call
-    ``report_evaluation`` after validating, for schedulers that read validation scores.
+    Per step: ``next_step`` (with probe data when ``needs_probe``), draw ``batch_sizes(n)``
+    examples of the planned tasks and train them, ``combine`` their losses, then ``report``
+    what was trained. Call ``report_evaluation`` after validating, for schedulers that read
+    validation scores. ``needs`` holds what the scheduler needs from the loop (its
+    ``loop_needs()``); the driver refuses a step that leaves any of it out.
 
     :param scheduler: any scheduler (e.g. ``make_scheduler("round-robin")`` or a
         `mtl_sched.agents.QLSScheduler`); it is reset here with the task names and ``seed``.
@@ -130,7 +111,13 @@ class SchedulerDriver:
             raise ValueError("SchedulerDriver needs at least one task")
         if budget < 0:
             raise ValueError(f"budget must be non-negative; got {budget}")
-        stand_ins = self._task_objects(tasks, train_sizes)
+        self.needs = scheduler.loop_needs()
+        if "budget" in self.needs and budget == 0:
+            raise ValueError(missing_need_message(scheduler, "budget"))
+        named = all(isinstance(t, str) for t in tasks)
+        if "train_sizes" in self.needs and named and train_sizes is None:
+            raise ValueError(missing_need_message(scheduler, "train_sizes"))
+        stand_ins = task_stand_ins(tasks, train_sizes)
         self.task_names: tuple[str, ...] = tuple(t.name for t in stand_ins)
         if len(set(self.task_names)) != len(self.task_names):
             raise ValueError(f"task names must be unique; got {list(self.task_names)}")
@@ -155,17 +142,7 @@ class SchedulerDriver:
         self.last_probe: ProbeResult | None = None
         self._pending: Step | None = None
         self._pending_state: TrainState | None = None
-
-    @staticmethod
-    def _task_objects(
-        tasks: Sequence[str] | Sequence[Task], train_sizes: Sequence[int] | None
-    ) -> list[Any]:
-        if not all(isinstance(t, str) for t in tasks):
-            return list(tasks)
-        if train_sizes is not None and len(train_sizes) != len(tasks):
-            raise ValueError(f"{len(train_sizes)} train_sizes for {len(tasks)} tasks")
-        sizes = list(train_sizes) if train_sizes is not None else [None] * len(tasks)
-        return [_NamedTask(str(n), s) for n, s in zip(tasks, sizes, strict=True)]
+        self._combined = False
 
     # ------------------------------------------------------------------------------ state
     @property
@@ -174,20 +151,31 @@ class SchedulerDriver:
         return len(self.task_names)
 
     @property
-    def needs_probe(self) -> bool:
-        """Whether the next ``next_step`` reads probe data (compute probabilities only then)."""
-        return self.scheduler.requires_probe and self.scheduler.wants_probe(self.step)
-
-    @property
     def owns_combination(self) -> bool:
-        """Whether the scheduler combines the task losses itself (call ``combine``); when false,
-        ``combine`` is the plain weighted sum of the plan."""
-        return type(self.scheduler).combine is not Scheduler.combine
+        """Whether the scheduler combines the task losses itself (``combine`` must make the
+        loss, and ``report`` refuses a step without it); when false, ``combine`` is the plain
+        weighted sum of the plan."""
+        return needs_combine(self.needs)
 
     @property
     def done(self) -> bool:
         """Whether the example budget is spent (never, without a budget)."""
         return self.budget > 0 and self.examples_seen >= self.budget
+
+    @property
+    def examples_left(self) -> int | None:
+        """Training examples the budget still allows (``None`` without a budget)."""
+        return self.budget - self.examples_seen if self.budget > 0 else None
+
+    def batch_sizes(self, batch_size: int) -> list[int]:
+        """The minibatch size of each task of the planned step, in plan order, so that the run
+        stops at exactly its budget: ``batch_size`` each while they fit, the examples left
+        split evenly (the first tasks one more) on the last step, as the `Trainer` draws.
+
+        :param batch_size: examples per task minibatch, at least 1.
+        """
+        plan, _ = self._require_pending("batch_sizes")
+        return fit_to_budget(plan, batch_size, self.examples_left)[1]
 
     def parameters(self) -> list[torch.nn.Parameter]:
         """The scheduler's learnable terms: add them to your optimizer (without weight decay)."""
@@ -208,44 +196,6 @@ class SchedulerDriver:
             probe=probe,
         )
 
-    # ------------------------------------------------------------------------------ probe
-    def probe_result(
-        self,
-        probabilities: PerTask,
-        targets: PerTask | None = None,
-        losses: PerTask | None = None,
-    ) -> ProbeResult:
-        """Validate per-task probe predictions and summarize them as the probe pass does.
-
-        :param probabilities: class probabilities per task, shape ``(N_k, C_k)``.
-        :param targets: gold labels per task, shape ``(N_k,)``, or ``None``.
-        :param losses: per-unit losses per task, shape ``(N_k,)``, or ``None``.
-        :raises NonFiniteLossError: (kind ``"probe"``, at the driver's step) naming the first
-            task whose probabilities or losses are NaN or infinite.
-        """
-        return self._summarize(ProbeData(probabilities, targets, losses))
-
-    def _summarize(self, data: ProbeData) -> ProbeResult:
-        probs, gold, unit_losses = check_probe_data(data, self.task_names, self.atol, self.step)
-        return probe_from_probabilities(
-            probs, self.probe_config, gold, unit_losses, self.task_names, self.step
-        )
-
-    def _probe_for_step(
-        self, probabilities: PerTask | None, targets: PerTask | None, losses: PerTask | None
-    ) -> ProbeResult | None:
-        if not self.needs_probe:
-            return None
-        if probabilities is not None:
-            return self._summarize(ProbeData(probabilities, targets, losses))
-        if self.probe_fn is None:
-            raise ValueError(
-                f"scheduler {self.scheduler.name!r} reads the probe at step {self.step}: pass "
-                "next_step(probabilities, targets=...) or give SchedulerDriver a probe_fn"
-            )
-        produced = self.probe_fn()
-        return self._summarize(produced if isinstance(produced, ProbeData) else ProbeData(produced))
-
     # --------------------------------------------------------------------------- planning
     def next_step(
         self,
@@ -257,7 +207,8 @@ class SchedulerDriver:
         """The scheduler's plan for the next optimizer step.
 
         Probe data are read only when ``needs_probe`` is true (otherwise ignored, and
-        ``probe_fn`` is not called).
+        ``probe_fn`` is not called). On the last step of a budget, tasks that no example is
+        left for are left out of the plan.
 
         :param probabilities: class probabilities per task on its probe set, shape
             ``(N_k, C_k)``, as a sequence in task order or a mapping by task name.
@@ -266,11 +217,17 @@ class SchedulerDriver:
         :param losses: per-unit losses per task, shape ``(N_k,)``.
         :raises NonFiniteLossError: (kind ``"probe"``, at the driver's step) naming the first
             task whose probe probabilities or losses are NaN or infinite; nothing is planned.
+        :raises ValueError: when the budget is spent.
         """
         if self._pending is not None:
             raise RuntimeError(
                 f"step {self.step} was planned but not reported: call report(...) after training "
                 "it, before planning the next step"
+            )
+        if self.done:
+            raise ValueError(
+                f"the budget of {self.budget} examples is spent ({self.examples_seen} seen): "
+                "stop when driver.done"
             )
         probe = self._probe_for_step(probabilities, targets, losses)
         if probe is not None:
@@ -278,7 +235,11 @@ class SchedulerDriver:
         state = self.state(probe)
         plan = self.scheduler.plan(state)
         plan.validate(self.num_tasks)
+        # with fewer examples left than planned tasks, the last tasks draw none (as in the
+        # Trainer); which ones does not depend on the minibatch size
+        plan = fit_to_budget(plan, 1, self.examples_left)[0]
         self._pending, self._pending_state = plan, state
+        self._combined = False
         return plan
 
     def next_task(
@@ -311,8 +272,7 @@ class SchedulerDriver:
         model: MTLModel | None = None,
         batches: Sequence[Batch] = (),
     ) -> torch.Tensor:
-        """The loss to back-propagate for the planned step (see the module docstring for what
-        each scheduler needs).
+        """The loss to back-propagate for the planned step.
 
         :param task_losses: mean loss of each planned task, shape ``(n,)``, in plan order, still
             attached to the graph.
@@ -320,6 +280,8 @@ class SchedulerDriver:
         :param model: the model being trained, satisfying `MTLModel`.
         :param batches: each planned task's minibatch, in plan order, as ``model.task_output``
             takes it.
+        :raises ValueError: naming the argument when the scheduler needs ``outputs``, ``model``
+            or ``batches`` (its ``loop_needs()``) and it is not given.
         """
         plan, state = self._require_pending("combine")
         if task_losses.dim() != 1 or task_losses.shape[0] != len(plan.tasks):
@@ -330,6 +292,14 @@ class SchedulerDriver:
         for name, given in (("outputs", outputs), ("batches", batches)):
             if given and len(given) != len(plan.tasks):
                 raise ValueError(f"{len(given)} {name} for {len(plan.tasks)} planned tasks")
+        given_arguments = {
+            "outputs": bool(outputs),
+            "model": model is not None,
+            "batches": bool(batches),
+        }
+        for need in COMBINE_ARGUMENTS:
+            if need in self.needs and not given_arguments[need]:
+                raise ValueError(missing_need_message(self.scheduler, need))
         context = CombineContext(
             plan=plan,
             model=cast("MTLModel", model),
@@ -337,7 +307,9 @@ class SchedulerDriver:
             state=state,
             batches=batches,
         )
-        return self.scheduler.combine(task_losses, context)
+        combined = self.scheduler.combine(task_losses, context)
+        self._combined = True
+        return combined
 
     def _require_pending(self, caller: str) -> tuple[Step, TrainState]:
         if self._pending is None or self._pending_state is None:
@@ -361,9 +333,13 @@ class SchedulerDriver:
             sum of ``task_losses``).
         :raises NonFiniteLossError: naming the step and the first task whose loss is NaN or
             infinite (nothing is recorded; the scheduler does not observe the step).
+        :raises ValueError: when the scheduler combines the losses itself and ``combine`` was
+            not called, or the batch sizes draw past the budget (nothing is recorded).
         """
         plan, _ = self._require_pending("report")
-        values = _floats(task_losses)
+        if self.owns_combination and not self._combined:
+            raise ValueError(missing_need_message(self.scheduler, "combine"))
+        values = as_floats(task_losses)
         sizes = [batch_sizes] if isinstance(batch_sizes, (int, np.integer)) else list(batch_sizes)
         if len(values) != len(plan.tasks) or len(sizes) != len(plan.tasks):
             raise ValueError(
@@ -375,7 +351,13 @@ class SchedulerDriver:
                 raise NonFiniteLossError(self.task_names[k], self.step, "training", value)
         if any(int(n) != n or n < 1 for n in sizes):
             raise ValueError(f"batch sizes must be positive integers; got {sizes}")
-        total = _floats(loss)[0] if loss is not None else float(np.dot(plan.weights, values))
+        left = self.examples_left
+        if left is not None and sum(sizes) > left:
+            raise ValueError(
+                f"batch sizes {sizes} draw {int(sum(sizes))} examples but the budget of "
+                f"{self.budget} leaves {left}: draw driver.batch_sizes(batch_size)"
+            )
+        total = as_floats(loss)[0] if loss is not None else float(np.dot(plan.weights, values))
         for k, n, value in zip(plan.tasks, sizes, values, strict=True):
             self.examples_per_task[k] += int(n)
             self.train_losses[k] = value
@@ -428,12 +410,3 @@ class SchedulerDriver:
         self.validation = result
         self.scheduler.observe(EvalOutcome(examples_seen=self.examples_seen, result=result))
         return result
-
-
-def _floats(values: float | torch.Tensor | Sequence[float | torch.Tensor]) -> list[float]:
-    """Plain floats from a number, a tensor (any shape) or a sequence of numbers or scalars."""
-    if isinstance(values, torch.Tensor):
-        return [float(v) for v in values.detach().reshape(-1).cpu().tolist()]
-    if isinstance(values, (int, float, np.number)):
-        return [float(values)]
-    return [float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for v in values]

@@ -21,6 +21,10 @@ Three optional hooks serve methods that need more than that:
 - ``preparation_examples``: training examples spent before the run (a weight search, the
   single-task reference runs), reported
   beside the run's own budget so that comparisons can show the full cost.
+
+The `Trainer` gives every scheduler all it can read. A training loop of your own
+(`mtl_sched.hooks.SchedulerDriver`) gives what the scheduler declares in ``needs`` (see
+`LoopNeed`); ``mtl_sched.scheduler_needs.needs_table()`` renders them for every scheduler.
 """
 
 from __future__ import annotations
@@ -29,64 +33,57 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 import numpy as np
 import torch
 
+from mtl_sched.errors import NonFiniteLossError
+
 if TYPE_CHECKING:
-    from mtl_sched.benchmarks.base import Benchmark
     from mtl_sched.data.task import Task
     from mtl_sched.models.base import Batch, MTLModel, TaskOutput
     from mtl_sched.probing import ProbeConfig, ProbeResult
+    from mtl_sched.trainer_config import TrainerConfig
+
+__all__ = [
+    "COMBINE_ARGUMENTS",
+    "CombineContext",
+    "EvalOutcome",
+    "EvalResult",
+    "LoopNeed",
+    "NonFiniteLossError",
+    "PreparationSource",
+    "Scheduler",
+    "SchedulerInfo",
+    "SchedulerKind",
+    "Step",
+    "StepOutcome",
+    "TrainState",
+    "fit_to_budget",
+    "weighted_sum",
+]
 
 SchedulerKind = Literal["selection", "weighting"]
 
+LoopNeed = Literal[
+    "combine",
+    "outputs",
+    "model",
+    "batches",
+    "evaluation",
+    "parameters",
+    "probe",
+    "train_sizes",
+    "budget",
+    "references",
+    "weights",
+]
+"""What a scheduler needs from a training loop of your own beyond ``next_step`` and
+``report``; `mtl_sched.scheduler_needs.NEED_USAGE` says what each means and how to give it."""
 
-class NonFiniteLossError(ValueError):
-    """A loss, or the class probabilities behind it, is NaN or infinite: the model's outputs
-    are no longer numbers, and nothing trained, selected or scored from them would mean
-    anything.
-
-    :param task: the task whose loss is not finite; ``None`` when every task loss of a training
-        step is finite but their combination is not.
-    :param step: the training step: the index of the step whose loss it is (``kind="training"``),
-        or the steps taken before the evaluation or probe pass; ``None`` when unknown.
-    :param kind: which loss: ``"training"``, ``"validation"``, ``"test"`` (an evaluation
-        split) or ``"probe"`` (the probe pass's losses and probabilities).
-    :param value: the offending value (NaN or an infinity).
-    :param where: more context, shown after the step (e.g. which environment of a batch).
-    :param hint: what the user can do, appended to the message.
-    """
-
-    def __init__(
-        self,
-        task: str | None,
-        step: int | None,
-        kind: str = "training",
-        value: float = math.nan,
-        where: str = "",
-        hint: str = "",
-    ) -> None:
-        self.task = task
-        self.step = step
-        self.kind = kind
-        self.value = value
-        self.where = where
-        self.hint = hint
-        which = f"of task {task!r}" if task is not None else "of the combined step loss"
-        when = f" at step {step}" if step is not None else ""
-        context = f" ({where})" if where else ""
-        advice = f"; {hint}" if hint else ""
-        super().__init__(
-            f"non-finite {kind} loss ({value}) {which}{when}{context}: the model's outputs are "
-            f"no longer finite (a learning rate too high?){advice}"
-        )
-
-    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
-        # rebuilt from its fields, not its message, so that it survives worker processes
-        fields = (self.task, self.step, self.kind, self.value, self.where, self.hint)
-        return type(self), fields
+# the needs that are arguments of ``combine``; each implies "combine"
+COMBINE_ARGUMENTS: tuple[LoopNeed, ...] = ("outputs", "model", "batches")
 
 
 @dataclass(frozen=True)
@@ -247,6 +244,54 @@ class SchedulerInfo:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+def fit_to_budget(plan: Step, batch_size: int, examples_left: int | None) -> tuple[Step, list[int]]:
+    """The plan and per-task minibatch sizes of a step that may draw ``examples_left`` more
+    examples: the run stops at exactly its budget.
+
+    Every planned task draws ``batch_size`` examples while they fit; otherwise the examples
+    left are split evenly, the first tasks of the plan taking one more each, and tasks left
+    with none are dropped from the plan (their weights with them).
+
+    :param plan: the scheduler's plan.
+    :param batch_size: examples per task minibatch, at least 1.
+    :param examples_left: examples the budget still allows (``None``: no budget), at least 1.
+    :return: the plan narrowed to the tasks that draw examples, and their sizes in plan order.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1; got {batch_size}")
+    if examples_left is not None and examples_left < 1:
+        raise ValueError(
+            f"examples_left must be at least 1 (the budget is spent); got {examples_left}"
+        )
+    count = len(plan.tasks)
+    if examples_left is None or count * batch_size <= examples_left:
+        return plan, [batch_size] * count
+    base, extra = divmod(examples_left, count)
+    sizes = [min(batch_size, base + (1 if i < extra else 0)) for i in range(count)]
+    kept = [i for i, n in enumerate(sizes) if n > 0]
+    if len(kept) < count:
+        plan = Step(tuple(plan.tasks[i] for i in kept), tuple(plan.weights[i] for i in kept))
+    return plan, [sizes[i] for i in kept]
+
+
+class PreparationSource(Protocol):
+    """What `Scheduler.prepare` may read of the benchmark of the coming runs: its ``name`` and
+    ``fingerprint()`` (keys of cached preparations), ``num_tasks``, ``trainer_config`` (budget,
+    optimizer and probe settings) and ``decision_steps`` (minibatches per agent decision). A
+    `mtl_sched.benchmarks.Benchmark` is one; a scheduler whose preparation trains on the
+    benchmark (single-task references, a weight search) takes a whole ``Benchmark``, which the
+    runners always pass."""
+
+    name: str
+    trainer_config: TrainerConfig
+    decision_steps: int
+
+    @property
+    def num_tasks(self) -> int: ...
+
+    def fingerprint(self) -> str: ...
+
+
 def weighted_sum(losses: torch.Tensor, plan: Step) -> torch.Tensor:
     """``sum_i w_i L_i`` over the planned tasks (``losses`` in plan order)."""
     weights = torch.as_tensor(plan.weights, dtype=losses.dtype, device=losses.device)
@@ -263,7 +308,9 @@ class Scheduler(ABC):
     keyword argument, or ``prepare(benchmark)``, which reads the benchmark's cached ones.
     ``task_symmetric`` schedulers treat tasks alike (relabelling the tasks relabels the plan);
     the property tests check it. It is off by default: order-dependent methods (round-robin, a
-    coordinate search, a trained policy) need not say so.
+    coordinate search, a trained policy) need not say so. ``needs`` declares what a training
+    loop of your own must provide under the default hyperparameters (see `LoopNeed`);
+    schedulers whose hyperparameters change that override ``loop_needs``.
     """
 
     name: ClassVar[str] = ""
@@ -273,6 +320,7 @@ class Scheduler(ABC):
     requires_probe: ClassVar[bool] = False
     requires_references: ClassVar[bool] = False
     task_symmetric: ClassVar[bool] = False
+    needs: ClassVar[frozenset[LoopNeed]] = frozenset()
 
     def __init__(self) -> None:
         self.task_names: tuple[str, ...] = ()
@@ -288,12 +336,24 @@ class Scheduler(ABC):
         """The probe settings this scheduler's observation needs (``requires_probe`` only)."""
         return None
 
+    @classmethod
+    def default_needs(cls) -> frozenset[LoopNeed]:
+        """What a training loop of your own must provide under the default hyperparameters:
+        ``needs``, with ``"probe"`` for ``requires_probe`` schedulers."""
+        probe: frozenset[LoopNeed] = frozenset({"probe"}) if cls.requires_probe else frozenset()
+        return cls.needs | probe
+
+    def loop_needs(self) -> frozenset[LoopNeed]:
+        """What a training loop of your own must provide for this scheduler as configured
+        (``default_needs`` unless a hyperparameter changes what the scheduler reads)."""
+        return self.default_needs()
+
     def wants_probe(self, step: int) -> bool:
         """Whether ``plan`` at optimizer step ``step`` will read ``state.probe`` (a probe pass
         is only computed then)."""
         return self.requires_probe
 
-    def prepare(self, benchmark: Benchmark) -> None:  # noqa: B027
+    def prepare(self, benchmark: PreparationSource) -> None:  # noqa: B027
         """Fetch, once and before any run, what this scheduler needs from ``benchmark``.
 
         Runners (``compare_schedulers``, ``mtl-sched run``) call it before training; the default
