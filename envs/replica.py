@@ -1,8 +1,9 @@
 """`ReplicaTrainer`: one replica of a batched model, seen through the `Trainer` interface.
 
-`mtl_sched.envs.batched.BatchedSchedulingVecEnv` trains and probes all of its replicas at once;
-each of its environments is an `MTLSchedulingEnv` whose trainer is a `ReplicaTrainer`, so the
-rewards, penalty, episodes and ``info`` keys stay `MTLSchedulingEnv`'s own code.
+`mtl_sched.envs.batched_vec_env.BatchedSchedulingVecEnv` trains and probes all of its replicas
+at once; each of its environments is an `MTLSchedulingEnv` whose trainer is a `ReplicaTrainer`,
+so the rewards, penalty, episodes and ``info`` keys stay `MTLSchedulingEnv`'s own code. A
+replica reads its env through `ReplicaOwner`, so that neither module imports the other.
 """
 
 from __future__ import annotations
@@ -10,16 +11,39 @@ from __future__ import annotations
 import copy
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from mtl_sched.probing import ProbeConfig, ProbeResult
 from mtl_sched.scheduling import Step, StepOutcome
-from mtl_sched.training import TrainerConfig
+from mtl_sched.task_sampler import TaskSampler
+from mtl_sched.trainer_config import TrainerConfig
 
-if TYPE_CHECKING:
-    from mtl_sched.envs.batched import BatchedSchedulingVecEnv
+
+class ReplicaOwner(Protocol):
+    """What a `ReplicaTrainer` reads of the batched env that trains it
+    (`mtl_sched.envs.batched_vec_env.BatchedSchedulingVecEnv` is one)."""
+
+    task_names: tuple[str, ...]
+    trainer_config: TrainerConfig
+    probe_config: ProbeConfig
+    plans: list[Step]
+
+    def replica_samplers(self, index: int) -> list[TaskSampler]:
+        """The data samplers of replica ``index``, one per task.
+
+        :param index: the replica's index in the batch.
+        """
+        ...
+
+    def probe_replicas(self, replicas: Sequence[int], tasks: Sequence[int]) -> list[ProbeResult]:
+        """One probe pass of the given replicas over the given tasks.
+
+        :param replicas: replica indices.
+        :param tasks: task indices, in the order of each result's rows.
+        """
+        ...
 
 
 class ReplicaTrainer:
@@ -36,7 +60,7 @@ class ReplicaTrainer:
     :param seed: its trainer seed (model initialization and data order).
     """
 
-    def __init__(self, owner: BatchedSchedulingVecEnv, index: int, seed: int) -> None:
+    def __init__(self, owner: ReplicaOwner, index: int, seed: int) -> None:
         self.owner = owner
         self.index = index
         self.seed = seed
@@ -58,10 +82,7 @@ class ReplicaTrainer:
         its weights and optimizer state belong to the batched env's state
         (`BatchedSchedulingVecEnv.get_state`)."""
         return {
-            "samplers": [
-                {"rng": s.rng.bit_generator.state, "order": s.order.copy(), "position": s.position}
-                for s in self.owner._samplers[self.index]
-            ],
+            "samplers": [sampler.state() for sampler in self.owner.replica_samplers(self.index)],
             "step_count": self.step_count,
             "examples_seen": self.examples_seen,
             "examples_per_task": self.examples_per_task.copy(),
@@ -72,11 +93,9 @@ class ReplicaTrainer:
 
     def load_training_state(self, state: dict[str, Any]) -> None:
         """Restore a `training_state` (of a replica of the same index and seed)."""
-        samplers = self.owner._samplers[self.index]
+        samplers = self.owner.replica_samplers(self.index)
         for sampler, stored in zip(samplers, state["samplers"], strict=True):
-            sampler.rng.bit_generator.state = stored["rng"]
-            sampler.order = np.asarray(stored["order"]).copy()
-            sampler.position = int(stored["position"])
+            sampler.load_state(stored)
         self.step_count = int(state["step_count"])
         self.examples_seen = int(state["examples_seen"])
         self.examples_per_task = np.asarray(state["examples_per_task"]).copy()

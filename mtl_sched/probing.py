@@ -25,8 +25,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+from mtl_sched.errors import NonFiniteLossError
 from mtl_sched.models.base import Batch, MTLModel, TaskOutput, task_outputs
-from mtl_sched.scheduling import NonFiniteLossError
 from mtl_sched.uncertainty import UncertaintyMeasure, batch_hard_indices, histogram, uncertainty
 
 PoolSelection = Literal["first", "stratified"]

@@ -9,8 +9,8 @@ import torch
 from mtl_sched.benchmarks.synthetic import INPUT_DIM
 from mtl_sched.models.shared_mlp import SharedMLP
 from mtl_sched.registry import make_scheduler
-from mtl_sched.scheduling import Step
-from mtl_sched.training import Trainer, TrainerConfig, materialize
+from mtl_sched.scheduling import NonFiniteLossError, Step
+from mtl_sched.training import TaskSampler, Trainer, TrainerConfig, materialize
 
 BATCH = 32  # the tiny benchmark's batch size
 
@@ -289,3 +289,26 @@ def test_materialize_stacks_vectors_keeps_ragged_rows_and_respects_selections():
     assert columns["tokens"].dtype == object and columns["tokens"].tolist() == [[], ["a"]]
     assert columns["label"].tolist() == [2, 0]
     assert all(values.flags.writeable for values in columns.values())
+
+
+def test_a_sampler_restored_from_its_state_draws_what_the_original_draws():
+    sampler = TaskSampler(5, np.random.default_rng([0, 1]))
+    first = sampler.take(7)  # one epoch and two of the next
+    assert sorted(first[:5].tolist()) == [0, 1, 2, 3, 4]
+    stored = sampler.state()
+    expected = sampler.take(9)
+    restored = TaskSampler(5, np.random.default_rng(123))
+    restored.load_state(stored)
+    assert restored.take(9).tolist() == expected.tolist()
+    assert sampler.take(4).tolist() == restored.take(4).tolist()
+
+
+def test_a_training_step_error_names_the_first_non_finite_task_else_the_combination():
+    error = NonFiniteLossError.of_training_step(
+        ["a", "b", "c"], [1.0, math.nan, math.inf, 2.0], step=4, hint="lower it"
+    )
+    assert (error.task, error.step, error.kind, error.hint) == ("b", 4, "training", "lower it")
+    assert math.isnan(error.value)
+    combined = NonFiniteLossError.of_training_step(["a", "b"], [1.0, 2.0, math.inf], step=0)
+    assert combined.task is None and combined.value == math.inf
+    assert "of the combined step loss at step 0" in str(combined)

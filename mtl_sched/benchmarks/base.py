@@ -14,7 +14,8 @@ import torch
 from mtl_sched.data.task import Task
 from mtl_sched.models.base import MTLModel
 from mtl_sched.probing import POOL_SELECTIONS, ProbeConfig
-from mtl_sched.training import Trainer, TrainerConfig
+from mtl_sched.trainer_config import TrainerConfig
+from mtl_sched.training import Trainer
 from mtl_sched.uncertainty import MEASURES
 
 # Benchmark options every registered benchmark accepts (`Benchmark.with_probe_options`).

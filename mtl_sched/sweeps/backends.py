@@ -1,7 +1,7 @@
 """Where trials run: in this process, on a local pool of spawned processes, or on Ray.
 
-Every backend runs jobs (`mtl_sched.sweeps.job.SweepJob`: a comparison's `TrialSpec`, a
-study's model) by calling their ``run``, passes `Progress` ``(index, examples seen, budget)``
+Every backend runs jobs (a comparison's `TrialSpec`, or a `mtl_sched.sweeps.job.SweepJob` such
+as a study's model) through `run_job`, passes `Progress` ``(index, examples seen, budget)``
 to a callback while job ``index`` trains, and yields `Finished` ``(index, outcome, error)``
 when it ends (``error`` is the formatted exception of a job that failed; the other jobs go
 on), so the sweep's bookkeeping and progress display do not depend on the backend.
@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mtl_sched.sweeps.job import SweepJob, TrialOutcome
+from mtl_sched.sweeps.job import ProgressReport, SweepJob, TrialOutcome
+from mtl_sched.sweeps.spec import TrialSpec
+from mtl_sched.sweeps.trial import run_trial
 
 BACKENDS = ("local", "ray")
 # Seconds between progress messages of one trial: frequent enough for a bar, cheap to send.
@@ -52,6 +54,25 @@ class Finished:
 
 
 OnProgress = Callable[[Progress], None]
+# What a sweep runs: comparison trials and the jobs of studies.
+Job = TrialSpec | SweepJob
+
+
+def run_job(
+    job: Job, store_path: str, report: ProgressReport | None = None, threads: int | None = 1
+) -> TrialOutcome:
+    """Run ``job`` and store its results, unless they are stored: a comparison trial by
+    `run_trial`, any other job by its own ``run``.
+
+    :param job: the trial or job.
+    :param store_path: the results store file.
+    :param report: progress callback, ``(examples seen, budget)``.
+    :param threads: torch threads of this process (one per worker, so that workers do not
+        oversubscribe the cores); ``None`` leaves the setting alone.
+    """
+    if isinstance(job, TrialSpec):
+        return run_trial(job, store_path, report, threads)
+    return job.run(store_path, report, threads)
 
 
 def _throttled(index: int, send: Callable[[Progress], None]) -> Callable[[int, int], None]:
@@ -71,7 +92,7 @@ def _error_text(exc: BaseException) -> str:
 
 
 def run_in_process(
-    specs: Sequence[SweepJob], store_path: str, on_progress: OnProgress
+    specs: Sequence[Job], store_path: str, on_progress: OnProgress
 ) -> Iterator[Finished]:
     """Run the jobs one after another in this process (no process start-up cost).
 
@@ -82,7 +103,7 @@ def run_in_process(
     for index, spec in enumerate(specs):
         on_progress(Progress(index, 0, 0))
         try:
-            outcome = spec.run(store_path, _throttled(index, on_progress), threads=None)
+            outcome = run_job(spec, store_path, _throttled(index, on_progress), threads=None)
         except Exception as exc:  # one failed job must not stop the sweep
             yield Finished(index, None, _error_text(exc))
             continue
@@ -127,7 +148,7 @@ def _init_pool_worker(progress_queue: Any, parent_pid: int | None = None) -> Non
     _exit_if_orphaned()  # the parent may have died before the signal was asked for
 
 
-def _pool_trial(spec: SweepJob, store_path: str, index: int) -> TrialOutcome:
+def _pool_trial(spec: Job, store_path: str, index: int) -> TrialOutcome:
     _exit_if_orphaned()
     send = _throttled(index, _worker_queue.put)
 
@@ -136,7 +157,7 @@ def _pool_trial(spec: SweepJob, store_path: str, index: int) -> TrialOutcome:
         send(seen, budget)
 
     _worker_queue.put(Progress(index, 0, 0))
-    return spec.run(store_path, report, threads=1)
+    return run_job(spec, store_path, report, threads=1)
 
 
 def _drain(progress_queue: Any, on_progress: OnProgress, empty: type[Exception]) -> None:
@@ -148,7 +169,7 @@ def _drain(progress_queue: Any, on_progress: OnProgress, empty: type[Exception])
 
 
 def run_on_pool(
-    specs: Sequence[SweepJob], store_path: str, on_progress: OnProgress, workers: int
+    specs: Sequence[Job], store_path: str, on_progress: OnProgress, workers: int
 ) -> Iterator[Finished]:
     """Run the jobs on ``workers`` spawned processes with one torch thread each.
 
@@ -216,14 +237,14 @@ def _local_ray_pids(ray: Any) -> list[int]:
     ]
 
 
-def _ray_trial(spec: SweepJob, store_path: str, index: int, progress_queue: Any) -> TrialOutcome:
+def _ray_trial(spec: Job, store_path: str, index: int, progress_queue: Any) -> TrialOutcome:
     report = _throttled(index, progress_queue.put)
     progress_queue.put(Progress(index, 0, 0))
-    return spec.run(store_path, report, threads=1)
+    return run_job(spec, store_path, report, threads=1)
 
 
 def run_on_ray(
-    specs: Sequence[SweepJob],
+    specs: Sequence[Job],
     store_path: str,
     on_progress: OnProgress,
     workers: int,

@@ -1,9 +1,11 @@
-"""What a sweep runs: any job that can tell whether it is stored and can run itself.
+"""What a sweep runs: a scheduler comparison's trials, or any job that can tell whether it is
+stored and can run itself.
 
-A scheduler comparison's `TrialSpec` is one kind of job; a study can define its own (the Q-MTL
-study's models are jobs, `mtl_sched.studies.qmtl_jobs`). Every backend runs a job by calling
-``job.run(store_path, report, threads)`` in a worker, so a job must be picklable (a frozen
-dataclass of plain values) and write its own trial(s) to the store before it returns.
+A comparison's `mtl_sched.sweeps.spec.TrialSpec` is run by `mtl_sched.sweeps.trial.run_trial`;
+a study can define its own jobs (the Q-MTL study's models are, `mtl_sched.studies.qmtl_jobs`),
+which a backend runs by calling ``job.run(store_path, report, threads)`` in a worker
+(`mtl_sched.sweeps.backends.run_job` does either). Both must be picklable (a frozen dataclass of
+plain values) and write their own trial(s) to the store before they return.
 """
 
 from __future__ import annotations

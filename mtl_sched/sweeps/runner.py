@@ -21,12 +21,12 @@ from mtl_sched.results import ResultsStore
 from mtl_sched.sweeps.backends import (
     BACKENDS,
     Finished,
+    Job,
     Progress,
     run_in_process,
     run_on_pool,
     run_on_ray,
 )
-from mtl_sched.sweeps.job import SweepJob
 from mtl_sched.sweeps.spec import TrialSpec
 
 
@@ -116,7 +116,7 @@ def plan_trials(
 class _Display:
     """A bar of finished trials and one bar per running trial."""
 
-    def __init__(self, specs: Sequence[SweepJob], done: int, enabled: bool) -> None:
+    def __init__(self, specs: Sequence[Job], done: int, enabled: bool) -> None:
         self.specs, self.enabled = specs, enabled
         self.trials = tqdm(
             total=done + len(specs), initial=done, unit="trial", desc="trials", disable=not enabled
@@ -160,7 +160,7 @@ class _Display:
         self.trials.close()
 
 
-def pending_trials(specs: Sequence[SweepJob], store_path: str | Path) -> list[SweepJob]:
+def pending_trials(specs: Sequence[Job], store_path: str | Path) -> list[Job]:
     """The jobs of ``specs`` that the store does not hold yet.
 
     :param specs: planned jobs (comparison trials, a study's models).
@@ -172,7 +172,7 @@ def pending_trials(specs: Sequence[SweepJob], store_path: str | Path) -> list[Sw
 
 
 def run_sweep(
-    specs: Sequence[SweepJob],
+    specs: Sequence[Job],
     store_path: str | Path,
     *,
     backend: str = "local",

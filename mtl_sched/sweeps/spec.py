@@ -4,7 +4,8 @@ A trial is one (scheduler, seed) run on a benchmark at an example budget, or, fo
 leave-one-out transfer study, one such run with a task left out. Its stored configuration (see
 `trial_config`) holds ``"comparison"``: a hash shared by every trial of the same comparison
 (benchmark definition, options, budget and kind), which the report groups by. Its metric rows
-and series are listed in `result_rows` and `result_series`.
+and series are listed in `result_rows` and `result_series`; `mtl_sched.sweeps.trial.run_trial`
+runs it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from mtl_sched.benchmarks.base import Benchmark
 from mtl_sched.results import MetricRow, TrialKey, config_hash
 from mtl_sched.scheduling import EvalResult
 from mtl_sched.script_args import coerce_keyword_values
-from mtl_sched.sweeps.job import ProgressReport, TrialOutcome
 from mtl_sched.training import RunResult
 
 COMPARE = "compare"
@@ -107,19 +107,6 @@ class TrialSpec:
         """
         full = cached_benchmark(self.benchmark, dict(self.benchmark_options))
         return trial_key(self, trial_config(self, full)) in finished
-
-    def run(
-        self, store_path: str, report: ProgressReport | None = None, threads: int | None = 1
-    ) -> TrialOutcome:
-        """Train and store the trial (`mtl_sched.sweeps.trial.run_trial`).
-
-        :param store_path: the results store file.
-        :param report: progress callback, ``(examples seen, budget)``.
-        :param threads: torch threads of this process; ``None`` leaves the setting alone.
-        """
-        from mtl_sched.sweeps.trial import run_trial  # the trial module builds on this one
-
-        return run_trial(self, store_path, report, threads)
 
 
 def comparison_config(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any]:

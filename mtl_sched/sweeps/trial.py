@@ -1,4 +1,4 @@
-"""What a comparison trial does (`TrialSpec.run`): train one (scheduler, seed), store it, once.
+"""What a comparison trial does (`run_trial`): train one (scheduler, seed), store it, once.
 
 It runs in a worker process (a local pool's or Ray's) and writes its own trial to the results
 store, so a sweep that is killed keeps every trial finished before the kill. Benchmarks are
@@ -8,10 +8,12 @@ built once per worker process and reused by its later trials.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import torch
 
 from mtl_sched.results import ResultsStore
+from mtl_sched.run_observer import RunObserver
 from mtl_sched.sweeps.job import ProgressReport, TrialOutcome
 from mtl_sched.sweeps.spec import (
     TrialSpec,
@@ -29,6 +31,7 @@ def run_trial(
     store_path: str,
     report: ProgressReport | None = None,
     threads: int | None = 1,
+    observers: Sequence[RunObserver] = (),
 ) -> TrialOutcome:
     """Train ``spec``'s model under its scheduler and store the trial, unless it is stored.
 
@@ -37,6 +40,7 @@ def run_trial(
     :param report: progress callback, ``(examples seen, budget)``.
     :param threads: torch threads of this process (one per worker, so that workers do not
         oversubscribe the cores); ``None`` leaves the setting alone.
+    :param observers: told of the run's evaluations and result (`Trainer.run`).
     """
     from mtl_sched.registry import prepared_scheduler
 
@@ -55,7 +59,7 @@ def run_trial(
     trainer = benchmark.make_trainer(spec.seed)
     budget = trainer.config.budget
     on_examples = None if report is None else (lambda seen: report(seen, budget))
-    result = trainer.run(scheduler, on_examples=on_examples)
+    result = trainer.run(scheduler, on_examples=on_examples, observers=observers)
     rows = result_rows(result)
     if spec.left_out is not None:
         from mtl_sched.transfer import cross_validated_transfer
