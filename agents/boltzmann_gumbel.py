@@ -18,6 +18,7 @@ reward and ``C`` is a multiplier of the Q-values' own spread; with
 ``exploration_scale="absolute"`` (seed 002's form) ``sigma = 1`` and ``C`` is in reward units,
 to be matched by hand to the scale of Q. With a common ``beta`` this samples exactly from
 ``softmax(Q / beta)`` (the Gumbel-max trick). Epsilon-greedy is off; ``predict`` is greedy.
+The draws themselves are in `mtl_sched.agents.exploration` (importable from here too).
 
 ``exploration="boltzmann"`` gives plain Boltzmann (softmax) exploration under the same annealed
 temperature: actions are drawn from ``softmax(Q / (C * temperature(t) * sigma(s)))``, the counts
@@ -39,7 +40,7 @@ the first ``learn`` call, so a resumed ``learn(..., reset_num_timesteps=False)``
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -49,16 +50,35 @@ from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
 
+from mtl_sched.agents.exploration import (
+    EXPLORATION_KINDS,
+    EXPLORATION_SCALES,
+    MIN_Q_SPREAD,
+    ExplorationKind,
+    ExplorationScale,
+    TemperatureSchedule,
+    annealed_temperature,
+    boltzmann_choice,
+    boltzmann_gumbel_choice,
+    q_spread,
+)
 from mtl_sched.agents.task_shared import TaskSharedDQNPolicy, task_mask
 
-TemperatureSchedule = Literal["linear", "exponential"]
-ExplorationKind = Literal["boltzmann-gumbel", "boltzmann"]
-EXPLORATION_KINDS: tuple[str, ...] = ("boltzmann-gumbel", "boltzmann")
-ExplorationScale = Literal["q-spread", "absolute"]
-EXPLORATION_SCALES: tuple[str, ...] = ("q-spread", "absolute")
-
-# Q-values that are all (nearly) equal still get noise that breaks their ties at random.
-MIN_Q_SPREAD = 1e-6
+__all__ = [
+    "DEFAULT_NET_ARCH",
+    "DQN_DEFAULTS",
+    "EXPLORATION_KINDS",
+    "EXPLORATION_SCALES",
+    "MIN_Q_SPREAD",
+    "BoltzmannGumbelDQN",
+    "ExplorationKind",
+    "ExplorationScale",
+    "TemperatureSchedule",
+    "annealed_temperature",
+    "boltzmann_choice",
+    "boltzmann_gumbel_choice",
+    "q_spread",
+]
 
 _EPSILON_KWARGS = ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps")
 
@@ -75,83 +95,6 @@ DQN_DEFAULTS: dict[str, Any] = {
     "target_update_interval": 500,
 }
 DEFAULT_NET_ARCH: tuple[int, ...] = (64, 64)
-
-
-def annealed_temperature(
-    progress: float,
-    initial: float,
-    final: float,
-    schedule: TemperatureSchedule,
-) -> float:
-    """Temperature after ``progress`` in ``[0, 1]`` of the annealing horizon (clipped beyond)."""
-    p = min(max(progress, 0.0), 1.0)
-    if schedule == "linear":
-        return initial + p * (final - initial)
-    if schedule == "exponential":
-        return initial * (final / initial) ** p
-    raise ValueError(f"temperature schedule must be 'linear' or 'exponential'; got {schedule!r}")
-
-
-def q_spread(q_values: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    """The scale ``sigma(s)`` of Q-values: their standard deviation over the actions (the last
-    axis), at least ``MIN_Q_SPREAD``.
-
-    :param q_values: estimated values, shape ``(A,)`` for one state or ``(n, A)`` for ``n``.
-    :param valid: which actions count, boolean of ``q_values``' shape; ``None`` for all. The
-        others (padded task slots, with ``-inf`` Q-values) are left out.
-    """
-    if valid is None:
-        return np.maximum(np.std(q_values, axis=-1), MIN_Q_SPREAD)
-    finite = np.where(valid, q_values, 0.0)
-    return np.maximum(np.std(finite, axis=-1, where=valid), MIN_Q_SPREAD)
-
-
-def boltzmann_choice(
-    q_values: np.ndarray,
-    scale: float | np.ndarray,
-    rng: np.random.Generator,
-) -> int:
-    """One draw from ``softmax(q / scale)`` by the Gumbel-max trick: ``argmax_a q_a + scale Z_a``.
-
-    :param q_values: estimated values, shape ``(A,)``.
-    :param scale: the temperature, common or one per action (shape ``(A,)``); 0 gives the
-        greedy action.
-    :param rng: source of the Gumbel noise.
-    """
-    gumbel = rng.gumbel(size=q_values.shape)
-    return int(np.argmax(q_values + scale * gumbel))
-
-
-def boltzmann_gumbel_choice(
-    q_values: np.ndarray,
-    counts: np.ndarray,
-    scale: float,
-    rng: np.random.Generator,
-    valid: np.ndarray | None = None,
-) -> int:
-    """One Boltzmann-Gumbel draw: ``argmax_a q_a + scale / sqrt(N_a) * Z_a``.
-
-    Actions with ``N_a = 0`` win outright (uniformly at random among them).
-
-    :param q_values: estimated values, shape ``(A,)``.
-    :param counts: times each action was taken, shape ``(A,)``.
-    :param scale: ``C * temperature * sigma(s)``; 0 gives the greedy action.
-    :param rng: source of the Gumbel noise.
-    :param valid: which actions may be drawn, boolean of shape ``(A,)``; ``None`` for all.
-    """
-    if valid is not None:
-        candidates = np.flatnonzero(valid)
-        if candidates.size == 0:
-            raise ValueError("valid must allow at least one action")
-        return int(
-            candidates[
-                boltzmann_gumbel_choice(q_values[candidates], counts[candidates], scale, rng)
-            ]
-        )
-    untried = np.flatnonzero(counts == 0)
-    if untried.size:
-        return int(rng.choice(untried))
-    return boltzmann_choice(q_values, scale / np.sqrt(counts), rng)
 
 
 class BoltzmannGumbelDQN(DQN):

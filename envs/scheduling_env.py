@@ -81,33 +81,32 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from mtl_sched.benchmarks import Benchmark, get_benchmark
+from mtl_sched.benchmarks import Benchmark
 from mtl_sched.envs.observation import ObservationKind, SchedulingObservation
+from mtl_sched.envs.reward import (
+    REWARD_KINDS,
+    PenaltyMode,
+    RewardKind,
+    check_reference_accuracies,
+    check_reward_settings,
+    step_reward,
+)
+from mtl_sched.envs.trainer_source import TrainerFactory, TrainerSource
 from mtl_sched.probing import ProbeConfig, ProbeResult, RollingProbe
 from mtl_sched.references import compute_single_task_references, single_task_references
 from mtl_sched.scheduling import NonFiniteLossError, Step
 from mtl_sched.training import Trainer
 
-TrainerFactory = Callable[[int], Trainer]
-RewardKind = Literal["loss", "loss-decrease", "accuracy-increase"]
-PenaltyMode = Literal["always", "drop"]
-REWARD_KINDS: tuple[str, ...] = ("loss", "loss-decrease", "accuracy-increase")
+__all__ = ["REWARD_KINDS", "MTLSchedulingEnv", "PenaltyMode", "RewardKind", "TrainerFactory"]
 
 _SEED_LIMIT = 2**31 - 1
-
-
-def _budget_steps(trainer: Trainer, steps_per_action: int) -> int:
-    """Decisions that spend the trainer's example budget once (at its minibatch size)."""
-    config = trainer.config
-    minibatches = max(1, config.budget // config.batch_size)
-    return math.ceil(minibatches / steps_per_action)
 
 
 class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
@@ -171,46 +170,29 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         max_tasks: int | None = None,
     ) -> None:
         super().__init__()
-        if steps_per_action is not None and steps_per_action < 1:
-            raise ValueError(f"steps_per_action must be at least 1; got {steps_per_action}")
-        if trainer_factory is not None:
-            self.benchmark: Benchmark | None = None
-            self._factory = trainer_factory
-            needs_trainer = task_names is None or probe is None or episode_steps is None
-            first = trainer_factory(0) if needs_trainer else None
-            self.task_names = tuple(task_names) if task_names is not None else first.task_names
-            self.probe_config = probe or first.config.probe
-            steps_per_action = steps_per_action or 1
-            default_steps = 1 if first is None else _budget_steps(first, steps_per_action)
-        elif benchmark is not None:
-            if isinstance(benchmark, str):
-                benchmark = get_benchmark(benchmark, **(benchmark_options or {}))
-            self.benchmark = benchmark
-            self._factory = benchmark.make_trainer
-            self.task_names = benchmark.task_names
-            self.probe_config = probe or benchmark.trainer_config.probe
-            steps_per_action = steps_per_action or benchmark.decision_steps
-            # One episode is one training run of the benchmark's budget.
-            default_steps = math.ceil(benchmark.env_episode_steps / steps_per_action)
-        else:
-            raise ValueError("MTLSchedulingEnv needs a benchmark or a trainer_factory")
-        self.episode_steps = int(episode_steps or default_steps)
-        if self.episode_steps < 1:
-            raise ValueError(f"episode_steps must be at least 1; got {self.episode_steps}")
-        self.steps_per_action = steps_per_action
-        if reward not in REWARD_KINDS:
-            raise ValueError(f"reward must be one of {REWARD_KINDS}; got {reward!r}")
-        if penalty_mode not in ("always", "drop"):
-            raise ValueError(f"penalty_mode must be 'always' or 'drop'; got {penalty_mode!r}")
-        if not (math.isfinite(reward_scale) and reward_scale > 0):
-            raise ValueError(f"reward_scale must be positive; got {reward_scale}")
+        source = TrainerSource.resolve(
+            benchmark,
+            benchmark_options=benchmark_options,
+            trainer_factory=trainer_factory,
+            task_names=task_names,
+            episode_steps=episode_steps,
+            steps_per_action=steps_per_action,
+            probe=probe,
+        )
+        self.benchmark: Benchmark | None = source.benchmark
+        self._factory = source.factory
+        self.task_names = source.task_names
+        self.probe_config = source.probe_config
+        self.steps_per_action = source.steps_per_action
+        self.episode_steps = source.episode_steps
+        check_reward_settings(reward, penalty_mode, reward_scale)
         self.reward_scale = float(reward_scale)
         self.reward_kind: RewardKind = reward
         self.penalty_mode: PenaltyMode = penalty_mode
         self.penalty = float(penalty)
         self.penalty_threshold = float(penalty_threshold)
         self.reference_seed = reference_seed
-        self._references = self._check_references(reference_accuracies)
+        self._references = check_reference_accuracies(reference_accuracies, len(self.task_names))
 
         num_tasks = len(self.task_names)
         self._observation = SchedulingObservation(
@@ -241,18 +223,6 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
     def action_masks(self) -> np.ndarray:
         """Bool of shape ``(max_tasks,)``: True for the real tasks, False for padded slots."""
         return self._observation.action_masks()
-
-    def _check_references(self, value: Sequence[float] | str | None) -> np.ndarray | str | None:
-        if value is None or (isinstance(value, str) and value == "auto"):
-            return value
-        if isinstance(value, str):
-            raise ValueError(f"reference_accuracies must be 'auto', None or numbers; got {value!r}")
-        refs = np.asarray(value, dtype=float)
-        if refs.shape != (len(self.task_names),):
-            raise ValueError(
-                f"reference_accuracies has {refs.size} values for {len(self.task_names)} tasks"
-            )
-        return refs
 
     @property
     def reference_accuracies(self) -> np.ndarray | None:
@@ -388,18 +358,13 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         self._observation.record(task)
         result = self._probe([task])
         penalized = self._is_penalized(result)
-        total_loss = float(result.losses.sum())
         if penalized:
             reward = self.penalty
-        elif self.reward_kind == "loss":
-            reward = -total_loss
-        elif self.reward_kind == "loss-decrease":
-            reward = self._last_total_loss - total_loss
         else:
-            reward = float(result.accuracies.mean()) - self._last_accuracy
-        if not penalized:
-            reward *= self.reward_scale
-        self._last_total_loss = total_loss
+            reward = self.reward_scale * step_reward(
+                self.reward_kind, self._last_total_loss, self._last_accuracy, result
+            )
+        self._last_total_loss = float(result.losses.sum())
         self._last_accuracy = float(result.accuracies.mean())
         truncated = self._episode_step >= self.episode_steps
         info = self._info(result, penalized)

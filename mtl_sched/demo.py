@@ -24,8 +24,8 @@ from mtl_sched.agents.training import AgentSettings
 from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.comparison import compare_schedulers, summary_table
 from mtl_sched.envs import MTLSchedulingEnv
-from mtl_sched.plotting import plot_schedules
 from mtl_sched.registry import make_scheduler
+from mtl_sched.reporting.figures import plot_schedules
 
 
 @dataclass

@@ -1,5 +1,8 @@
 """The results store: one SQLite file of finished trials and their metric rows.
 
+What a trial is (`TrialKey`, `MetricRow`, `ResultRow`, `TrialRecord`, `config_hash` and the
+provenance written with it) lives in `mtl_sched.trial_records` and is importable from here too.
+
 Schema (``PRAGMA user_version`` holds `SCHEMA_VERSION`):
 
 ``trials``, one row per finished trial: ``trial_id INTEGER PRIMARY KEY``, ``benchmark TEXT``,
@@ -23,21 +26,40 @@ processes may write to it at once, each through its own `ResultsStore`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import sqlite3
-import subprocess
 import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
+
+from mtl_sched.trial_records import (
+    MetricRow,
+    ResultRow,
+    TrialKey,
+    TrialRecord,
+    config_hash,
+    git_revision,
+    package_version,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "MetricRow",
+    "ResultRow",
+    "ResultsStore",
+    "ResultsStoreError",
+    "TrialKey",
+    "TrialRecord",
+    "config_hash",
+    "git_revision",
+    "package_version",
+]
 
 SCHEMA_VERSION = 2
 
@@ -64,121 +86,8 @@ _KEY_ORDER = "benchmark, config_hash, scheduler, seed"
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True)
-class TrialKey:
-    """What identifies a trial: re-running the same key resumes instead of duplicating.
-
-    :param benchmark: benchmark or study name (e.g. ``"fdu-mtl"``, ``"qmtl-upos"``).
-    :param config_hash: hash of every setting that changes results (see `config_hash`).
-    :param scheduler: scheduler name, or the method label of a study (e.g. ``"qmtl-k10"``).
-    :param seed: the run's seed.
-    """
-
-    benchmark: str
-    config_hash: str
-    scheduler: str
-    seed: int
-
-
-@dataclass(frozen=True)
-class MetricRow:
-    """One measured number of a trial.
-
-    :param split: ``"train"``, ``"validation"``, ``"test"``, or ``"model"`` for numbers about
-        the trained model itself (parameter norms, training time).
-    :param task: task name (``"average"`` for the mean over tasks).
-    :param metric: metric name (e.g. ``"accuracy"``, ``"span-f1"``, ``"loss"``).
-    :param value: the number.
-    """
-
-    split: str
-    task: str
-    metric: str
-    value: float
-
-
-@dataclass(frozen=True)
-class ResultRow:
-    """A stored metric row joined with its trial's key and configuration.
-
-    :param key: the trial.
-    :param config: the trial's configuration (the mapping hashed into ``key.config_hash``).
-    :param split: see `MetricRow`.
-    :param task: see `MetricRow`.
-    :param metric: see `MetricRow`.
-    :param value: see `MetricRow`.
-    """
-
-    key: TrialKey
-    config: dict[str, Any]
-    split: str
-    task: str
-    metric: str
-    value: float
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    """A stored trial without its metric rows.
-
-    :param key: the trial.
-    :param config: the trial's configuration.
-    :param wall_time: seconds the trial took.
-    :param examples_seen: training examples consumed.
-    :param optimizer_steps: optimizer updates made.
-    :param package_version: the ``mtl-sched`` version that wrote the trial.
-    :param git_revision: the checkout's commit that wrote the trial, or ``None``.
-    :param finished_at: when the trial was written (ISO 8601, UTC).
-    """
-
-    key: TrialKey
-    config: dict[str, Any]
-    wall_time: float
-    examples_seen: int
-    optimizer_steps: int
-    package_version: str
-    git_revision: str | None
-    finished_at: str
-
-
 class ResultsStoreError(RuntimeError):
     """A file that cannot serve as a results store (not SQLite, or an unknown schema)."""
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    """The first 16 hex digits of the SHA-256 of ``config`` as sorted JSON.
-
-    :param config: every setting that changes results; values JSON cannot encode are hashed
-        through ``str``.
-    """
-    text = json.dumps(config, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def package_version() -> str:
-    """The installed ``mtl-sched`` version, else ``mtl_sched.__version__``, else ``"unknown"``."""
-    try:
-        return metadata.version("mtl-sched")
-    except metadata.PackageNotFoundError:
-        import mtl_sched
-
-        return str(getattr(mtl_sched, "__version__", "unknown"))
-
-
-def git_revision(path: str | os.PathLike[str] | None = None) -> str | None:
-    """The commit checked out at ``path``; ``None`` outside a git checkout or without git.
-
-    :param path: a directory inside the checkout; ``None`` is the directory holding the package.
-    """
-    cwd = Path(path) if path is not None else Path(__file__).resolve().parent
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    revision = done.stdout.strip()
-    return revision if done.returncode == 0 and revision else None
 
 
 def _sql_value(value: float) -> float | None:

@@ -34,7 +34,7 @@ def test_demo_trains_compares_plots_and_saves(tmp_path):
 def test_schedule_shares_by_hand():
     import numpy as np
 
-    from mtl_sched.plotting import schedule_shares
+    from mtl_sched.reporting.figures import schedule_shares
 
     blocks = np.array([[32, 0], [32, 0], [0, 32], [0, 32]])
     assert np.array_equal(schedule_shares(blocks, 2), [[1.0, 0.0], [0.0, 1.0]])

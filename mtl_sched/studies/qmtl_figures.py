@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mtl_sched.plotting import save_figure
+from mtl_sched.reporting.figures import save_figure
 from mtl_sched.results import ResultRow
 from mtl_sched.studies.qmtl_rows import (
     STL_AVG,

@@ -1,0 +1,82 @@
+"""The reward of `mtl_sched.envs.scheduling_env.MTLSchedulingEnv`: its kinds, the checks of its
+settings, and the reward of one step (the Reward section of that module's docstring says what
+each kind measures and when the accuracy penalty replaces it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from mtl_sched.probing import ProbeResult
+
+__all__ = [
+    "PENALTY_MODES",
+    "REWARD_KINDS",
+    "PenaltyMode",
+    "RewardKind",
+    "check_reference_accuracies",
+    "check_reward_settings",
+    "step_reward",
+]
+
+RewardKind = Literal["loss", "loss-decrease", "accuracy-increase"]
+PenaltyMode = Literal["always", "drop"]
+REWARD_KINDS: tuple[str, ...] = ("loss", "loss-decrease", "accuracy-increase")
+PENALTY_MODES: tuple[str, ...] = ("always", "drop")
+
+
+def check_reward_settings(reward: str, penalty_mode: str, reward_scale: float) -> None:
+    """Refuse reward settings the environment does not know.
+
+    :param reward: the reward kind, one of `REWARD_KINDS`.
+    :param penalty_mode: when the penalty applies, one of `PENALTY_MODES`.
+    :param reward_scale: the factor on every reward but the penalty; positive and finite.
+    :raises ValueError: naming the first setting that is wrong.
+    """
+    if reward not in REWARD_KINDS:
+        raise ValueError(f"reward must be one of {REWARD_KINDS}; got {reward!r}")
+    if penalty_mode not in PENALTY_MODES:
+        raise ValueError(f"penalty_mode must be 'always' or 'drop'; got {penalty_mode!r}")
+    if not (math.isfinite(reward_scale) and reward_scale > 0):
+        raise ValueError(f"reward_scale must be positive; got {reward_scale}")
+
+
+def check_reference_accuracies(
+    value: Sequence[float] | str | None, num_tasks: int
+) -> np.ndarray | str | None:
+    """``value`` as the environment keeps it: ``None``, ``"auto"`` (computed on first use) or
+    one accuracy per task as an array.
+
+    :param value: the ``reference_accuracies`` argument.
+    :param num_tasks: the environment's task count.
+    :raises ValueError: for another string or another number of values than of tasks.
+    """
+    if value is None or (isinstance(value, str) and value == "auto"):
+        return value
+    if isinstance(value, str):
+        raise ValueError(f"reference_accuracies must be 'auto', None or numbers; got {value!r}")
+    refs = np.asarray(value, dtype=float)
+    if refs.shape != (num_tasks,):
+        raise ValueError(f"reference_accuracies has {refs.size} values for {num_tasks} tasks")
+    return refs
+
+
+def step_reward(
+    kind: RewardKind, previous_total_loss: float, previous_accuracy: float, result: ProbeResult
+) -> float:
+    """The reward of a step before scaling and penalty.
+
+    :param kind: the reward kind.
+    :param previous_total_loss: the summed probe loss of the tasks before the step.
+    :param previous_accuracy: the average probe accuracy before the step.
+    :param result: the probe pass after the step.
+    """
+    if kind == "loss":
+        return -float(result.losses.sum())
+    if kind == "loss-decrease":
+        return previous_total_loss - float(result.losses.sum())
+    return float(result.accuracies.mean()) - previous_accuracy
