@@ -16,7 +16,7 @@ import csv
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,21 +55,6 @@ def crossed_multiple(timesteps: int, step: int, every: int) -> bool:
     return timesteps // every > (timesteps - step) // every
 
 
-def greedy_scheduler(agent: BoltzmannGumbelDQN, benchmark: Benchmark) -> Scheduler:
-    """The greedy scheduler of ``agent`` on ``benchmark``'s runs, with the settings the agent
-    carries (see `mtl_sched.agents.context`) and the benchmark's own for task sets it was not
-    trained on.
-
-    :param agent: the agent under evaluation.
-    :param benchmark: the benchmark of the evaluation runs.
-    """
-    from mtl_sched.agents.qls import QLSScheduler
-
-    scheduler = QLSScheduler(agent)
-    scheduler.prepare(benchmark)
-    return scheduler
-
-
 class GreedyEvaluationCallback(BaseCallback):
     """Every ``every`` steps, run the agent greedily as a scheduler and keep the best agent.
 
@@ -84,6 +69,8 @@ class GreedyEvaluationCallback(BaseCallback):
         first step of them all that reaches each multiple of ``every``).
     :param progress_state: shared state holding ``best_score`` and ``best_timesteps``.
     :param ledger: the preparation examples, and the context recorded on the agent.
+    :param scheduler_for: the greedy scheduler of an agent on a benchmark
+        (`mtl_sched.agents.qls.greedy_scheduler`).
     """
 
     def __init__(
@@ -94,8 +81,10 @@ class GreedyEvaluationCallback(BaseCallback):
         every: int,
         progress_state: dict[str, Any],
         ledger: PreparationLedger,
+        scheduler_for: Callable[[BoltzmannGumbelDQN, Benchmark], Scheduler],
     ) -> None:
         super().__init__()
+        self.scheduler_for = scheduler_for
         self.out = out
         self.benchmarks = tuple(benchmarks)
         self.seeds = tuple(seeds)
@@ -125,7 +114,7 @@ class GreedyEvaluationCallback(BaseCallback):
         with isolated_random_state():
             for b, benchmark in enumerate(self.benchmarks):
                 for s, seed in enumerate(self.seeds):
-                    scheduler = greedy_scheduler(model, benchmark)
+                    scheduler = self.scheduler_for(model, benchmark)
                     result = benchmark.make_trainer(seed).run(scheduler)
                     scores[b, s] = result.best_validation.average_score
                     self.ledger.add(result.examples_seen)

@@ -1,14 +1,20 @@
 """Load what ``train-agent`` wrote: a saved agent file, or a run directory's agent with its
-settings (see `mtl_sched.agents.training` for the directory's layout)."""
+settings (see `mtl_sched.agents.training` for the directory's layout). A file saved by any
+stable-baselines3 algorithm loads too (`saved_algorithm` tells which one saved it)."""
 
 from __future__ import annotations
 
 import json
 import pickle
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
+
+from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.save_util import json_to_data
 
 from mtl_sched.agents.boltzmann_gumbel import BoltzmannGumbelDQN
 from mtl_sched.agents.checkpoints import complete_checkpoints
@@ -18,6 +24,11 @@ from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.probing import ProbeConfig
 
 SETTINGS_FILE = "settings.json"
+# The algorithms a saved agent file is read with. An algorithm that extends another comes before
+# it: on an equal match (`saved_algorithm`) the first one loads the file.
+ALGORITHMS: tuple[type[BaseAlgorithm], ...] = (BoltzmannGumbelDQN, DQN, PPO, A2C, SAC, TD3, DDPG)
+
+AlgorithmT = TypeVar("AlgorithmT", bound=BaseAlgorithm)
 
 
 @dataclass
@@ -74,10 +85,76 @@ def read_settings(out: Path) -> dict[str, Any]:
     return stored
 
 
-def load_agent_file(path: str | Path) -> BoltzmannGumbelDQN:
+def algorithm_class(name: str) -> type[BaseAlgorithm]:
+    """The algorithm of `ALGORITHMS` called ``name`` (any case: ``"PPO"``, ``"ppo"``).
+
+    :param name: the class name.
+    :raises ValueError: naming the known algorithms when none is called so.
+    """
+    known = {algorithm.__name__.lower(): algorithm for algorithm in ALGORITHMS}
+    if name.lower() not in known:
+        names = ", ".join(algorithm.__name__ for algorithm in ALGORITHMS)
+        raise ValueError(f"algorithm must be one of {names}; got {name!r}")
+    return known[name.lower()]
+
+
+def _stored_match(algorithm: type[BaseAlgorithm], data: dict[str, Any]) -> int:
+    """How well ``data`` fits what ``algorithm``'s ``save`` writes: its saved attributes
+    present in ``data``, less those missing."""
+    blank = algorithm(policy=data["policy_class"], env=None, device="cpu", _init_setup_model=False)
+    saved = set(vars(blank)) - set(blank._excluded_save_params())
+    return len(saved & data.keys()) - len(saved - data.keys())
+
+
+def saved_algorithm(
+    path: str | Path, candidates: Sequence[type[BaseAlgorithm]] = ALGORITHMS
+) -> type[BaseAlgorithm]:
+    """The algorithm that saved the agent in ``path``.
+
+    SB3's file stores the policy class and the algorithm's attributes, not the algorithm class.
+    Of the ``candidates`` whose policies include the stored policy class, the one whose saved
+    attributes the file holds best is taken: PPO and A2C share their policies, and so do DQN and
+    `BoltzmannGumbelDQN`, but each stores attributes of its own.
+
+    :param path: the agent's ``.zip`` file.
+    :param candidates: the algorithms to choose from, an extending class before its base.
+    :raises ValueError: naming the file and the policy class when no candidate fits.
+    """
+    with zipfile.ZipFile(path) as archive:
+        data = json_to_data(archive.read("data").decode())
+    policy_class = data.get("policy_class")
+    fitting = [
+        algorithm
+        for algorithm in candidates
+        if isinstance(policy_class, type)
+        and any(issubclass(policy_class, known) for known in algorithm.policy_aliases.values())
+    ]
+    if not fitting:
+        names = ", ".join(algorithm.__name__ for algorithm in candidates)
+        raise ValueError(
+            f"{path}: its policy {policy_class!r} belongs to none of {names}; "
+            "pass the algorithm class that saved it (algorithm=...)"
+        )
+    # max keeps the first of equal matches: the extending class
+    return max(fitting, key=lambda algorithm: _stored_match(algorithm, data))
+
+
+@overload
+def load_agent_file(path: str | Path, algorithm: type[AlgorithmT]) -> AlgorithmT: ...
+
+
+@overload
+def load_agent_file(path: str | Path, algorithm: str | None = None) -> BaseAlgorithm: ...
+
+
+def load_agent_file(
+    path: str | Path, algorithm: type[BaseAlgorithm] | str | None = None
+) -> BaseAlgorithm:
     """The agent saved in ``path`` (a ``.zip`` written by SB3's ``save``), on the CPU.
 
     :param path: the file.
+    :param algorithm: the algorithm class that saved it, or its name (see `algorithm_class`);
+        by default the one `saved_algorithm` reads from the file.
     :raises FileNotFoundError: naming it when it is missing.
     :raises ValueError: naming it when it is not a zip file or holds no readable agent.
     """
@@ -86,8 +163,10 @@ def load_agent_file(path: str | Path) -> BoltzmannGumbelDQN:
         path = path.with_name(f"{path.name}.zip")  # SB3's save adds the suffix
     if not path.is_file():
         raise FileNotFoundError(f"agent file {path} does not exist")
+    if isinstance(algorithm, str):
+        algorithm = algorithm_class(algorithm)
     try:
-        return BoltzmannGumbelDQN.load(path, device="cpu")
+        return (algorithm or saved_algorithm(path)).load(path, device="cpu")
     except (AssertionError, EOFError, KeyError, OSError, RuntimeError, TypeError) as err:
         raise ValueError(f"{path}: not a saved agent ({type(err).__name__}: {err})") from None
     except (ValueError, zipfile.BadZipFile, pickle.UnpicklingError) as err:
@@ -125,7 +204,7 @@ def load_trained_agent(path: str | Path, which: str = "best") -> TrainedAgent:
         # the environment it trained on decided every `decision_steps` minibatches
         settings.steps_per_action = benchmark.decision_steps
     return TrainedAgent(
-        agent=load_agent_file(found),
+        agent=load_agent_file(found, BoltzmannGumbelDQN),
         settings=settings,
         probe=benchmark.trainer_config.probe,
         benchmark=stored["benchmark"],

@@ -52,7 +52,8 @@ def _observation_kind(agent: BaseAlgorithm, context: AgentContext | None) -> Obs
 class QLSScheduler(Scheduler):
     """Pick ``argmax_a Q(s, a)`` where ``s`` is the agent's observation of the run.
 
-    :param agent: a trained SB3 agent (e.g. `BoltzmannGumbelDQN`), the path of a saved one, or a
+    :param agent: a trained SB3 agent (`BoltzmannGumbelDQN`, or any algorithm whose
+        ``predict`` picks a discrete action: DQN, PPO, A2C, ...), the path of a saved one, or a
         ``train-agent`` output directory (its best agent).
     :param probe: probe settings (default: those the agent was trained with, else
         ``ProbeConfig()``); for a task set the agent was trained on, they must match.
@@ -60,6 +61,9 @@ class QLSScheduler(Scheduler):
         for a task set the agent was trained on, it must match.
     :param recency_decay: decay of the recency features (default: the agent's, else none); must
         match the agent's when it stores one.
+    :param algorithm: for a saved agent's path, the SB3 algorithm class that saved it, or its name
+        (``"PPO"``); by default it is read from the file
+        (`mtl_sched.agents.loading.saved_algorithm`).
     """
 
     name = "qls"
@@ -74,10 +78,16 @@ class QLSScheduler(Scheduler):
         probe: ProbeConfig | None = None,
         steps_per_action: int | None = None,
         recency_decay: float | None = None,
+        algorithm: type[BaseAlgorithm] | str | None = None,
     ) -> None:
         super().__init__()
+        if algorithm is not None and (not isinstance(agent, (str, Path)) or Path(agent).is_dir()):
+            raise ValueError(
+                "algorithm applies only when agent is the path of a saved agent file (a "
+                "train-agent directory holds a BoltzmannGumbelDQN)"
+            )
         if isinstance(agent, (str, Path)) and Path(agent).is_dir():
-            from mtl_sched.agents.training import load_trained_agent
+            from mtl_sched.agents.loading import load_trained_agent
 
             trained = load_trained_agent(agent)
             agent = trained.agent
@@ -87,9 +97,9 @@ class QLSScheduler(Scheduler):
                 steps_per_action = steps_per_action or trained.settings.steps_per_action
                 recency_decay = recency_decay or trained.settings.recency_decay
         elif isinstance(agent, (str, Path)):
-            from mtl_sched.agents.training import load_agent_file
+            from mtl_sched.agents.loading import load_agent_file
 
-            agent = load_agent_file(agent)
+            agent = load_agent_file(agent, algorithm)
         if steps_per_action is not None and steps_per_action < 1:
             raise ValueError(f"steps_per_action must be at least 1; got {steps_per_action}")
         self.agent = agent
@@ -183,6 +193,12 @@ class QLSScheduler(Scheduler):
         self._probe = self._given_probe or fallback[0]
         self.steps_per_action = self._given_steps or fallback[1]
 
+    @property
+    def _scores_each_task(self) -> bool:
+        """Whether the agent's Q-network scores task rows one by one, so any number of tasks
+        will do; other agents act through ``predict``, on their observation space's shape."""
+        return self.observation_kind == "task-features" and hasattr(self.agent.policy, "q_net")
+
     def _check_shapes(self) -> None:
         shape = self.agent.observation_space.shape
         bins = self._probe.bins
@@ -192,6 +208,11 @@ class QLSScheduler(Scheduler):
                 raise ValueError(
                     f"the agent reads task rows of shape {shape}, but {bins}-bin probes give "
                     f"rows of {width} values"
+                )
+            if not self._scores_each_task and shape[0] != self.num_tasks:
+                raise ValueError(
+                    f"the agent's policy reads exactly {shape[0]} task rows (it has no "
+                    f"Q-network scoring each task); this run has {self.num_tasks} tasks"
                 )
             return
         assert self._observation is not None
@@ -223,7 +244,7 @@ class QLSScheduler(Scheduler):
         return not self._keeps_choice(step)
 
     def _choose(self, observation: np.ndarray) -> int:
-        if self.observation_kind == "histogram":
+        if not self._scores_each_task:
             action, _ = self.agent.predict(observation, deterministic=True)
             return int(action)
         # the task-shared network scores any number of rows, not only its space's
@@ -248,3 +269,16 @@ class QLSScheduler(Scheduler):
         self._observation.record(action)
         self._current = Step.select(action)
         return self._current
+
+
+def greedy_scheduler(agent: BaseAlgorithm, benchmark: Benchmark) -> Scheduler:
+    """The greedy scheduler of ``agent`` on ``benchmark``'s runs, with the settings the agent
+    carries (see `mtl_sched.agents.context`) and the benchmark's own for task sets it was not
+    trained on.
+
+    :param agent: the agent under evaluation.
+    :param benchmark: the benchmark of the evaluation runs.
+    """
+    scheduler = QLSScheduler(agent)
+    scheduler.prepare(benchmark)
+    return scheduler

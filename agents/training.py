@@ -111,6 +111,7 @@ from mtl_sched.agents.loading import (
 )
 from mtl_sched.agents.preparation import ExamplesSeenCallback, PreparationLedger
 from mtl_sched.agents.progress import TqdmCallback
+from mtl_sched.agents.qls import greedy_scheduler
 from mtl_sched.agents.settings import AgentSettings, TrainAgentConfig, TrainingEnv, VecEnvKind
 
 __all__ = [
@@ -333,7 +334,7 @@ def train_agent(
     evaluator = None
     if config.eval_every:
         evaluator = GreedyEvaluationCallback(
-            out, benchmarks, config.eval_seeds, config.eval_every, state, ledger
+            out, benchmarks, config.eval_seeds, config.eval_every, state, ledger, greedy_scheduler
         )
         active.append(evaluator)
         if start in evaluated_timesteps(out):

@@ -47,6 +47,7 @@ from stable_baselines3 import DQN
 from stable_baselines3.common.logger import configure
 
 from mtl_sched.agents.preparation import PreparationLedger
+from mtl_sched.agents.qls import greedy_scheduler
 from mtl_sched.agents.training import AgentSettings, GreedyEvaluationCallback
 from mtl_sched.benchmarks import Benchmark, get_benchmark
 from mtl_sched.registry import make_scheduler
@@ -183,7 +184,7 @@ def run_one(
     progress_state: dict[str, Any] = {}
     ledger = PreparationLedger(progress_state, env, n_envs=1)
     evaluator = GreedyEvaluationCallback(
-        folder, [benchmark], eval_seeds, steps, progress_state, ledger
+        folder, [benchmark], eval_seeds, steps, progress_state, ledger, greedy_scheduler
     )
     evaluator.init_callback(agent)
     cpu, wall = time.process_time(), time.perf_counter()

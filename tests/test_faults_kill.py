@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from stable_baselines3.common.callbacks import BaseCallback
 
-from mtl_sched.agents import evaluation
+from mtl_sched.agents import training as agent_training
 from mtl_sched.agents.training import (
     AgentSettings,
     CheckpointCallback,
@@ -161,7 +161,7 @@ def scripted_scores(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[int]]
                 return Trainer(self, seed)
             return real_make_trainer(self, seed, **overrides)
 
-        monkeypatch.setattr(evaluation, "greedy_scheduler", greedy_scheduler)
+        monkeypatch.setattr(agent_training, "greedy_scheduler", greedy_scheduler)
         monkeypatch.setattr(Benchmark, "make_trainer", make_trainer)
         return started
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mtl_sched.plotting import save_figure
-from mtl_sched.studies.relations_report import Stats, relation
+from mtl_sched.reporting.figures import save_figure
+from mtl_sched.studies.relations_plan import Stats, relation
 
 _COLOURS = {"higher": "tab:green", "lower": "tab:red"}
 

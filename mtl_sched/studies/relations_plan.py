@@ -48,6 +48,10 @@ class Score:
     n: int
 
 
+# (task set, test task) -> the test task's score in the model of that set
+Stats = Mapping[tuple[TaskSet, str], Score]
+
+
 def compare(first: Score, second: Score, k: float = 1.5) -> str | None:
     """``"higher"`` or ``"lower"`` when seed 003's rule separates ``first`` from ``second``,
     else ``None``.
@@ -61,6 +65,36 @@ def compare(first: Score, second: Score, k: float = 1.5) -> str | None:
     if higher(second.mean, second.std, first.mean, first.std, k):
         return "lower"
     return None
+
+
+def marked(first: Score, second: Score, k: float) -> str | None:
+    """Seed 003's rule (`compare`) on two results with enough seeds for it: ``"higher"``,
+    ``"lower"`` or ``None`` (also when either has fewer than two seeds).
+
+    :param first: the result being judged.
+    :param second: the reference result.
+    :param k: the rule's width.
+    """
+    return compare(first, second, k) if rule_applies(first.n, second.n) else None
+
+
+def relation(stats: Stats, tasks: Sequence[str], helper: str, test: str, k: float) -> str | None:
+    """How learning ``test`` with ``helper`` compares with learning it alone: ``"higher"``,
+    ``"lower"`` or ``None`` (also when either result is missing or has fewer than two seeds).
+
+    :param stats: ``(task set, test task) -> Score``.
+    :param tasks: the study's tasks, in order.
+    :param helper: the other task of the pair.
+    :param test: the test task.
+    :param k: the rule's width.
+    """
+    if helper == test:
+        return None
+    pair = stats.get((ordered((helper, test), tasks), test))
+    alone = stats.get(((test,), test))
+    if pair is None or alone is None:
+        return None
+    return marked(pair, alone, k)
 
 
 def ordered(tasks: Sequence[str], order: Sequence[str]) -> TaskSet:
@@ -134,7 +168,7 @@ def beneficial(
     return [
         other
         for other, pair, alone in _pairs(scores, tasks, test)
-        if rule_applies(pair.n, alone.n) and compare(pair, alone, k) == "higher"
+        if marked(pair, alone, k) == "higher"
     ]
 
 

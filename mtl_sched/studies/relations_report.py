@@ -20,47 +20,22 @@ from pathlib import Path
 
 import numpy as np
 
-from mtl_sched.reporting.tables import FEW_SEEDS_NOTE, MIN_RULE_SEEDS, markdown_table, rule_applies
-from mtl_sched.studies.relations_plan import Score, TaskSet, compare, ordered
+from mtl_sched.reporting.tables import FEW_SEEDS_NOTE, MIN_RULE_SEEDS, markdown_table
+from mtl_sched.studies.relations_plan import Score, Stats, TaskSet, marked, ordered, relation
 
 _ARROWS = {"higher": " ↑", "lower": " ↓", None: ""}
-Stats = Mapping[tuple[TaskSet, str], Score]
+# what each `mtl_sched.metrics` name measures on a tagging task
+METRIC_DESCRIPTIONS: dict[str, str] = {
+    "accuracy": "token accuracy",
+    "span-f1": "span F1 (IOB2)",
+    "tag-f1": "F1 over the tokens not tagged O",
+}
 
 
 def _text(score: Score | None) -> str:
     if score is None:
         return "–"
     return f"{100 * score.mean:.2f} ± {100 * score.std:.2f}"
-
-
-def marked(first: Score, second: Score, k: float) -> str | None:
-    """Seed 003's rule (`compare`) on two results with enough seeds for it: ``"higher"``,
-    ``"lower"`` or ``None`` (also when either has fewer than two seeds).
-
-    :param first: the result being judged.
-    :param second: the reference result.
-    :param k: the rule's width.
-    """
-    return compare(first, second, k) if rule_applies(first.n, second.n) else None
-
-
-def relation(stats: Stats, tasks: Sequence[str], helper: str, test: str, k: float) -> str | None:
-    """How learning ``test`` with ``helper`` compares with learning it alone: ``"higher"``,
-    ``"lower"`` or ``None`` (also when either result is missing or has fewer than two seeds).
-
-    :param stats: ``(task set, test task) -> Score``.
-    :param tasks: the study's tasks, in order.
-    :param helper: the other task of the pair.
-    :param test: the test task.
-    :param k: the rule's width.
-    """
-    if helper == test:
-        return None
-    pair = stats.get((ordered((helper, test), tasks), test))
-    alone = stats.get(((test,), test))
-    if pair is None or alone is None:
-        return None
-    return marked(pair, alone, k)
 
 
 def pairwise_table(
@@ -177,6 +152,33 @@ def few_seeds_note(stats: Stats) -> list[str]:
     ]
 
 
+def _listed(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def metrics_note(tasks: Sequence[str], metrics: Mapping[str, str] | None) -> str:
+    """What the scores measure: the tasks grouped by metric, in the order the metrics first
+    appear, e.g. ``"token accuracy for UPOS and POS; span F1 (IOB2) for NER"``.
+
+    :param tasks: the study's tasks, in column order.
+    :param metrics: ``task -> metric name`` (`mtl_sched.data.task.METRICS`); ``None`` when
+        unknown, which gives ``"each task's metric"``.
+    :raises ValueError: naming ``metrics`` when it lacks a task.
+    """
+    if metrics is None:
+        return "each task's metric"
+    missing = [t for t in tasks if t not in metrics]
+    if missing:
+        raise ValueError(f"metrics names no metric for tasks {missing}")
+    groups: dict[str, list[str]] = {}
+    for task in tasks:
+        groups.setdefault(metrics[task], []).append(task.upper())
+    return "; ".join(
+        f"{METRIC_DESCRIPTIONS.get(metric, metric)} for {_listed(names)}"
+        for metric, names in groups.items()
+    )
+
+
 def write_relations_report(
     stats: Stats,
     tasks: Sequence[str],
@@ -187,6 +189,7 @@ def write_relations_report(
     embeddings: Sequence[Mapping[str, Sequence[float]]] = (),
     k: float = 1.5,
     settings_note: str = "",
+    metrics: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write ``relations_report.md`` (both tables), ``relations_scores.csv``, the benefit/harm
     graph ``relations_graph.png`` and, given task embeddings, ``task_embeddings_tsne.png``.
@@ -199,6 +202,8 @@ def write_relations_report(
     :param embeddings: per seed, ``task -> embedding`` of the All model (TE+DEC).
     :param k: the rule's width.
     :param settings_note: a line naming the data and model settings of the numbers.
+    :param metrics: ``task -> metric name``, for the header's account of what the scores
+        measure (`metrics_note`; e.g. ``RelationsConfig.task_metrics()``).
     """
     from mtl_sched.studies.relations_figures import plot_embedding_map, plot_relation_graph
 
@@ -209,9 +214,9 @@ def write_relations_report(
     parts = [
         f"# Task relations, {arch.upper()}",
         "",
-        f"Test scores (%) as mean ± std over {'/'.join(map(str, seeds)) or 0} seeds: token "
-        "accuracy for POS tags, span F1 (IOB2) for chunks and entities. ↑ / ↓: higher / lower "
-        f"than STL (All-but-one: than All) by seed 003's rule with k = {k}.",
+        f"Test scores (%) as mean ± std over {'/'.join(map(str, seeds)) or 0} seeds: "
+        f"{metrics_note(tasks, metrics)}. ↑ / ↓: higher / lower than STL (All-but-one: than "
+        f"All) by seed 003's rule with k = {k}.",
         *few_seeds_note(stats),
         settings_note,
         "",

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from mtl_sched.benchmarks.relations import RELATION_TASKS
+from mtl_sched.benchmarks.relations import RELATION_TASKS, relations_benchmark
+from mtl_sched.data.conll_files import ConllTaskSpec, conll_task_specs
 from mtl_sched.results import ResultsStore
 from mtl_sched.studies.relations_plan import (
     ORACLE,
@@ -35,6 +36,7 @@ from mtl_sched.sweeps.spec import TrialSpec
 
 # the study's balanced minibatches: one minibatch of every task per step, equal weights
 STUDY_SCHEDULER = "uniform"
+CONLL_TASKS = "conll_tasks"
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,9 @@ class RelationsConfig:
     :param settings: names from `SETTINGS`.
     :param k: width of the higher/lower rule in standard deviations (seed 003: 1.5).
     :param options: further ``relations`` benchmark options shared by every model (``small``,
-        ``train_sentences``, ``eval_sentences``, ``budget_per_task``, sizes, ``data_dir``).
+        ``train_sentences``, ``eval_sentences``, ``budget_per_task``, sizes, ``data_dir``, and
+        ``conll_tasks``: the study's tasks read from your own CoNLL-style files, passed to the
+        models whose task set holds them).
     """
 
     tasks: tuple[str, ...] = RELATION_TASKS
@@ -62,7 +66,23 @@ class RelationsConfig:
 
         :param task_set: the tasks learned together.
         """
-        return {**self.options, "tasks": list(task_set), "arch": self.arch}
+        options = {k: v for k, v in self.options.items() if k != CONLL_TASKS}
+        # only the set's own file tasks, so that a model of built-in tasks keeps its identity
+        # (and its stored result) whichever file tasks the study adds
+        specs = [spec.as_option() for spec in self.conll_specs() if spec.name in task_set]
+        if specs:
+            options[CONLL_TASKS] = specs
+        return {**options, "tasks": list(task_set), "arch": self.arch}
+
+    def conll_specs(self) -> list[ConllTaskSpec]:
+        """The study's tasks read from CoNLL-style files (the ``conll_tasks`` option)."""
+        return conll_task_specs(self.options.get(CONLL_TASKS))
+
+    def task_metrics(self) -> dict[str, str]:
+        """Each task's metric name (`mtl_sched.data.task.METRICS`), read from the tasks as the
+        study's models load them (the report's header says what its scores measure)."""
+        benchmark = relations_benchmark(**self.benchmark_options(self.tasks))
+        return {task.name: task.metric for task in benchmark.tasks}
 
     def specs(self, task_sets: Sequence[TaskSet]) -> list[TrialSpec]:
         """The trials of ``task_sets``, every seed of a set after the other.
@@ -101,7 +121,13 @@ class StudyResults:
 
 
 def _comparable(options: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in options.items() if k not in ("tasks", "data_dir")}
+    return {k: v for k, v in options.items() if k not in ("tasks", "data_dir", CONLL_TASKS)}
+
+
+def _same_files(options: Mapping[str, Any], config: RelationsConfig) -> bool:
+    """Whether a stored model's file tasks read the files ``config`` names for them."""
+    wanted = {spec.name: spec for spec in config.conll_specs()}
+    return all(wanted.get(spec.name) == spec for spec in conll_task_specs(options.get(CONLL_TASKS)))
 
 
 def collect_study(store_path: str | Path, config: RelationsConfig) -> StudyResults:
@@ -118,6 +144,7 @@ def collect_study(store_path: str | Path, config: RelationsConfig) -> StudyResul
             for r in store.trials(benchmark="relations", scheduler=STUDY_SCHEDULER)
             if r.key.seed in config.seeds
             and _comparable(r.config.get("benchmark_options", {})) == wanted
+            and _same_files(r.config.get("benchmark_options", {}), config)
             and set(r.config["tasks"]) <= set(config.tasks)
         ]
         records.sort(key=lambda r: config.seeds.index(r.key.seed))
