@@ -14,6 +14,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from mtl_sched.cli_common import (
+    EPILOG_FORMATTER,
+    add_benchmark_source,
+    add_tensorboard_arguments,
+    benchmark_source_options,
+    command_epilog,
+    tensorboard_root,
+)
 from mtl_sched.script_args import comma_separated, parse_key_value, positive_int, seed_list
 from mtl_sched.sweeps.backends import BACKENDS
 
@@ -21,6 +29,16 @@ from mtl_sched.sweeps.backends import BACKENDS
 _ONE_LINE_ERROR = re.compile(r"^[\w.]*\b(?:NonFiniteLossError|DataFormatError): (.+)$")
 
 _name_list = comma_separated(str, "names")
+EXAMPLES = (
+    "mtl-sched compare --benchmark synthetic --schedulers uniform,greedy,round-robin "
+    "--param round-robin.tasks=easy,medium,hard",
+    "mtl-sched compare --benchmark synthetic --schedulers uniform,temperature --seeds 0,1,2,3 "
+    "--param temperature.temperature=5 --db synthetic.sqlite --workers 2",
+    "mtl-sched compare --benchmark fdu-mtl --small --budget 12800 --schedulers uniform,qls "
+    "--agent runs/qls-fdu --tensorboard runs/tensorboard",
+    "mtl-sched compare --benchmark fdu-mtl --small --leave-one-out --left-out books,dvd "
+    "--schedulers uniform,greedy --no-tensorboard",
+)
 
 
 def _scheduler_param(text: str) -> tuple[str, str, Any]:
@@ -70,7 +88,10 @@ def add_compare_parser(commands: Any) -> None:
     :param commands: the object returned by ``ArgumentParser.add_subparsers``.
     """
     compare = commands.add_parser(
-        "compare", help="run schedulers over seeds on a benchmark into a results store"
+        "compare",
+        help="run schedulers over seeds on a benchmark into a results store",
+        epilog=command_epilog(EXAMPLES),
+        formatter_class=EPILOG_FORMATTER,
     )
     compare.add_argument("--benchmark", required=True, help="benchmark name")
     compare.add_argument(
@@ -91,7 +112,10 @@ def add_compare_parser(commands: Any) -> None:
         action="append",
         default=[],
         metavar="SCHEDULER.KEY=VALUE",
-        help="a scheduler's hyperparameter (repeatable), e.g. --param greedy.window=4",
+        help=(
+            "a scheduler's hyperparameter (repeatable; keys: 'list params SCHEDULER'); a list "
+            "value as a,b,c or a JSON list"
+        ),
     )
     compare.add_argument(
         "--option",
@@ -99,7 +123,10 @@ def add_compare_parser(commands: Any) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="benchmark option (repeatable), e.g. --option qmtl_k=10",
+        help=(
+            "benchmark option (repeatable; keys: 'list options BENCHMARK'), "
+            "e.g. --option probe_measure=entropy"
+        ),
     )
     compare.add_argument(
         "--leave-one-out",
@@ -115,12 +142,37 @@ def add_compare_parser(commands: Any) -> None:
     compare.add_argument(
         "--folds", type=positive_int, default=5, help="cross-validation folds (--leave-one-out)"
     )
-    compare.add_argument(
-        "--data-dir", type=Path, default=None, help="data directory (default: $MTL_SCHED_DATA)"
-    )
-    compare.add_argument(
-        "--small", action="store_true", help="the benchmark's small variant (tests, smoke runs)"
-    )
+    add_benchmark_source(compare)
+    add_tensorboard_arguments(compare, "tensorboard/ beside --db")
+
+
+def compare_inputs(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The benchmark options and each scheduler's hyperparameters of ``compare``'s flags,
+    checked (names, keys, value types) and converted, before anything is built.
+
+    :param args: parsed ``compare`` arguments.
+    :raises KeyError: an unknown benchmark or scheduler, naming the known ones.
+    :raises ValueError: an unknown key (naming the known ones), or a ``--param`` of a
+        scheduler that ``--schedulers`` does not name.
+    :raises TypeError: a value that does not fit its key's type.
+    """
+    from mtl_sched.benchmarks import benchmark_factory
+    from mtl_sched.cli_keys import coerce_benchmark_options
+    from mtl_sched.registry import coerce_hyperparameters
+
+    benchmark_factory(args.benchmark)
+    options = benchmark_source_options(args) | dict(args.option)
+    options = coerce_benchmark_options(args.benchmark, options)
+    raw: dict[str, dict[str, Any]] = defaultdict(dict)
+    for scheduler, key, value in args.param:
+        raw[scheduler][key] = value
+    if unknown := sorted(set(raw) - set(args.schedulers)):
+        raise ValueError(
+            f"--param sets {', '.join(unknown)}, which --schedulers does not name "
+            f"({','.join(args.schedulers)})"
+        )
+    params = {name: coerce_hyperparameters(name, raw.get(name, {})) for name in args.schedulers}
+    return options, {name: values for name, values in params.items() if values}
 
 
 def run_compare(args: argparse.Namespace) -> tuple[str, int]:
@@ -128,22 +180,14 @@ def run_compare(args: argparse.Namespace) -> tuple[str, int]:
 
     :param args: parsed ``compare`` arguments.
     """
-    from mtl_sched.registry import coerce_hyperparameters
     from mtl_sched.results import ResultsStore
     from mtl_sched.sweeps import plan_trials, run_sweep
+    from mtl_sched.sweeps.logged_trial import with_tensorboard
     from mtl_sched.sweeps.spec import cached_benchmark
 
-    options: dict[str, Any] = dict(args.option)
-    if args.data_dir is not None:
-        options["data_dir"] = str(args.data_dir)
-    if args.small:
-        options["small"] = True
-    params: dict[str, dict[str, Any]] = defaultdict(dict)
-    for scheduler, key, value in args.param:
-        params[scheduler][key] = value
-    for name in args.schedulers:  # unknown names and settings fail here, before any training
-        coerce_hyperparameters(name, params.get(name, {}))
-    cached_benchmark(args.benchmark, options)  # so do bad benchmark options (nothing is loaded)
+    # unknown names, keys and values fail here, before any training
+    options, params = compare_inputs(args)
+    cached_benchmark(args.benchmark, options)  # so do bad probe options (nothing is loaded)
     if args.left_out is not None and not args.leave_one_out:
         raise ValueError("--left-out needs --leave-one-out")
     if "qls" in args.schedulers and args.agent is None and "agent" not in params.get("qls", {}):
@@ -176,12 +220,16 @@ def run_compare(args: argparse.Namespace) -> tuple[str, int]:
         left_out=left_out,
         folds=args.folds,
     )
-    summary = run_sweep(specs, args.db, **sweep_options(args))
+    root = tensorboard_root(args, args.db.parent / "tensorboard")
+    jobs = specs if root is None else with_tensorboard(specs, root)
+    summary = run_sweep(jobs, args.db, **sweep_options(args))
     summary.failures = [(label, one_line_error(error)) for label, error in summary.failures]
     text = summary.describe(args.db)
     if not summary.failures:
         report = f"mtl-sched report --db {args.db} --benchmark {args.benchmark}"
         text += f"\ntables and figures: {report}"
+    if root is not None:
+        text += f"\nTensorBoard events: tensorboard --logdir {root}"
     return text, 1 if summary.failures else 0
 
 

@@ -3,16 +3,25 @@
 Both read one study's models from the results store: the task set, architecture, seeds and the
 ``relations`` benchmark options given here select them, so ``gain-prediction`` takes the same
 options as the ``relations`` run whose results it uses.
+
+``--tasks`` picks registered tagging tasks in table order (default: the five of
+`RELATION_TASKS`; ``all``: every registered task, the eight built-in ones and any
+``--conll-task``). ``--conll-task NAME=TRAIN[,VALIDATION,TEST]:WORD_COLUMN:TAG_COLUMN[:METRIC]``
+(repeatable) adds a task read from your own CoNLL-style files
+(`mtl_sched.data.conll_files`); without ``--tasks`` the study is the default five plus those
+tasks.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mtl_sched.benchmarks.relations import RELATION_TASKS
 from mtl_sched.cli_compare import add_sweep_arguments, sweep_options
+from mtl_sched.data.conll_files import CONLL_TASK_FORM, ConllTaskSpec, parse_conll_task
 from mtl_sched.models.shared_decoder_tagger import ARCHITECTURES
 from mtl_sched.script_args import comma_separated, positive_int, seed_list
 from mtl_sched.studies.relations_plan import SETTINGS
@@ -29,12 +38,32 @@ _BENCHMARK_OPTIONS = (
 )
 
 
+def _conll_task(text: str) -> ConllTaskSpec:
+    """A ``--conll-task`` value as a spec with absolute paths (workers may run elsewhere)."""
+    try:
+        return parse_conll_task(text).resolved()
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _add_study_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tasks",
         type=_name_list,
-        default=RELATION_TASKS,
-        help=f"tagging tasks, in table order (default: {','.join(RELATION_TASKS)})",
+        default=None,
+        help=f"tagging tasks, in table order, or 'all' (default: {','.join(RELATION_TASKS)}, "
+        "plus any --conll-task)",
+    )
+    parser.add_argument(
+        "--conll-task",
+        type=_conll_task,
+        action="append",
+        default=[],
+        metavar=CONLL_TASK_FORM,
+        help="a tagging task from your own CoNLL-style files (repeatable): fields 0-based, "
+        "METRIC accuracy (default), span-f1 (IOB tags) or tag-f1 (F1 over tokens not tagged O); "
+        "one file carves validation and test "
+        "from its end, e.g. ner-de=train.txt,dev.txt,test.txt:0:3:span-f1",
     )
     parser.add_argument("--arch", choices=ARCHITECTURES, default="multi-dec", help="architecture")
     parser.add_argument("--seeds", type=seed_list, default=(0, 1, 2), help="e.g. 0,1,2")
@@ -90,15 +119,17 @@ def add_relations_parsers(studies: Any) -> None:
 
 def relations_config(args: argparse.Namespace, settings: tuple[str, ...] = SETTINGS) -> Any:
     """The `RelationsConfig` the arguments ask for."""
-    from mtl_sched.data.tagging_tasks import tagging_task_names
-    from mtl_sched.studies.relations_study import RelationsConfig
+    from mtl_sched.data.tagging_tasks import register_conll_tasks, tagging_task_names
+    from mtl_sched.studies.relations_study import CONLL_TASKS, RelationsConfig
 
-    unknown = [t for t in args.tasks if t not in tagging_task_names()]
-    if unknown:
-        raise ValueError(
-            f"--tasks: unknown tasks {unknown}; known: {', '.join(tagging_task_names())}"
-        )
+    try:
+        specs = register_conll_tasks(args.conll_task)
+    except ValueError as err:
+        raise ValueError(f"--conll-task: {err}") from None
+    tasks = study_tasks(args.tasks, [spec.name for spec in specs], tagging_task_names())
     options: dict[str, Any] = {}
+    if specs:
+        options[CONLL_TASKS] = [spec.as_option() for spec in specs]
     if args.data_dir is not None:
         options["data_dir"] = str(args.data_dir)
     if args.small:
@@ -106,9 +137,28 @@ def relations_config(args: argparse.Namespace, settings: tuple[str, ...] = SETTI
     for name in _BENCHMARK_OPTIONS:
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
-    return RelationsConfig(
-        tuple(args.tasks), args.arch, tuple(args.seeds), settings, args.k, options
-    )
+    return RelationsConfig(tasks, args.arch, tuple(args.seeds), settings, args.k, options)
+
+
+def study_tasks(
+    requested: Sequence[str] | None, file_tasks: Sequence[str], known: Sequence[str]
+) -> tuple[str, ...]:
+    """The study's tasks, in table order.
+
+    :param requested: the ``--tasks`` names, ``["all"]`` for every known task, or ``None`` for
+        `RELATION_TASKS` followed by ``file_tasks``.
+    :param file_tasks: the names of the ``--conll-task`` tasks.
+    :param known: every registered tagging task.
+    :raises ValueError: naming ``--tasks`` and the unknown names.
+    """
+    if requested is None:
+        return (*RELATION_TASKS, *(t for t in file_tasks if t not in RELATION_TASKS))
+    if list(requested) == ["all"]:
+        return tuple(known)
+    unknown = [t for t in requested if t not in known]
+    if unknown:
+        raise ValueError(f"--tasks: unknown tasks {unknown}; known: {', '.join(known)}, or all")
+    return tuple(requested)
 
 
 def _settings_note(config: Any) -> str:
@@ -146,6 +196,7 @@ def run_relations(args: argparse.Namespace) -> str:
         embeddings=results.embeddings,
         k=config.k,
         settings_note=_settings_note(config),
+        metrics=config.task_metrics(),
     )
     return summary + paths[0].read_text() + "\n" + "\n".join(f"wrote {p}" for p in paths)
 

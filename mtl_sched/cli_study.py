@@ -54,7 +54,20 @@ def add_study_parser(commands: Any) -> None:
     )
     qmtl.add_argument("--epochs", type=int, default=None, help="override the settings' epochs")
     qmtl.add_argument(
-        "--treebanks", type=_name_list, default=defaults.treebanks, help="UD treebanks"
+        "--treebanks",
+        type=_name_list,
+        default=None,
+        help=f"built-in UD treebanks, a subset of {','.join(defaults.treebanks)} (default: all, "
+        "unless --treebank is given)",
+    )
+    qmtl.add_argument(
+        "--treebank",
+        action="append",
+        default=[],
+        metavar="[NAME=]PATH",
+        help="a UD treebank directory (its .conllu files with train, dev and test in their names; "
+        "named after the train file, e.g. fr_gsd, or NAME); repeatable; studied instead of the "
+        "built-in treebanks unless --treebanks is given too",
     )
     qmtl.add_argument("--seeds", type=seed_list, default=defaults.seeds, help="e.g. 0,1,2")
     qmtl.add_argument("--ks", type=_int_list, default=defaults.ks, help="head counts, e.g. 1,10,30")
@@ -91,14 +104,20 @@ def add_study_parser(commands: Any) -> None:
 
 
 def study_config(args: argparse.Namespace) -> QMTLStudyConfig:
-    """The `QMTLStudyConfig` the ``study qmtl`` arguments ask for."""
+    """The `QMTLStudyConfig` the ``study qmtl`` arguments ask for.
+
+    :param args: the parsed ``study qmtl`` arguments.
+    """
     settings = SETTINGS[args.settings]
     if args.epochs is not None:
         if args.epochs < 1:
             raise ValueError(f"--epochs must be positive; got {args.epochs}")
         settings = dataclasses.replace(settings, epochs=args.epochs)
+    built_in = args.treebanks
+    if built_in is None:
+        built_in = () if args.treebank else QMTLStudyConfig().treebanks
     return QMTLStudyConfig(
-        treebanks=args.treebanks,
+        treebanks=(*built_in, *args.treebank),
         seeds=args.seeds,
         ks=args.ks,
         noise_k=args.noise_k,

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from mtl_sched.plugins import import_plugins
 from mtl_sched.scheduling import Scheduler, SchedulerInfo
-from mtl_sched.script_args import coerce_value
+from mtl_sched.script_args import check_keys, coerce_value
 
 if typing.TYPE_CHECKING:
     from mtl_sched.benchmarks.base import Benchmark
@@ -27,6 +27,8 @@ _SCHEDULERS: dict[str, type[Scheduler]] = {}
 _BUILTIN_MODULES = ("mtl_sched.baselines", "mtl_sched.agents")
 
 S = TypeVar("S", bound=type[Scheduler])
+# Appended to an unknown-hyperparameter error: where the keys are described.
+PARAMS_HINT = " (see 'mtl-sched list params {}')"
 
 
 def register_scheduler(cls: S) -> S:
@@ -102,22 +104,26 @@ def scheduler_hyperparameters(name: str) -> dict[str, inspect.Parameter]:
 
 def coerce_hyperparameters(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``raw`` hyperparameters against scheduler ``name``'s signature and convert them to
-    the declared types (``2`` -> ``2.0`` for a float, a list -> a tuple for a sequence, ...).
+    the declared types (``2`` -> ``2.0`` for a float, ``"a,b"`` or a list -> a tuple for a
+    sequence, ...). An unannotated parameter whose default is a list or tuple is a sequence.
 
     :param name: registered scheduler name.
     :param raw: parameter name -> value, e.g. parsed from ``--param KEY=VALUE``.
-    :raises TypeError: naming the scheduler and the unknown key or the value that does not fit.
+    :raises UnknownKeyError: (a `ValueError` and a `TypeError`) naming the scheduler, the
+        unknown key and the known ones.
+    :raises TypeError: naming the scheduler and the value that does not fit.
     """
     params = scheduler_hyperparameters(name)
+    check_keys(raw, params, f"scheduler {name!r}", "hyperparameter", PARAMS_HINT.format(name))
     converted = {}
     for key, value in raw.items():
-        if key not in params:
-            known = ", ".join(params) or "none"
-            raise TypeError(
-                f"scheduler {name!r} has no hyperparameter {key!r} (its hyperparameters: {known})"
-            )
+        annotation = params[key].annotation
+        if annotation is inspect.Parameter.empty and isinstance(params[key].default, tuple):
+            annotation = tuple[Any, ...]
+        elif annotation is inspect.Parameter.empty and isinstance(params[key].default, list):
+            annotation = list[Any]
         try:
-            converted[key] = coerce_value(value, params[key].annotation)
+            converted[key] = coerce_value(value, annotation)
         except TypeError as err:
             raise TypeError(f"scheduler {name!r}: hyperparameter {key!r} {err}") from None
     return converted

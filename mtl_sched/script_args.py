@@ -12,7 +12,9 @@ Each field of the arguments dataclass becomes ``--field-name`` (dashes for under
 `parse_key_value` reads the ``KEY=VALUE`` pairs of ``--option``/``--setting`` flags;
 `comma_separated` makes argparse types for lists such as ``--seeds 0,1,2``, and `seed_list` is
 the one for seeds (distinct, non-negative). `coerce_value` and `coerce_keyword_values` check such
-values against the types a function or dataclass declares.
+values against the types a function or dataclass declares; a list- or tuple-typed value may be
+given as ``a,b,c`` as well as a Python or JSON list. `check_keys` refuses unknown keys with an
+`UnknownKeyError` naming the known ones.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import difflib
 import inspect
+import json
 import numbers
 import os
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -87,8 +91,27 @@ def seed_list(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def parse_value(raw: str) -> Any:
+    """A command-line value: a Python literal (``4``, ``(16, 8)``, ``['a', 'b']``), else JSON
+    (``true``, ``null``, ``{"a": 1}``), else the text itself (a bare word is a string).
+
+    ``a,b,c`` stays one string unless its items are literals (``64,32`` is ``(64, 32)``);
+    `coerce_value` splits it for a list- or tuple-typed parameter only.
+
+    :param raw: the text after ``KEY=``.
+    """
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
 def parse_key_value(text: str) -> tuple[str, Any]:
-    """``"KEY=VALUE"`` as ``(key, value)``: the value as a Python literal, else a string.
+    """``"KEY=VALUE"`` as ``(key, value)``, the value read by `parse_value`.
 
     Dashes in the key become underscores, so ``steps-per-action=4`` names ``steps_per_action``.
 
@@ -98,15 +121,56 @@ def parse_key_value(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE; got {text!r}")
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = raw  # a bare word is a string
-    return key.replace("-", "_"), value
+    return key.replace("-", "_"), parse_value(raw)
+
+
+class UnknownKeyError(ValueError, TypeError):
+    """A ``KEY=VALUE`` key that the setting, option or hyperparameter list does not have.
+
+    A `ValueError` (bad input); also a `TypeError`, which a call with that unknown keyword
+    would have raised, so existing handlers of either still catch it.
+    """
+
+
+def check_keys(
+    given: Iterable[str], known: Collection[str], owner: str, what: str, hint: str = ""
+) -> None:
+    """Refuse keys of ``given`` that are not in ``known``, naming the known ones.
+
+    :param given: the keys given (e.g. of ``--option KEY=VALUE`` flags).
+    :param known: the valid keys.
+    :param owner: what has the keys, for the message (e.g. ``"benchmark 'synthetic'"``).
+    :param what: what one key names, for the message (e.g. ``"option"``).
+    :param hint: appended to the message (e.g. the listing command that describes the keys).
+    :raises UnknownKeyError: ``<owner> has no <what> '<key>' (did you mean ...?); its <what>s:
+        ...``.
+    """
+    for key in given:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, list(known), n=1)
+        guess = f" (did you mean {close[0]!r}?)" if close else ""
+        listed = ", ".join(known) or "none"
+        raise UnknownKeyError(f"{owner} has no {what} {key!r}{guess}; its {what}s: {listed}{hint}")
 
 
 class _Mismatch(Exception):
     pass
+
+
+def _split_items(text: str, item: Any) -> list[Any]:
+    """``"a,b,c"`` as the items of a list of ``item``: each kept as text when ``item`` takes
+    text, read by `parse_value` otherwise (``"1,x"`` for ints gives ``[1, "x"]``, which the
+    caller then refuses); ``item`` ``Any`` (unknown) keeps the text."""
+    items = []
+    for part in (part.strip() for part in text.split(",")):
+        if not part:
+            continue
+        try:
+            items.append(part if item is Any else _coerce(part, item))
+        except _Mismatch:
+            items.append(parse_value(part))
+    return items
 
 
 def _coerce(value: Any, annotation: Any) -> Any:
@@ -162,9 +226,14 @@ def _coerce(value: Any, annotation: Any) -> Any:
             return value
         raise _Mismatch
     if origin in (Sequence, list, tuple):
-        if not isinstance(value, (list, tuple)):
+        fixed_length = origin is tuple and args and args[-1] is not Ellipsis
+        if isinstance(value, str):
+            value = _split_items(value, Any if fixed_length or not args else args[0])
+        elif isinstance(value, numbers.Number):
+            value = [value]  # one number for a list: ``net_arch=64`` is ``(64,)``
+        elif not isinstance(value, (list, tuple)):
             raise _Mismatch
-        if origin is tuple and args and args[-1] is not Ellipsis:
+        if fixed_length:
             if len(args) != len(value):
                 raise _Mismatch
             return tuple(_coerce(v, a) for v, a in zip(value, args, strict=True))

@@ -4,6 +4,12 @@ from mtl_sched.cli import main
 from mtl_sched.registry import scheduler_names
 
 
+@pytest.fixture(autouse=True)
+def _in_a_scratch_directory(tmp_path, monkeypatch):
+    """Runs write TensorBoard events under the working directory by default."""
+    monkeypatch.chdir(tmp_path)
+
+
 def test_list_schedulers_shows_every_registered_name(capsys):
     assert main(["list", "schedulers"]) == 0
     out = capsys.readouterr().out
@@ -31,7 +37,16 @@ def test_small_picks_each_benchmarks_small_variant(capsys):
 
 
 def test_single_task_references_are_printed_and_then_read_from_the_cache(monkeypatch, capsys):
-    argv = ["run", "--benchmark", "synthetic", "--small", "--single-task", "--seed", "3"]
+    argv = [
+        "run",
+        "--benchmark",
+        "synthetic",
+        "--small",
+        "--single-task",
+        "--seed",
+        "3",
+        "--no-tensorboard",
+    ]
     assert main(argv) == 0
     first = capsys.readouterr().out
     assert "seed 3, 160 training examples per task" in first
@@ -49,7 +64,16 @@ def test_single_task_references_are_printed_and_then_read_from_the_cache(monkeyp
 
 
 def test_run_prints_test_metrics_and_accepts_hyperparameters(capsys):
-    argv = ["run", "--benchmark", "synthetic", "--scheduler", "round-robin", "--budget", "320"]
+    argv = [
+        "run",
+        "--benchmark",
+        "synthetic",
+        "--scheduler",
+        "round-robin",
+        "--budget",
+        "320",
+        "--no-tensorboard",
+    ]
     assert main([*argv, "--param", "tasks=['easy', 'hard']"]) == 0
     out = capsys.readouterr().out
     assert "round-robin" in out and "easy:" in out and "noise:" in out
@@ -58,7 +82,16 @@ def test_run_prints_test_metrics_and_accepts_hyperparameters(capsys):
 
 
 def test_run_prepares_the_scheduler_and_reports_a_search_cost(capsys):
-    argv = ["run", "--benchmark", "synthetic", "--scheduler", "hand-crafted", "--budget", "256"]
+    argv = [
+        "run",
+        "--benchmark",
+        "synthetic",
+        "--scheduler",
+        "hand-crafted",
+        "--budget",
+        "256",
+        "--no-tensorboard",
+    ]
     argv += ["--param", "candidates=[1, 2]", "--param", "search_budget=64"]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -168,9 +201,18 @@ def test_train_agent_trains_resumes_and_its_directory_runs_as_qls(tmp_path, caps
     assert "trained 30 steps" in printed and "best greedy validation average" in printed
     with pytest.raises(SystemExit, match="--resume"):
         main([*common, "--steps", "20", *TINY_OPTIONS])
-    with pytest.raises(SystemExit, match="unknown agent settings"):
+    with pytest.raises(SystemExit, match="has no setting 'gama' \\(did you mean 'gamma'"):
         main([*common, "--steps", "20", "--setting", "gama=0.5", "--out", str(tmp_path / "x")])
-    argv = ["run", "--benchmark", "synthetic", "--scheduler", "qls", "--agent", str(out)]
+    argv = [
+        "run",
+        "--benchmark",
+        "synthetic",
+        "--scheduler",
+        "qls",
+        "--agent",
+        str(out),
+        "--no-tensorboard",
+    ]
     assert main([*argv, "--budget", "320"]) == 0
     assert "qls" in capsys.readouterr().out
 

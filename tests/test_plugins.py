@@ -165,13 +165,20 @@ def test_export_adds_modules_to_the_variable_once(plugin_dir, monkeypatch):
 def _mtl_sched(
     plugin_dir: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``mtl-sched ARGS`` in a fresh process that finds the plugin on ``PYTHONPATH`` only."""
+    """``mtl-sched ARGS`` in a fresh process that finds the plugin on ``PYTHONPATH`` only, run
+    in ``plugin_dir`` so that what a command writes by default (TensorBoard events under
+    ``runs/``) stays out of the repository."""
     environment = {**os.environ, "PYTHONPATH": str(plugin_dir), "OMP_NUM_THREADS": "1"}
     environment.pop(IMPORT_ENV, None)
     environment.update(env or {})
     command = [sys.executable, "-c", "from mtl_sched.cli import main; raise SystemExit(main())"]
     return subprocess.run(
-        [*command, *args], env=environment, capture_output=True, text=True, timeout=120
+        [*command, *args],
+        env=environment,
+        cwd=plugin_dir,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -222,6 +229,7 @@ def test_train_agent_resumes_a_plugged_in_run(trained_agent, tmp_path):
 def test_run_finds_the_benchmark_through_the_plugin_only(trained_agent):
     plugin_dir, out = trained_agent
     run = ("run", "--benchmark", "user-tiny", "--scheduler", "qls", "--agent", str(out))
+    run += ("--no-tensorboard",)
     printed = _succeeds(_mtl_sched(plugin_dir, *IMPORTS, *run))
     assert "clean:" in printed and "noisy:" in printed
     unknown = _mtl_sched(plugin_dir, *run)
@@ -234,6 +242,7 @@ def test_compare_workers_see_the_plugged_in_benchmark(trained_agent, tmp_path, n
     plugin_dir, out = trained_agent
     compare = ("compare", "--benchmark", "user-tiny", "--schedulers", "uniform,qls")
     compare += ("--agent", str(out), "--seeds", "0,1", "--workers", "2", "--no-progress")
+    compare += ("--no-tensorboard",)
     compare += ("--db", str(tmp_path / "results.sqlite"))
     if named_by == "option":
         result = _mtl_sched(plugin_dir, *IMPORTS, *compare)
