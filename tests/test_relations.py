@@ -22,7 +22,12 @@ from mtl_sched.studies.relations_plan import (
     ordered,
     setting_sets,
 )
-from mtl_sched.studies.relations_report import all_but_one_table, pairwise_table
+from mtl_sched.studies.relations_report import (
+    all_but_one_table,
+    metrics_note,
+    pairwise_table,
+    write_relations_report,
+)
 from mtl_sched.studies.relations_study import RelationsConfig, collect_study, run_relations_study
 
 TASKS = ("a", "b", "c")
@@ -112,6 +117,30 @@ def test_all_but_one_table_compares_with_all() -> None:
     assert _row(table, "#↑") == ["0", "1", "2", "", ""]
 
 
+def test_report_header_says_what_each_tasks_score_measures(tmp_path: Path) -> None:
+    metrics = {"upos": "accuracy", "chunk": "span-f1", "semtr": "tag-f1", "pos": "accuracy"}
+    assert metrics_note(["upos", "chunk", "semtr", "pos"], metrics) == (
+        "token accuracy for UPOS and POS; span F1 (IOB2) for CHUNK; "
+        "F1 over the tokens not tagged O for SEMTR"
+    )
+    assert metrics_note(TASKS, None) == "each task's metric"
+    with pytest.raises(ValueError, match=r"metrics names no metric for tasks \['c'\]"):
+        metrics_note(TASKS, {"a": "accuracy", "b": "accuracy"})
+    write_relations_report(
+        STATS,
+        TASKS,
+        "multi-dec",
+        {},
+        tmp_path,
+        metrics={"a": "accuracy", "b": "tag-f1", "c": "tag-f1"},
+    )
+    header = (tmp_path / "relations_report.md").read_text().splitlines()[2]
+    assert header.startswith(
+        "Test scores (%) as mean ± std over 3 seeds: token accuracy for A; "
+        "F1 over the tokens not tagged O for B and C. ↑ / ↓"
+    )
+
+
 def test_graph_edges_pair_mutual_and_opposite_relations() -> None:
     edges = {(s, t): (kind, style) for s, t, kind, style in relation_edges(STATS, TASKS)}
     # a harms b while b helps a: asymmetric both ways
@@ -127,7 +156,7 @@ def test_graph_edges_pair_mutual_and_opposite_relations() -> None:
 _TAG_RULES = {1: lambda i: i % 3, 2: lambda i: (2 * i) % 3, 3: lambda i: i // 4}
 
 
-def _toy_task(name: str, rule: int, seed: int) -> object:
+def _toy_task(name: str, rule: int, seed: int, metric: str = "accuracy") -> object:
     """Tags that depend on each word (``rule`` picks the mapping), so the tasks are learnable
     and related in different ways."""
     rng = random.Random(seed)
@@ -143,7 +172,7 @@ def _toy_task(name: str, rule: int, seed: int) -> object:
         return out
 
     splits = {"train": sentences(60), "validation": sentences(20), "test": sentences(20)}
-    return tagging_task(name, splits, "tag", "accuracy")
+    return tagging_task(name, splits, "tag", metric)
 
 
 @pytest.fixture
@@ -152,6 +181,12 @@ def toy_tasks() -> tuple[str, ...]:
     for rule, name in enumerate(names, start=1):
         register_tagging_task(name, lambda _d, _l, n=name, r=rule: _toy_task(n, r, r))
     return names
+
+
+def test_the_study_reads_each_tasks_metric_from_the_loaded_tasks(toy_tasks) -> None:
+    register_tagging_task("toy-f1", lambda _d, _l: _toy_task("toy-f1", 1, 1, "tag-f1"))
+    config = RelationsConfig((*toy_tasks[:2], "toy-f1"), options={"small": True})
+    assert config.task_metrics() == {"toy-a": "accuracy", "toy-b": "accuracy", "toy-f1": "tag-f1"}
 
 
 def test_registered_tasks_load_once_and_bad_names_are_named(toy_tasks) -> None:

@@ -31,16 +31,30 @@ epochs of CoNLL-2000 and 7.1 of CoNLL-2003, enough for the test scores stated in
 about 2.5 CPU seconds per 1000 sentences on one core of a 2-core CPU machine, so a run takes
 about 14 minutes with its six validation passes. ``small=True`` keeps the first 300 / 100 / 100
 sentences of each split and a tiny model: seconds per run, for tests and CI.
+
+Other tasks: ``tasks`` names any registered tagging tasks (`mtl_sched.data.tagging_tasks`,
+e.g. ``mwe`` or ``semtr``), in model order, and ``conll_tasks`` adds tasks read from your own
+CoNLL-style files (`mtl_sched.data.conll_files.ConllTaskSpec`, or the command-line form
+``NAME=TRAIN[,VALIDATION,TEST]:WORD_COLUMN:TAG_COLUMN[:METRIC]``); without ``tasks`` they join
+the three above. On the command line, as a JSON list:
+``--option 'conll_tasks=["ner-de=train.txt,dev.txt,test.txt:0:3:span-f1"]'``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from mtl_sched.benchmarks.base import Benchmark
 from mtl_sched.data.conll import CONLL2000_DEV_SENTENCES, load_conll2000, load_conll2003
+from mtl_sched.data.conll_files import ConllTaskSpec
+from mtl_sched.data.tagging_tasks import (
+    checked_task_names,
+    load_tagging_task,
+    register_conll_tasks,
+)
 from mtl_sched.data.task import Task
 from mtl_sched.models.qmtl import Combine, QMTLConfig
 from mtl_sched.models.sequence_tagger import SequenceTagger
@@ -123,6 +137,8 @@ def tagging_benchmark(
     qmtl_k: int | None = None,
     qmtl_hidden: int = 20,
     qmtl_combine: Combine = "average",
+    tasks: str | Sequence[str] | None = None,
+    conll_tasks: str | Sequence[ConllTaskSpec | Mapping[str, Any] | str] | None = None,
 ) -> Benchmark:
     """Build the ``tagging`` benchmark.
 
@@ -141,7 +157,17 @@ def tagging_benchmark(
         softmax) instead of a linear layer and a CRF.
     :param qmtl_hidden: width of each Q-MTL head's ReLU layer (0: the PTA form).
     :param qmtl_combine: ``"average"`` (Q-MTL) or ``"select"`` (model selection).
+    :param tasks: registered tagging tasks (a list, or comma-separated), in model order
+        (default: ``pos``, ``chunk``, ``ner`` and the ``conll_tasks``).
+    :param conll_tasks: tasks read from CoNLL-style files, registered before ``tasks`` are
+        loaded (see `mtl_sched.data.conll_files`); part of the benchmark's identity.
+    :raises ValueError: naming ``tasks`` or ``conll_tasks`` when they are malformed, repeat a
+        name or name an unknown task.
     """
+    specs = register_conll_tasks(conll_tasks)
+    names = checked_task_names(
+        (*TAGGING_TASKS, *(spec.name for spec in specs)) if tasks is None else tasks
+    )
     qmtl = None if qmtl_k is None else QMTLConfig(qmtl_k, qmtl_hidden, qmtl_combine)
     if budget is None:
         budget = 1_200 if small else 300_000
@@ -150,16 +176,37 @@ def tagging_benchmark(
     sizes = SMALL_MODEL if small else FULL_MODEL
 
     def build_tasks() -> list[Task]:
-        return load_tagging_tasks(data_dir, small)
+        if names == TAGGING_TASKS:
+            return load_tagging_tasks(data_dir, small)
+        limits = SMALL_SPLIT_SIZES if small else None
+        return [load_tagging_task(name, data_dir, limits) for name in names]
 
     def build_model(tasks: Sequence[Task]) -> SequenceTagger:
         return SequenceTagger.for_tasks(
             tasks, min_word_count=min_word_count, dropout=dropout, qmtl=qmtl, **sizes
         )
 
+    config: dict[str, Any] = {
+        "tasks": list(names),
+        "small": small,
+        "split_sizes": SMALL_SPLIT_SIZES if small else None,
+        "conll2000_dev_sentences": CONLL2000_DEV_SENTENCES,
+        "model": {
+            **sizes,
+            "dropout": dropout,
+            "min_word_count": min_word_count,
+            "lowercase": True,
+            "max_word_length": 20,
+            **({} if qmtl is None else {"qmtl": dataclasses.asdict(qmtl)}),
+        },
+    }
+    if specs:
+        config["conll_tasks"] = [spec.as_option() for spec in specs]
+    default_tasks = "POS (CoNLL-2000), chunking (CoNLL-2000), NER (CoNLL-2003)"
     return Benchmark(
         name="tagging",
-        description="POS (CoNLL-2000), chunking (CoNLL-2000), NER (CoNLL-2003); "
+        description=(default_tasks if names == TAGGING_TASKS else ", ".join(names))
+        + "; "
         + ("BiLSTM-CRF" if qmtl is None else f"BiLSTM, {qmtl.k} Q-MTL heads per task")
         + (" [small]" if small else ""),
         build_tasks=build_tasks,
@@ -168,19 +215,6 @@ def tagging_benchmark(
             budget, batch_size, learning_rate, evaluations, small, bins
         ),
         decision_steps=1 if small else 8,
-        config={
-            "tasks": list(TAGGING_TASKS),
-            "small": small,
-            "split_sizes": SMALL_SPLIT_SIZES if small else None,
-            "conll2000_dev_sentences": CONLL2000_DEV_SENTENCES,
-            "model": {
-                **sizes,
-                "dropout": dropout,
-                "min_word_count": min_word_count,
-                "lowercase": True,
-                "max_word_length": 20,
-                **({} if qmtl is None else {"qmtl": dataclasses.asdict(qmtl)}),
-            },
-        },
+        config=config,
         version=1,
     )

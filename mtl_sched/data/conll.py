@@ -29,7 +29,7 @@ Each task has columns ``tokens`` (list of words) and ``tags`` (list of tag ids, 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import datasets
@@ -73,6 +73,45 @@ def to_iob2(tags: Sequence[str]) -> list[str]:
     return converted
 
 
+def iter_sentence_lines(
+    path: str | os.PathLike[str],
+    separator: str | None = None,
+    comment_prefix: str | None = None,
+) -> Iterator[list[tuple[int, list[str]]]]:
+    """Yield the token lines of each sentence of a CoNLL-style file as ``(line number, fields)``.
+
+    A blank line (or one of whitespace only) ends a sentence, several in a row are fine, and a
+    line whose first field is ``-DOCSTART-`` is a boundary too. With ``comment_prefix``, lines
+    starting with it *before a sentence's first token* are comments (as in CoNLL-U); inside a
+    sentence they are tokens, so that a token such as ``#`` (a Penn Treebank word) is kept.
+
+    :param path: the file (``.gz`` is read transparently).
+    :param separator: the field separator (e.g. ``"\\t"``); ``None`` splits on runs of
+        whitespace.
+    :param comment_prefix: the prefix of comment lines; ``None`` reads every line as data.
+    :raises FileNotFoundError: when the file is missing.
+    :raises DataFormatError: naming the file and line that cannot be decoded.
+    """
+    current: list[tuple[int, list[str]]] = []
+    for number, line in read_lines(path):
+        if not line.strip():
+            if current:
+                yield current
+            current = []
+            continue
+        if comment_prefix and not current and line.startswith(comment_prefix):
+            continue
+        fields = line.split(separator)
+        if fields[0] == DOCSTART:
+            if current:
+                yield current
+            current = []
+            continue
+        current.append((number, fields))
+    if current:
+        yield current
+
+
 def read_conll(
     path: str | os.PathLike[str],
     columns: Sequence[str],
@@ -95,42 +134,44 @@ def read_conll(
     if unknown:
         raise ValueError(f"iob_columns {unknown} are not among the columns {list(columns)}")
     sentences: list[Sentence] = []
-    lines: list[int] = []
-    current: list[list[str]] = []
-
-    def close() -> None:
-        if not current:
-            return
-        sentence = {name: [fields[i] for fields in current] for i, name in enumerate(columns)}
+    for token_lines in iter_sentence_lines(path):
+        for number, fields in token_lines:
+            if len(fields) != len(columns):
+                raise DataFormatError(
+                    path,
+                    number,
+                    f"expected {len(columns)} space-separated fields ({' '.join(columns)}); "
+                    f"got {len(fields)}",
+                )
+        sentence = {
+            name: [fields[i] for _, fields in token_lines] for i, name in enumerate(columns)
+        }
         for name in iob:
-            for position, tag in enumerate(sentence[name]):
-                if not is_chunk_tag(tag):
-                    raise DataFormatError(
-                        path, lines[position], f"{name} tag {tag!r} is not O, B-<type> or I-<type>"
-                    )
-            sentence[name] = to_iob2(sentence[name])
+            sentence[name] = checked_iob2(path, [n for n, _ in token_lines], sentence[name], name)
         sentences.append(sentence)
-        current.clear()
-        lines.clear()
-
-    for number, line in read_lines(path):
-        fields = line.split()
-        if not fields or fields[0] == DOCSTART:
-            close()
-            continue
-        if len(fields) != len(columns):
-            raise DataFormatError(
-                path,
-                number,
-                f"expected {len(columns)} space-separated fields ({' '.join(columns)}); "
-                f"got {len(fields)}",
-            )
-        current.append(fields)
-        lines.append(number)
-    close()
     if not sentences:
         raise DataFormatError(path, None, "no sentences found")
     return sentences
+
+
+def checked_iob2(
+    path: str | os.PathLike[str], line_numbers: Sequence[int], tags: Sequence[str], column: str
+) -> list[str]:
+    """One sentence's chunk tags in IOB2 (`to_iob2`), after checking each tag's form.
+
+    :param path: the file the tags come from (for the error).
+    :param line_numbers: the line of each tag.
+    :param tags: the sentence's tags.
+    :param column: what the tags are (for the error).
+    :raises DataFormatError: naming the file and line of a tag that is not ``O``, ``B-<type>``
+        or ``I-<type>``.
+    """
+    for number, tag in zip(line_numbers, tags, strict=True):
+        if not is_chunk_tag(tag):
+            raise DataFormatError(
+                path, number, f"{column} tag {tag!r} is not O, B-<type> or I-<type>"
+            )
+    return to_iob2(tags)
 
 
 def label_names(
@@ -167,7 +208,7 @@ def tagging_task(
     :param name: the task name.
     :param splits: ``"train"``, ``"validation"`` and ``"test"`` sentences.
     :param column: the column holding the task's tags.
-    :param metric: ``"accuracy"`` (token accuracy) or ``"span-f1"``.
+    :param metric: ``"accuracy"`` (token accuracy), ``"span-f1"`` or ``"tag-f1"``.
     :param metadata: facts to record with the task (sources, split rule).
     :param limits: keep only the first ``limits[split]`` sentences of the splits it names; tag
         ids still come from all the given sentences, so they do not depend on the limits.

@@ -9,7 +9,7 @@ import datasets
 
 TaskKind = Literal["classification", "tagging", "seq2seq"]
 SPLITS = ("train", "validation", "test")
-METRICS: tuple[str, ...] = ("accuracy", "span-f1", "bleu")
+METRICS: tuple[str, ...] = ("accuracy", "span-f1", "tag-f1", "bleu")
 
 
 @dataclass
@@ -24,11 +24,12 @@ class Task:
         ``"seq2seq"`` (one per target token).
     :param label_names: human-readable label names, ``num_classes`` of them.
     :param metric: the task's validation/test metric, one of `METRICS`: ``"accuracy"`` (of
-        prediction units: examples, tokens or target tokens), ``"span-f1"`` (seqeval) or
-        ``"bleu"`` (sacrebleu); see `mtl_sched.metrics`.
+        prediction units: examples, tokens or target tokens), ``"span-f1"`` (seqeval),
+        ``"tag-f1"`` (F1 over the tokens not tagged ``O``) or ``"bleu"`` (sacrebleu); see
+        `mtl_sched.metrics`.
     :param reference_column: the dataset column holding each example's reference for a metric
-        other than ``"accuracy"`` (tag ids for span F1, the detokenized target for BLEU); the
-        model's ``decode`` predicts values of the same type.
+        other than ``"accuracy"`` (tag ids for span and tag F1, the detokenized target for
+        BLEU); the model's ``decode`` predicts values of the same type.
     :param metadata: free-form facts about the task (e.g. how a synthetic task was generated).
     """
 
