@@ -90,11 +90,15 @@ def group_config(config: QMTLStudyConfig, group: TrialGroup) -> dict[str, Any]:
     :param config: the study configuration.
     :param group: the trial group.
     """
+    # a treebank given as a directory is identified by its path too, so that two directories
+    # given the same name never share stored results; built-in treebanks keep their old hashes
+    directory = dict(config.treebank_dirs).get(group.task)
     return {
         **config.description(),
         "task": group.task,
         "label_noise": group.label_noise,
         "train_fraction": group.train_fraction,
+        **({"treebank_dir": directory} if directory else {}),
     }
 
 

@@ -15,13 +15,19 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import datasets
 
 from mtl_sched.data.conll import load_conll2003
 from mtl_sched.data.task import Task
-from mtl_sched.data.ud_pos import UD_POS_TREEBANKS, load_ud_upos
+from mtl_sched.data.ud_pos import (
+    UD_POS_TREEBANKS,
+    load_ud_treebank,
+    load_ud_upos,
+    treebank_name,
+)
 from mtl_sched.studies.label_noise import inject_label_noise
 
 
@@ -90,7 +96,10 @@ PARTS: tuple[Part, ...] = ("table1", "noise", "selection", "ner")
 class QMTLStudyConfig:
     """What the study runs.
 
-    :param treebanks: UD treebanks (keys of `UD_POS_TREEBANKS`) of the UPOS experiments.
+    :param treebanks: UD treebanks of the UPOS experiments: keys of `UD_POS_TREEBANKS`, or
+        treebank directories (a path, or ``"NAME=PATH"`` to name the task; see
+        `mtl_sched.data.ud_pos.load_ud_treebank`). After construction it holds task names only,
+        and ``treebank_dirs`` the directories of those that are not built in.
     :param seeds: run seeds; every table gives mean and standard deviation over them.
     :param ks: numbers of heads k (Table 1); k = 1 is STL, and the ensembles of size k use
         the first k STL models.
@@ -102,9 +111,11 @@ class QMTLStudyConfig:
     :param train_sentences: keep only the first this many training sentences per treebank
         (``None``: all of them).
     :param eval_sentences: keep only the first this many validation and test sentences.
+    :param treebank_dirs: ``(name, absolute directory)`` of each treebank that is not built in;
+        filled from ``treebanks`` (give directories there).
     """
 
-    treebanks: tuple[str, ...] = tuple(UD_POS_TREEBANKS)
+    treebanks: tuple[str | os.PathLike[str], ...] = tuple(UD_POS_TREEBANKS)
     seeds: tuple[int, ...] = (0, 1, 2)
     ks: tuple[int, ...] = (1, 10, 30)
     noise_k: int = 10
@@ -114,13 +125,14 @@ class QMTLStudyConfig:
     settings: TaggerSettings = field(default_factory=lambda: SEED_SETTINGS)
     train_sentences: int | None = None
     eval_sentences: int | None = None
+    treebank_dirs: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
-        unknown = [t for t in self.treebanks if t not in UD_POS_TREEBANKS]
-        if unknown:
-            raise ValueError(
-                f"unknown treebank(s) {unknown}; choose from {', '.join(UD_POS_TREEBANKS)}"
-            )
+        # frozen: the resolved names and directories replace what was given, so that trial
+        # groups and tables name treebanks, never paths
+        names, directories = _resolve_treebanks(self.treebanks, dict(self.treebank_dirs))
+        object.__setattr__(self, "treebanks", names)
+        object.__setattr__(self, "treebank_dirs", tuple(directories.items()))
         if not self.seeds:
             raise ValueError("the study needs at least one seed")
         if any(k < 1 for k in self.ks) or self.noise_k < 1:
@@ -152,15 +164,54 @@ class QMTLStudyConfig:
         }
 
 
+def _resolve_treebanks(
+    entries: tuple[str | os.PathLike[str], ...], known_dirs: dict[str, str]
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Task names of the ``treebanks`` entries, and the directory of each that is not built in."""
+    names: list[str] = []
+    directories: dict[str, str] = {}
+    for entry in entries:
+        text = os.fspath(entry)
+        if isinstance(entry, str) and (text in UD_POS_TREEBANKS or text in known_dirs):
+            name = text
+            if text in known_dirs:
+                directories[name] = known_dirs[text]
+        else:
+            given, separator, location = text.partition("=")
+            if not separator or not isinstance(entry, str) or Path(text).is_dir():
+                given, location = "", text
+            directory = Path(location).expanduser()
+            if not directory.is_dir():
+                raise ValueError(
+                    f"unknown treebank {text!r}: neither a built-in treebank "
+                    f"({', '.join(UD_POS_TREEBANKS)}) nor a treebank directory"
+                )
+            name = given or treebank_name(directory)
+            if name in UD_POS_TREEBANKS:
+                raise ValueError(
+                    f"treebank directory {directory} would be named {name!r}, a built-in "
+                    f"treebank: name it with NAME={directory}"
+                )
+            directories[name] = str(directory.resolve())
+        if name in names:
+            raise ValueError(f"treebank {name!r} is given twice (name others with NAME=PATH)")
+        names.append(name)
+    return tuple(names), directories
+
+
 def load_upos_task(
     treebank: str, config: QMTLStudyConfig, data_dir: str | os.PathLike[str] | None
 ) -> Task:
     """The UPOS task of ``treebank`` under the study's sentence limits.
 
-    :param treebank: a key of `UD_POS_TREEBANKS`.
+    :param treebank: one of ``config.treebanks``: a key of `UD_POS_TREEBANKS` (read from
+        ``data_dir``) or the name of one of ``config.treebank_dirs``.
     :param config: the study configuration.
     :param data_dir: the data directory (``None``: ``$MTL_SCHED_DATA``).
     """
+    directory = dict(config.treebank_dirs).get(treebank)
+    if directory is not None:
+        return load_ud_treebank(directory, treebank, "upos", config.limits())
     return load_ud_upos(treebank, data_dir, config.limits())
 
 
