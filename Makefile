@@ -1,6 +1,9 @@
 # The README's commands. Each target creates .venv on first use and installs into it:
-# torch==2.13.0 first (a plain `torch` requirement would pull the CUDA build), then the package.
+# torch==2.13.0 first, then the package, whose `torch>=2.1` then keeps that build. Which build
+# pip finds for the pin depends on its index: on Linux the default one gives the CUDA build;
+# TORCH_INDEX=URL installs torch from another index (PyTorch's CPU-only one, for instance).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+TORCH_INDEX ?=
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -10,8 +13,8 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev,ray,jd]"
+	$(BIN)/python -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install --quiet -e ".[dev,ray,jd,tensorboard,hf]"
 	touch $(STAMP)
 
 install: $(STAMP)

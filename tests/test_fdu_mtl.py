@@ -1,5 +1,6 @@
 """The ``fdu-mtl`` benchmark: the FDU-MTL reader, the BiLSTM text classifier, runs and the env."""
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +177,32 @@ def test_unpacked_encoder_equals_the_packed_encoder():
     assert [name for name, _ in encoder.named_parameters()] == [
         name for name, _ in BiLSTMEncoder(30, 6, 5).named_parameters()
     ]
+
+
+def test_unpacked_encoder_follows_its_parameters():
+    """The one-direction LSTMs compute with the encoder's current weights: after an optimizer
+    step, in a deep copy, and after parameters are replaced by ``load_state_dict(assign=True)``."""
+    torch.manual_seed(0)
+    encoder = UnpackedBiLSTMEncoder(30, embedding_dim=6, hidden_size=5).eval()
+    words = torch.randint(2, 30, (3, 6))
+    mask = torch.arange(6).unsqueeze(0) < torch.tensor([[6], [4], [2]])
+    words[~mask] = 0
+
+    def assert_packed_states(model):
+        expected = BiLSTMEncoder.forward(model, words, mask)
+        torch.testing.assert_close(model(words, mask), expected, rtol=0, atol=1e-6)
+
+    assert_packed_states(encoder)
+    optimizer = torch.optim.SGD(encoder.parameters(), lr=0.5)
+    encoder(words, mask).sum().backward()
+    assert encoder.lstm.weight_hh_l0_reverse.grad.abs().sum() > 0
+    optimizer.step()
+    assert_packed_states(encoder)
+    assert_packed_states(copy.deepcopy(encoder))
+    replaced = {name: torch.randn_like(value) for name, value in encoder.state_dict().items()}
+    encoder.load_state_dict(replaced, assign=True)
+    assert_packed_states(encoder)
+    assert list(encoder.state_dict()) == list(replaced)
 
 
 def make_classifier(**kwargs) -> BiLSTMTextClassifier:
