@@ -334,7 +334,7 @@ def nan_training(monkeypatch):
 def test_run_reports_a_non_finite_loss_in_one_line(nan_training):
     argv = ["run", "--benchmark", "synthetic", "--small", "--scheduler", "uniform"]
     with pytest.raises(SystemExit) as caught:
-        main([*argv, "--budget", "320"])
+        main([*argv, "--budget", "320", "--no-tensorboard"])
     message = str(caught.value.code)
     assert message.startswith("mtl-sched run: non-finite training loss (nan) of task ")
     assert "at step 0" in message and "\n" not in message
