@@ -5,7 +5,8 @@ per seed under ``--out``: a finished run is reused, an interrupted one resumed),
 agent greedily (`QLSScheduler`) on the run seeds and scores the model selected on validation (test
 scores by default; ``--split validation`` with run seeds of their own is for choosing designs).
 ``uniform``, the benchmark's documented schedule (``better_schedule``, label ``recipe``) and, on
-``synthetic-prerequisite``, every fixed task distribution run on the same run seeds. The agents'
+``synthetic-prerequisite``, every fixed task distribution run on the same run seeds; on a
+benchmark outside the synthetic family also ``random`` and ``round-robin``. The agents'
 training episodes draw their trainer seeds from the agent seed's generator and their greedy
 evaluations (model selection) use seeds 1000 and 1001, never the run seeds scored here.
 
@@ -56,10 +57,16 @@ class Args:
     )
     task_subsets: str = field(default="", metadata={"help": "e.g. 3-8: train on task subsets"})
     steps: int = field(default=0, metadata={"help": "agent training steps (0: the default)"})
+    eval_seeds: str = field(
+        default="", metadata={"help": "seeds of the agents' greedy evaluations (default: theirs)"}
+    )
     setting: tuple[str, ...] = field(
         default=(), metadata={"help": "agent setting KEY=VALUE (repeatable)"}
     )
     small: bool = field(default=False, metadata={"help": "the benchmarks' small variants"})
+    option: tuple[str, ...] = field(
+        default=(), metadata={"help": "benchmark option KEY=VALUE (repeatable), e.g. budget=12800"}
+    )
     out: str = field(default="runs/learned-vs-best", metadata={"help": "agents' directories"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads"})
 
@@ -73,7 +80,12 @@ def contenders(benchmark: Benchmark) -> list[tuple[str, str, dict]]:
     """The baselines run beside the learned schedule."""
     if benchmark.name in FAMILY:
         return family_contenders(benchmark.name)
-    runs: list[tuple[str, str, dict]] = [("uniform", "uniform", {})]
+    # beside uniform, the two other schedules that need no state nor search
+    runs: list[tuple[str, str, dict]] = [
+        ("uniform", "uniform", {}),
+        ("random", "random", {}),
+        ("round-robin", "round-robin", {}),
+    ]
     if benchmark.better_schedule is not None:
         recipe = benchmark.better_schedule
         runs.append(("recipe", recipe.scheduler, dict(recipe.kwargs)))
@@ -98,10 +110,13 @@ def trained_agent(args: Args, seed: int) -> Path:
     # one directory per training setup, so that runs of other settings never share agents
     label = train_on.replace(",", "+") + (f"-subsets-{args.task_subsets}" if subsets else "")
     label += f"-steps-{args.steps}" if args.steps else ""
+    label += f"-eval-{args.eval_seeds.replace(',', '_')}" if args.eval_seeds else ""
     label += "".join(f"-{text.replace('=', '-')}" for text in sorted(args.setting))
+    label += "".join(f"-option-{text.replace('=', '-')}" for text in sorted(args.option))
+    label += "-small" if args.small else ""
     out = Path(args.out) / label / f"seed-{seed}"
     settings = AgentSettings(**dict(parse_key_value(text) for text in args.setting))
-    options = {"small": True} if args.small else {}
+    options = benchmark_options(args)
     config = TrainAgentConfig(
         out=out,
         benchmark=train_on,
@@ -110,11 +125,22 @@ def trained_agent(args: Args, seed: int) -> Path:
         agent=settings,
         progress=False,
         **({"steps": args.steps} if args.steps else {}),
+        **(
+            {"eval_seeds": comma_separated(int, "integers")(args.eval_seeds)}
+            if args.eval_seeds
+            else {}
+        ),
         **({"task_subsets": comma_separated(int, "integers")(subsets)} if subsets else {}),
     )
     if not (out / "agent.zip").is_file():
         train_agent(config, resume=bool(out.is_dir() and complete_checkpoints(out)))
     return out
+
+
+def benchmark_options(args: Args) -> dict[str, object]:
+    """The options of the scored (and trained-on) benchmarks: ``--small`` and ``--option``."""
+    options: dict[str, object] = dict(parse_key_value(text) for text in args.option)
+    return {"small": True, **options} if args.small else options
 
 
 def _mean_std(values: np.ndarray) -> tuple[float, float]:
@@ -128,7 +154,7 @@ def main(args: Args) -> float:
         raise SystemExit(f"--split must be test or validation; got {args.split!r}")
     run_seeds = comma_separated(int, "integers")(args.seeds)
     agent_seeds = comma_separated(int, "integers")(args.agent_seeds)
-    benchmark = get_benchmark(args.benchmark, **({"small": True} if args.small else {}))
+    benchmark = get_benchmark(args.benchmark, **benchmark_options(args))
     print(
         f"benchmark={args.benchmark} split={args.split} run seeds={args.seeds} "
         f"agent seeds={args.agent_seeds} trained on={args.train_on or args.benchmark}"
