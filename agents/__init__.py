@@ -1,15 +1,15 @@
 """Reinforcement-learning schedulers on stable-baselines3."""
 
-from mtl_sched.agents.boltzmann_gumbel import (
+from mtl_sched.agents.boltzmann_gumbel import BoltzmannGumbelDQN
+from mtl_sched.agents.context import AgentContext, TaskSetSettings, agent_context, attach_context
+from mtl_sched.agents.exploration import (
     EXPLORATION_KINDS,
     EXPLORATION_SCALES,
-    BoltzmannGumbelDQN,
     annealed_temperature,
     boltzmann_choice,
     boltzmann_gumbel_choice,
     q_spread,
 )
-from mtl_sched.agents.context import AgentContext, TaskSetSettings, agent_context, attach_context
 from mtl_sched.agents.progress import TqdmCallback
 from mtl_sched.agents.qls import QLSScheduler
 from mtl_sched.agents.task_shared import (

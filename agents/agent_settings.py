@@ -18,14 +18,8 @@ from typing import Any, Literal
 
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor
 
-from mtl_sched.agents.boltzmann_gumbel import (
-    DEFAULT_NET_ARCH,
-    DQN_DEFAULTS,
-    BoltzmannGumbelDQN,
-    ExplorationKind,
-    ExplorationScale,
-    TemperatureSchedule,
-)
+from mtl_sched.agents.boltzmann_gumbel import DEFAULT_NET_ARCH, DQN_DEFAULTS, BoltzmannGumbelDQN
+from mtl_sched.agents.exploration import ExplorationKind, ExplorationScale, TemperatureSchedule
 from mtl_sched.benchmarks import Benchmark
 from mtl_sched.envs.batched import make_scheduling_vec_env
 from mtl_sched.envs.observation import ObservationKind
@@ -52,7 +46,7 @@ class AgentSettings:
     :param steps_per_action: minibatches each choice of the agent trains (``None``: the
         benchmark's ``decision_steps``).
     :param reward_scale: factor on the environment's reward (not on the penalty).
-    :param recency_decay: decay of the recency features (see `mtl_sched.recency`); with
+    :param recency_decay: decay of the recency features (see `mtl_sched.observation.recency`); with
         ``"histogram"``, ``None`` keeps seed 002's histogram-only observation; with
         ``"task-features"``, ``None`` is the ``recency`` column's default decay.
     :param observation: ``"task-features"`` (one padded row of features per task) or

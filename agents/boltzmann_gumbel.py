@@ -53,32 +53,16 @@ from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
 from mtl_sched.agents.exploration import (
     EXPLORATION_KINDS,
     EXPLORATION_SCALES,
-    MIN_Q_SPREAD,
     ExplorationKind,
     ExplorationScale,
     TemperatureSchedule,
     annealed_temperature,
-    boltzmann_choice,
     boltzmann_gumbel_choice,
     q_spread,
 )
 from mtl_sched.agents.task_shared import TaskSharedDQNPolicy, task_mask
 
-__all__ = [
-    "DEFAULT_NET_ARCH",
-    "DQN_DEFAULTS",
-    "EXPLORATION_KINDS",
-    "EXPLORATION_SCALES",
-    "MIN_Q_SPREAD",
-    "BoltzmannGumbelDQN",
-    "ExplorationKind",
-    "ExplorationScale",
-    "TemperatureSchedule",
-    "annealed_temperature",
-    "boltzmann_choice",
-    "boltzmann_gumbel_choice",
-    "q_spread",
-]
+__all__ = ["DEFAULT_NET_ARCH", "DQN_DEFAULTS", "BoltzmannGumbelDQN"]
 
 _EPSILON_KWARGS = ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps")
 

@@ -19,6 +19,29 @@ CHECKPOINTS_DIR = "checkpoints"
 PROGRESS_FILE = "progress.json"
 RESUME_FILE = "resume.pkl"
 KEPT_CHECKPOINTS = 2
+# where the classes a checkpoint may name lived before they moved into packages, so that runs
+# checkpointed by an earlier version of the package still resume
+MOVED_MODULES = {
+    "mtl_sched.probing": "mtl_sched.observation.probing",
+    "mtl_sched.probe_inputs": "mtl_sched.observation.probe_inputs",
+    "mtl_sched.recency": "mtl_sched.observation.recency",
+    "mtl_sched.task_features": "mtl_sched.observation.task_features",
+    "mtl_sched.uncertainty": "mtl_sched.observation.uncertainty",
+    "mtl_sched.trainer_config": "mtl_sched.training.config",
+    "mtl_sched.run_result": "mtl_sched.training.run_result",
+    "mtl_sched.task_sampler": "mtl_sched.training.sampler",
+    "mtl_sched.task_evaluation": "mtl_sched.training.evaluation",
+    "mtl_sched.run_observer": "mtl_sched.training.observers",
+    "mtl_sched.trial_records": "mtl_sched.results.records",
+}
+
+
+class _CheckpointUnpickler(pickle.Unpickler):
+    """Reads a resume file, finding the classes of modules that have moved since it was
+    written (`MOVED_MODULES`)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        return super().find_class(MOVED_MODULES.get(module, module), name)
 
 
 def complete_checkpoints(out: Path) -> list[Path]:
@@ -140,5 +163,5 @@ def read_resume_state(checkpoint: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     with path.open("rb") as handle:
-        payload = pickle.load(handle)
+        payload = _CheckpointUnpickler(handle).load()
     return payload if payload.get("env") is not None else None

@@ -21,7 +21,7 @@ from mtl_sched.agents.checkpoints import complete_checkpoints
 from mtl_sched.agents.evaluation import evaluation_seeds
 from mtl_sched.agents.settings import AgentSettings
 from mtl_sched.benchmarks import get_benchmark
-from mtl_sched.probing import ProbeConfig
+from mtl_sched.observation.probing import ProbeConfig
 
 SETTINGS_FILE = "settings.json"
 # The algorithms a saved agent file is read with. An algorithm that extends another comes before

@@ -30,11 +30,11 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from mtl_sched.agents.context import AgentContext, agent_context, attach_context
 from mtl_sched.data.task import Task
 from mtl_sched.envs.observation import ObservationKind, SchedulingObservation
-from mtl_sched.probing import ProbeConfig
-from mtl_sched.recency import check_recency_decay
+from mtl_sched.observation.probing import ProbeConfig
+from mtl_sched.observation.recency import check_recency_decay
+from mtl_sched.observation.task_features import task_feature_size
 from mtl_sched.registry import register_scheduler
 from mtl_sched.scheduling import Scheduler, Step, TrainState
-from mtl_sched.task_features import task_feature_size
 
 if TYPE_CHECKING:
     from mtl_sched.benchmarks.base import Benchmark

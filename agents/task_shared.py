@@ -38,8 +38,8 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 from torch import nn
 
-from mtl_sched.task_features import MASK_THRESHOLD
-from mtl_sched.task_features import task_mask as rows_mask
+from mtl_sched.observation.task_features import MASK_THRESHOLD
+from mtl_sched.observation.task_features import task_mask as rows_mask
 
 
 def check_task_table_space(observation_space: gym.Space, action_space: gym.Space) -> None:
@@ -67,8 +67,8 @@ def check_task_table_space(observation_space: gym.Space, action_space: gym.Space
 
 
 def task_mask(observation: np.ndarray) -> np.ndarray:
-    """Which task slots hold a real task (`mtl_sched.task_features.task_mask`), as a batch, for
-    states that must have at least one.
+    """Which task slots hold a real task (`mtl_sched.observation.task_features.task_mask`), as a
+    batch, for states that must have at least one.
 
     :param observation: one table ``(M, D)`` or a batch ``(n, M, D)``.
     :return: boolean array of shape ``(n, M)`` (``n = 1`` for a single table).

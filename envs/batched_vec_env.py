@@ -52,10 +52,10 @@ from mtl_sched.envs.replica import ReplicaTrainer
 from mtl_sched.envs.scheduling_env import MTLSchedulingEnv
 from mtl_sched.envs.stacked_probe import StackedProbePass
 from mtl_sched.models.stacked import StackedOptimizer, StackedSharedMLP, stacking_problem
-from mtl_sched.probing import ProbeResult
+from mtl_sched.observation.probing import ProbeResult
 from mtl_sched.scheduling import NonFiniteLossError, Step
-from mtl_sched.task_sampler import TaskSampler, materialize, take_rows
-from mtl_sched.trainer_config import resolve_device
+from mtl_sched.training.config import resolve_device
+from mtl_sched.training.sampler import TaskSampler, materialize, take_rows
 
 __all__ = ["BatchedSchedulingVecEnv"]
 
@@ -226,8 +226,9 @@ class BatchedSchedulingVecEnv(InProcessVecEnv):
         """One probe pass of the given replicas over the given tasks, batched over both
         (`StackedProbePass.probe`).
 
-        Per replica, the histograms, losses and accuracies of `mtl_sched.probing.probe` on the
-        replica's model (up to rounding of the batched products). The per-unit uncertainties
+        Per replica, the histograms, losses and accuracies of
+        `mtl_sched.observation.probing.probe` on the replica's model (up to rounding of the
+        batched products). The per-unit uncertainties
         (`ProbeResult.uncertainties`, which the environment does not read) are left empty.
 
         :param replicas: replica indices.

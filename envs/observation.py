@@ -1,6 +1,6 @@
 """The observations of `mtl_sched.envs.scheduling_env.MTLSchedulingEnv`, of either kind: the flat
 histograms (with optional recency features) or the padded per-task feature rows of
-`mtl_sched.task_features`. The env's module docstring documents both layouts."""
+`mtl_sched.observation.task_features`. The env's module docstring documents both layouts."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from gymnasium import spaces
 
-from mtl_sched.probing import ProbeResult
-from mtl_sched.recency import ChoiceTrace
-from mtl_sched.task_features import TaskFeatureTracker, pad_task_features
+from mtl_sched.observation.probing import ProbeResult
+from mtl_sched.observation.recency import ChoiceTrace
+from mtl_sched.observation.task_features import TaskFeatureTracker, pad_task_features
 
 ObservationKind = Literal["histogram", "task-features"]
 OBSERVATION_KINDS: tuple[str, ...] = ("histogram", "task-features")
 DEFAULT_TASK_FEATURE_DECAY = 0.9
 
-# bounds of every per-task feature and of the mask column (see mtl_sched.task_features)
+# bounds of every per-task feature and of the mask column (see mtl_sched.observation.task_features)
 _FEATURE_LOW, _FEATURE_HIGH = -1.0, 4.0
 
 

@@ -15,10 +15,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mtl_sched.probing import ProbeConfig, ProbeResult
+from mtl_sched.observation.probing import ProbeConfig, ProbeResult
 from mtl_sched.scheduling import Step, StepOutcome
-from mtl_sched.task_sampler import TaskSampler
-from mtl_sched.trainer_config import TrainerConfig
+from mtl_sched.training.config import TrainerConfig
+from mtl_sched.training.sampler import TaskSampler
 
 
 class ReplicaOwner(Protocol):

@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from mtl_sched.probing import ProbeResult
+from mtl_sched.observation.probing import ProbeResult
 
 __all__ = [
     "PENALTY_MODES",

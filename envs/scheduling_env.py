@@ -19,17 +19,17 @@ Spaces
       uncertainty (margin by default) on its validation probe set, task after task. With
       ``recency_decay=d`` it is followed by ``K`` recency features (``Box(0, 1, (K * bins +
       K,))``): an exponential moving average of the one-hot actions with decay ``d`` per step
-      (`mtl_sched.recency.ChoiceTrace`), all 0 after ``reset``.
+      (`mtl_sched.observation.recency.ChoiceTrace`), all 0 after ``reset``.
     - Observation, ``observation="task-features"`` (the default): ``Box(-1, 4, (M, F + 1),
-      float32)`` with ``F = bins + 7`` (`mtl_sched.task_features`), one row per task slot. Row
-      ``k < K`` is task ``k``'s histogram (``bins`` columns), then ``relative_loss`` (probe loss
-      over the loss after ``reset``, clipped to ``[0, 4]``), ``accuracy`` (probe accuracy),
-      ``loss_change`` (loss fall since the previous step over the loss after ``reset``, clipped
-      to ``[-1, 1]``), ``recency`` (the trace above with decay ``recency_decay``, default 0.9),
-      ``example_share`` (the task's share of the examples trained on), ``progress`` (examples
-      trained on over the trainer's budget, in ``[0, 1]``), ``inverse_task_count`` (``1 / K``),
-      and last the mask column, 1. Rows ``K .. M-1`` are all 0 (mask 0;
-      `mtl_sched.task_features.task_mask`).
+      float32)`` with ``F = bins + 7`` (`mtl_sched.observation.task_features`), one row per task
+      slot. Row ``k < K`` is task ``k``'s histogram (``bins`` columns), then ``relative_loss``
+      (probe loss over the loss after ``reset``, clipped to ``[0, 4]``), ``accuracy`` (probe
+      accuracy), ``loss_change`` (loss fall since the previous step over the loss after ``reset``,
+      clipped to ``[-1, 1]``), ``recency`` (the trace above with decay ``recency_decay``, default
+      0.9), ``example_share`` (the task's share of the examples trained on), ``progress`` (examples
+      trained on over the trainer's budget, in ``[0, 1]``), ``inverse_task_count`` (``1 / K``), and
+      last the mask column, 1. Rows ``K .. M-1`` are all 0 (mask 0;
+      `mtl_sched.observation.task_features.task_mask`).
 
 Reward
     ``reward="loss"`` (seed 002): ``-sum_k L_k``, the summed mean validation loss of all tasks
@@ -47,9 +47,10 @@ Reward
     threshold with ``penalty_mode="drop"`` (seed 002 punishes accuracy that "drops under" the
     threshold; a fresh model starts under it whatever the agent does). Histograms, losses and
     accuracies all come from the same probe pass (with ``ProbeConfig.refresh``, each task's from
-    its latest pass; see `mtl_sched.probing.RollingProbe`). A NaN or infinite training loss,
-    probe loss or probe probability raises `mtl_sched.scheduling.NonFiniteLossError` naming the
-    task and step: it never becomes an observation or a reward.
+    its latest pass; see `mtl_sched.observation.probing.RollingProbe`). A NaN or infinite
+    training loss, probe loss or probe probability raises
+    `mtl_sched.scheduling.NonFiniteLossError` naming the task and step: it never becomes an
+    observation or a reward.
 
 Episodes
     ``reset`` builds a fresh model and trainer. An episode is never ``terminated``; it is
@@ -99,7 +100,7 @@ from mtl_sched.envs.reward import (
     step_reward,
 )
 from mtl_sched.envs.trainer_source import TrainerFactory, TrainerSource
-from mtl_sched.probing import ProbeConfig, ProbeResult, RollingProbe
+from mtl_sched.observation.probing import ProbeConfig, ProbeResult, RollingProbe
 from mtl_sched.references import compute_single_task_references, single_task_references
 from mtl_sched.scheduling import NonFiniteLossError, Step
 from mtl_sched.training import Trainer
@@ -136,9 +137,9 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
     :param reward_scale: multiplies every reward but the penalty (e.g. 100 puts
         ``"accuracy-increase"`` in percentage points, a scale Q-networks fit more readily).
     :param recency_decay: add ``K`` recency features to the observation, with this decay in
-        ``(0, 1)`` (see `mtl_sched.recency`); ``None`` (the default, seed 002's observation)
-        leaves them out. With ``"task-features"``, the decay of the ``recency`` column (``None``:
-        0.9).
+        ``(0, 1)`` (see `mtl_sched.observation.recency`); ``None`` (the default, seed 002's
+        observation) leaves them out. With ``"task-features"``, the decay of the ``recency``
+        column (``None``: 0.9).
     :param observation: ``"task-features"`` (the default: one padded row of features per task;
         see Spaces above) or ``"histogram"`` (seed 002's flat histograms).
     :param max_tasks: task slots ``M`` of a ``"task-features"`` observation and of the action

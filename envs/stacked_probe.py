@@ -1,7 +1,7 @@
 """The probe pass of every replica of a `StackedSharedMLP`, batched over replicas and tasks.
 
 `StackedProbePass` computes, for each of ``n`` replicas and each probed task, what
-`mtl_sched.probing.probe` computes on that replica's model alone: the histogram of the
+`mtl_sched.observation.probing.probe` computes on that replica's model alone: the histogram of the
 uncertainty measure over the task's probe pool (or over its ``hard_size`` units of highest loss),
 normalized to frequencies, and the mean cross-entropy and accuracy over the pool. The pools are
 those a trainer of the benchmark chooses; they are concatenated, task after task, into one
@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 
 from mtl_sched.models.stacked import StackedSharedMLP
-from mtl_sched.probing import ProbeConfig, ProbeResult
+from mtl_sched.observation.probing import ProbeConfig, ProbeResult
+from mtl_sched.observation.uncertainty import padded_uncertainty
 from mtl_sched.scheduling import NonFiniteLossError
-from mtl_sched.uncertainty import padded_uncertainty
 
 
 @dataclass(frozen=True)

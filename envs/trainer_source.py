@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mtl_sched.benchmarks import Benchmark, get_benchmark
-from mtl_sched.probing import ProbeConfig
+from mtl_sched.observation.probing import ProbeConfig
 from mtl_sched.training import Trainer
 
 __all__ = ["TrainerFactory", "TrainerSource"]

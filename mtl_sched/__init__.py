@@ -9,7 +9,7 @@ from mtl_sched.benchmarks import Benchmark, benchmark_names, get_benchmark
 from mtl_sched.data import SyntheticTaskSpec, Task, make_synthetic_tasks
 from mtl_sched.hooks import ProbeData, SchedulerDriver
 from mtl_sched.models import MTLModel, SharedMLP, TaskOutput
-from mtl_sched.probing import ProbeConfig, ProbeResult
+from mtl_sched.observation.probing import ProbeConfig, ProbeResult
 from mtl_sched.registry import make_scheduler, register_scheduler, scheduler_names
 from mtl_sched.scheduling import EvalResult, NonFiniteLossError, Scheduler, Step, TrainState
 from mtl_sched.training import RunResult, Trainer, TrainerConfig

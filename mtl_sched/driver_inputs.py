@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from mtl_sched.probe_inputs import PerTask, ProbeData, check_probe_data
-from mtl_sched.probing import ProbeConfig, ProbeResult, probe_from_probabilities
+from mtl_sched.observation.probe_inputs import PerTask, ProbeData, check_probe_data
+from mtl_sched.observation.probing import ProbeConfig, ProbeResult, probe_from_probabilities
 from mtl_sched.scheduler_needs import missing_need_message
 
 if TYPE_CHECKING:

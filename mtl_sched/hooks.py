@@ -3,8 +3,9 @@
 `SchedulerDriver` keeps the bookkeeping the `Trainer` keeps (optimizer steps, examples seen in
 total and per task, each task's latest training loss, the latest validation result), turns your
 model's class probabilities on each task's probe set into the observation histograms exactly as
-the trainer's probe pass does (both go through `mtl_sched.probing.probe_from_probabilities`),
-and asks the scheduler for the next step::
+the trainer's probe pass does (both go through
+`mtl_sched.observation.probing.probe_from_probabilities`), and asks the scheduler for the next
+step::
 
     driver = SchedulerDriver(scheduler, ["sentiment", "topic"], seed=0, budget=10_000)
     while not driver.done:
@@ -45,8 +46,8 @@ import numpy as np
 import torch
 
 from mtl_sched.driver_inputs import ProbeFn, ProbeReader, as_floats, task_stand_ins
-from mtl_sched.probe_inputs import PerTask, ProbeData
-from mtl_sched.probing import ProbeConfig, ProbeResult
+from mtl_sched.observation.probe_inputs import PerTask, ProbeData
+from mtl_sched.observation.probing import ProbeConfig, ProbeResult
 from mtl_sched.scheduler_needs import missing_need_message, needs_combine
 from mtl_sched.scheduling import (
     COMBINE_ARGUMENTS,

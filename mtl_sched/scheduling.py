@@ -43,8 +43,8 @@ from mtl_sched.errors import NonFiniteLossError
 if TYPE_CHECKING:
     from mtl_sched.data.task import Task
     from mtl_sched.models.base import Batch, MTLModel, TaskOutput
-    from mtl_sched.probing import ProbeConfig, ProbeResult
-    from mtl_sched.trainer_config import TrainerConfig
+    from mtl_sched.observation.probing import ProbeConfig, ProbeResult
+    from mtl_sched.training.config import TrainerConfig
 
 __all__ = [
     "COMBINE_ARGUMENTS",
@@ -356,7 +356,8 @@ class Scheduler(ABC):
     def prepare(self, benchmark: PreparationSource) -> None:  # noqa: B027
         """Fetch, once and before any run, what this scheduler needs from ``benchmark``.
 
-        Runners (``compare_schedulers``, ``mtl-sched run``) call it before training; the default
+        Runners (`mtl_sched.registry.prepared_scheduler`, used by ``mtl-sched run``, ``compare`` and
+        the demo) call it before training; the default
         needs nothing. Results that cost training (single-task references, a weight search) are
         cached on disk per benchmark configuration, so calling it for every run is cheap.
         """

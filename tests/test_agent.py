@@ -12,7 +12,7 @@ from mtl_sched.agents import (
     boltzmann_gumbel_choice,
 )
 from mtl_sched.envs import MTLSchedulingEnv
-from mtl_sched.probing import ProbeConfig
+from mtl_sched.observation.probing import ProbeConfig
 
 SMALL = {"buffer_size": 2000, "batch_size": 32}
 

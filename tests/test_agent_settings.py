@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from mtl_sched.agents.settings import AgentSettings
-from mtl_sched.cli_keys import check_setting_keys
+from mtl_sched.cli.keys import check_setting_keys
 from mtl_sched.script_args import UnknownKeyError
 
 

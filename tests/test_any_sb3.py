@@ -12,7 +12,7 @@ from stable_baselines3 import A2C, DQN, PPO, SAC
 from mtl_sched.agents import BoltzmannGumbelDQN, QLSScheduler
 from mtl_sched.agents.loading import algorithm_class, load_agent_file, saved_algorithm
 from mtl_sched.envs import TaskBanditEnv
-from mtl_sched.probing import ProbeConfig
+from mtl_sched.observation.probing import ProbeConfig
 
 # the bandit's observation is laid out as the scheduling environment's flat histograms: 4 tasks
 # x 20 bins, as the small synthetic benchmark's run under ProbeConfig(bins=20)

@@ -18,8 +18,8 @@ from mtl_sched.envs import (
 )
 from mtl_sched.models import SharedMLP
 from mtl_sched.models.stacked import StackedSharedMLP, can_stack
-from mtl_sched.probing import ProbeConfig
-from mtl_sched.uncertainty import padded_uncertainty, uncertainty
+from mtl_sched.observation.probing import ProbeConfig
+from mtl_sched.observation.uncertainty import padded_uncertainty, uncertainty
 
 K, BINS = 4, 20
 

@@ -9,16 +9,16 @@ import pytest
 from documentation_pages import documentation_pages
 
 import mtl_sched
-import mtl_sched.cli_run
+import mtl_sched.cli.run
 from mtl_sched.agents.settings import AgentSettings
 from mtl_sched.cli import build_parser, main
-from mtl_sched.cli_examples import (
+from mtl_sched.cli.examples import (
     ExampleError,
     check_command_line,
     help_examples,
     markdown_examples,
 )
-from mtl_sched.cli_keys import docstring_params, first_sentence
+from mtl_sched.cli.keys import docstring_params, first_sentence
 from mtl_sched.registry import coerce_hyperparameters
 from mtl_sched.script_args import UnknownKeyError, coerce_value, parse_key_value
 
@@ -246,7 +246,7 @@ def test_examples_of_an_unimportable_plugin_check_flags_but_not_its_names():
 
 def test_a_wrong_example_in_a_commands_help_is_found(monkeypatch):
     bad = "mtl-sched run --benchmark synthetic --scheduler greedy --param window=4"
-    monkeypatch.setattr(mtl_sched.cli_run, "EXAMPLES", (*mtl_sched.cli_run.EXAMPLES, bad))
+    monkeypatch.setattr(mtl_sched.cli.run, "EXAMPLES", (*mtl_sched.cli.run.EXAMPLES, bad))
     found = [argv for where, argv in help_examples(build_parser()) if "window=4" in argv]
     assert found == [bad.split()[1:]]
     with pytest.raises(ExampleError, match="scheduler 'greedy' has no hyperparameter 'window'"):

@@ -10,7 +10,7 @@ import pytest
 
 from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.cli import main
-from mtl_sched.cli_relations import study_tasks
+from mtl_sched.cli.relations import study_tasks
 from mtl_sched.data.conll_files import (
     ConllTaskSpec,
     conll_task_spec,
@@ -28,7 +28,7 @@ from mtl_sched.data.tagging_tasks import (
 )
 from mtl_sched.registry import make_scheduler
 from mtl_sched.results import ResultsStore
-from mtl_sched.studies.relations_study import RelationsConfig, collect_study
+from mtl_sched.studies.relations.study import RelationsConfig, collect_study
 
 
 def write(path: Path, sentences: list[list[str]]) -> Path:

@@ -15,7 +15,7 @@ import mtl_sched.envs.scheduling_env
 import mtl_sched.references
 from conftest import tiny_synthetic
 from mtl_sched.envs import ENV_ID, MTLSchedulingEnv
-from mtl_sched.probing import ProbeConfig
+from mtl_sched.observation.probing import ProbeConfig
 
 K, BINS = 4, 20
 

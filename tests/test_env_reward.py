@@ -16,7 +16,7 @@ from mtl_sched.envs.reward import (
     step_reward,
 )
 from mtl_sched.envs.trainer_source import TrainerSource
-from mtl_sched.probing import ProbeConfig, ProbeResult
+from mtl_sched.observation.probing import ProbeConfig, ProbeResult
 from mtl_sched.training import TrainerConfig
 
 

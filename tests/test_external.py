@@ -11,7 +11,7 @@ import torch
 from mtl_sched.agents import BoltzmannGumbelDQN, QLSScheduler
 from mtl_sched.envs import MTLSchedulingEnv
 from mtl_sched.hooks import ProbeData, SchedulerDriver
-from mtl_sched.probing import ProbeConfig
+from mtl_sched.observation.probing import ProbeConfig
 from mtl_sched.registry import make_scheduler
 from mtl_sched.scheduling import Step
 from mtl_sched.training import materialize, take_rows

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-import mtl_sched.training
+import mtl_sched.training.trainer
 from mtl_sched.cli import main
-from mtl_sched.cli_compare import one_line_error
+from mtl_sched.cli.compare import one_line_error
 from mtl_sched.data.conll import load_conll2000
 from mtl_sched.data.fdu_mtl import load_fdu_mtl, read_fdu_file
 from mtl_sched.data.linearize import ewt_seq2seq_columns
@@ -28,7 +28,7 @@ from mtl_sched.data.ud_pos import UD_POS_TREEBANKS, load_ud_upos
 from mtl_sched.envs import BatchedSchedulingVecEnv, MTLSchedulingEnv
 from mtl_sched.hooks import SchedulerDriver
 from mtl_sched.models.base import Batch, MTLModel, TaskOutput
-from mtl_sched.probing import ProbeConfig, probe_from_probabilities
+from mtl_sched.observation.probing import ProbeConfig, probe_from_probabilities
 from mtl_sched.registry import make_scheduler
 from mtl_sched.scheduling import NonFiniteLossError, Step
 from mtl_sched.training import Trainer, TrainerConfig
@@ -323,12 +323,12 @@ def test_leave_one_out_transfer_stops_at_a_nan_loss_naming_task_fold_and_step():
 @pytest.fixture
 def nan_training(monkeypatch):
     """Every training step's outputs are NaN (the probe and evaluations are untouched)."""
-    real = mtl_sched.training.task_outputs
+    real = mtl_sched.training.trainer.task_outputs
 
     def poisoned(model, requests):
         return [TaskOutput(o.logits * NAN, o.targets) for o in real(model, requests)]
 
-    monkeypatch.setattr(mtl_sched.training, "task_outputs", poisoned)
+    monkeypatch.setattr(mtl_sched.training.trainer, "task_outputs", poisoned)
 
 
 def test_run_reports_a_non_finite_loss_in_one_line(nan_training):

@@ -117,7 +117,7 @@ def test_sigterm_writes_a_checkpoint_and_exits(tmp_path: Path) -> None:
     argv = ["train-agent", "--benchmark", "synthetic", "--small", "--out", str(out)]
     argv += ["--steps", "1000000", "--eval-every", "0", "--checkpoint-every", "1000000"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "mtl_sched.cli", *argv, "--no-progress"]
+    command = [sys.executable, "-m", "mtl_sched", *argv, "--no-progress"]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60

@@ -66,7 +66,7 @@ def _alive(pid: int) -> bool:
 def test_killed_compare_takes_its_pool_workers_with_it(tmp_path: Path) -> None:
     db = tmp_path / "r.sqlite"
     command = [
-        sys.executable, "-m", "mtl_sched.cli", "compare", "--benchmark", "synthetic",
+        sys.executable, "-m", "mtl_sched", "compare", "--benchmark", "synthetic",
         "--small", "--schedulers", "uniform,greedy,random", "--seeds", "0,1,2,3",
         "--db", str(db), "--workers", "2", "--no-progress",
     ]  # fmt: skip

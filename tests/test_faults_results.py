@@ -25,9 +25,9 @@ from mtl_sched.reporting.report import make_report
 from mtl_sched.reporting.tables import comparison_table, to_markdown
 from mtl_sched.results import MetricRow, ResultsStore, TrialKey, config_hash
 from mtl_sched.scheduling import EvalResult
-from mtl_sched.studies.gain_prediction import cross_validated_gain_prediction, scores_table
-from mtl_sched.studies.relations_plan import Score, beneficial, oracle_sets
-from mtl_sched.studies.relations_report import (
+from mtl_sched.studies.gain.prediction import cross_validated_gain_prediction, scores_table
+from mtl_sched.studies.relations.plan import Score, beneficial, oracle_sets
+from mtl_sched.studies.relations.report import (
     all_but_one_table,
     pairwise_table,
     write_relations_report,
@@ -241,10 +241,10 @@ def test_relations_tables_of_one_seed_mark_nothing_and_note_why(tmp_path) -> Non
 
 
 def test_oracle_sets_of_one_seed_count_no_pair_as_beneficial_and_say_why(caplog) -> None:
-    from mtl_sched.studies.relations_plan import unjudged_pairs
+    from mtl_sched.studies.relations.plan import unjudged_pairs
 
     one, two = _relations_stats(1), _relations_stats(2)
-    with caplog.at_level(logging.WARNING, logger="mtl_sched.studies.relations_plan"):
+    with caplog.at_level(logging.WARNING, logger="mtl_sched.studies.relations.plan"):
         assert oracle_sets(one, ["a", "b"]) == {}
     assert beneficial(one, ["a", "b"], "a") == []
     assert unjudged_pairs(one, ["a", "b"], "a") == ["b"]
@@ -254,7 +254,7 @@ def test_oracle_sets_of_one_seed_count_no_pair_as_beneficial_and_say_why(caplog)
     mixed = {**two, (("a",), "a"): Score(0.80, 0.0, 1)}
     assert beneficial(mixed, ["a", "b"], "a") == [] and unjudged_pairs(mixed, ["a", "b"], "b") == []
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="mtl_sched.studies.relations_plan"):
+    with caplog.at_level(logging.WARNING, logger="mtl_sched.studies.relations.plan"):
         assert oracle_sets(two, ["a", "b"]) == {"a": ("a", "b")}
     assert caplog.text == ""
 

@@ -3,14 +3,14 @@ import math
 import numpy as np
 import pytest
 
-from mtl_sched.studies.gain_curves import LogCurve, curve_features, fit_log_curve
-from mtl_sched.studies.gain_features import (
+from mtl_sched.studies.gain.curves import LogCurve, curve_features, fit_log_curve
+from mtl_sched.studies.gain.features import (
     CURVE_FEATURES,
     DATASET_FEATURES,
     TASK_FEATURES,
     dataset_features,
 )
-from mtl_sched.studies.gain_prediction import (
+from mtl_sched.studies.gain.prediction import (
     PAIR_FEATURE_NAMES,
     RATIO_LIMIT,
     coefficients_table,

@@ -10,9 +10,9 @@ import pytest
 from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.data.ud_pos import load_ud_tags, load_ud_upos
 from mtl_sched.registry import make_scheduler
-from mtl_sched.studies.gain_features import TASK_FEATURES
-from mtl_sched.studies.gain_study import predict_gains, read_outcomes, study_outcomes
-from mtl_sched.studies.relations_study import RelationsConfig, StudyResults
+from mtl_sched.studies.gain.features import TASK_FEATURES
+from mtl_sched.studies.gain.study import predict_gains, read_outcomes, study_outcomes
+from mtl_sched.studies.relations.study import RelationsConfig, StudyResults
 from mtl_sched.sweeps.spec import result_series
 
 TASKS = ("a", "b", "c")
@@ -92,7 +92,7 @@ def test_ud_xpos_tags_come_from_the_same_sentences_as_upos(data_dir: Path) -> No
 
 
 def test_task_features_need_the_single_task_models() -> None:
-    from mtl_sched.studies.gain_study import task_features
+    from mtl_sched.studies.gain.study import task_features
 
     config = RelationsConfig(TASKS, options={"small": True})
     results = StudyResults(loss_curves={"a": [[1.0] * 20]})

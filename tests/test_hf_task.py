@@ -8,6 +8,7 @@ import pytest
 
 from mtl_sched import SharedMLP, Trainer, TrainerConfig, make_scheduler
 from mtl_sched.data.hf_task import task_from_dataset
+from mtl_sched.data.task import Task
 from mtl_sched.models.sequence_tagger import SequenceTagger
 from mtl_sched.models.text_classifier import BiLSTMTextClassifier, build_vocabulary
 
@@ -26,6 +27,31 @@ def reviews(n: int, seed: int) -> dict[str, list]:
         texts.append(" ".join(words))
         labels.append("pos" if positive else "neg")
     return {"text": texts, "sentiment": labels}
+
+
+def held_out_task(
+    name: str, rows: dict[str, list], inputs: str, labels: str, held_out: int
+) -> Task:
+    """A task of ``rows`` with ``held_out`` rows each split off for validation and for test."""
+    return task_from_dataset(
+        name,
+        datasets.Dataset.from_dict(rows),
+        input_column=inputs,
+        label_column=labels,
+        validation_size=held_out,
+        test_size=held_out,
+    )
+
+
+def round_robin_test_scores(
+    model, tasks: list[Task], budget: int, batch_size: int, learning_rate: float
+) -> list[float]:
+    """The test scores of ``model`` trained on ``tasks`` in turn (seed 0, on the CPU)."""
+    config = TrainerConfig(
+        budget=budget, batch_size=batch_size, learning_rate=learning_rate, device="cpu"
+    )
+    result = Trainer(model, tasks, config, seed=0).run(make_scheduler("round-robin"))
+    return list(result.test.scores)
 
 
 def test_string_labels_get_train_ids_and_unseen_labels_come_last():
@@ -86,34 +112,20 @@ def test_int_and_class_label_columns_keep_their_ids():
 
 def test_one_dataset_is_split_by_seed_and_sizes():
     data = datasets.Dataset.from_dict(reviews(50, seed=0))
-    task = task_from_dataset(
-        "r",
-        data,
-        input_column="text",
-        label_column="sentiment",
-        validation_size=0.2,
-        test_size=5,
-        seed=3,
-    )
+
+    def split_with(seed: int) -> Task:
+        return task_from_dataset(
+            "r",
+            data,
+            input_column="text",
+            label_column="sentiment",
+            validation_size=0.2,
+            test_size=5,
+            seed=seed,
+        )
+
+    task, again, other = split_with(3), split_with(3), split_with(4)
     assert (task.size("train"), task.size("validation"), task.size("test")) == (35, 10, 5)
-    again = task_from_dataset(
-        "r",
-        data,
-        input_column="text",
-        label_column="sentiment",
-        validation_size=0.2,
-        test_size=5,
-        seed=3,
-    )
-    other = task_from_dataset(
-        "r",
-        data,
-        input_column="text",
-        label_column="sentiment",
-        validation_size=0.2,
-        test_size=5,
-        seed=4,
-    )
     assert again.split("test")[:] == task.split("test")[:]
     assert other.split("test")[:] != task.split("test")[:]
     texts = [" ".join(t) for s in ("train", "validation", "test") for t in task.split(s)["tokens"]]
@@ -182,25 +194,11 @@ def test_errors_name_the_column_split_or_row():
 
 
 def test_built_tasks_train_with_the_built_in_models():
-    sentiment = task_from_dataset(
-        "sentiment",
-        datasets.Dataset.from_dict(reviews(240, seed=1)),
-        input_column="text",
-        label_column="sentiment",
-        validation_size=40,
-        test_size=40,
-    )
+    sentiment = held_out_task("sentiment", reviews(240, seed=1), "text", "sentiment", 40)
     rows = reviews(240, seed=2)
     # a second task from the same sentences, with int labels: does the text hold a good word?
     rows["has_good"] = [int("good" in t.split()) for t in rows["text"]]
-    good = task_from_dataset(
-        "has-good",
-        datasets.Dataset.from_dict(rows),
-        input_column="text",
-        label_column="has_good",
-        validation_size=40,
-        test_size=40,
-    )
+    good = held_out_task("has-good", rows, "text", "has_good", 40)
     tasks = [sentiment, good]
     model = BiLSTMTextClassifier(
         build_vocabulary(tasks),
@@ -208,9 +206,7 @@ def test_built_tasks_train_with_the_built_in_models():
         embedding_dim=16,
         hidden_size=16,
     )
-    config = TrainerConfig(budget=1600, batch_size=16, learning_rate=1e-2, device="cpu")
-    result = Trainer(model, tasks, config, seed=0).run(make_scheduler("round-robin"))
-    assert min(result.test.scores) >= 0.9
+    assert min(round_robin_test_scores(model, tasks, 1600, 16, 1e-2)) >= 0.9
 
     tagging_rows = {"words": [], "tags": []}
     rng = random.Random(0)
@@ -222,40 +218,14 @@ def test_built_tasks_train_with_the_built_in_models():
         ]
         tagging_rows["words"].append([w for w, _ in sentence])
         tagging_rows["tags"].append([t for _, t in sentence])
-    pos = task_from_dataset(
-        "pos",
-        datasets.Dataset.from_dict(tagging_rows),
-        input_column="words",
-        label_column="tags",
-        validation_size=20,
-        test_size=20,
-    )
+    pos = held_out_task("pos", tagging_rows, "words", "tags", 20)
     tagger = SequenceTagger.for_tasks(
         [pos], use_chars=False, min_word_count=1, embedding_dim=8, hidden_size=8, dropout=0.0
     )
-    result = Trainer(
-        tagger,
-        [pos],
-        TrainerConfig(budget=800, batch_size=16, learning_rate=2e-2, device="cpu"),
-        seed=0,
-    ).run(make_scheduler("round-robin"))
-    assert result.test.scores[0] == 1.0
+    assert round_robin_test_scores(tagger, [pos], 800, 16, 2e-2) == [1.0]
 
     vectors = np.random.default_rng(0).normal(size=(200, 3))
     mlp_rows = {"features": vectors.tolist(), "above": (vectors[:, 0] > 0).astype(int).tolist()}
-    above = task_from_dataset(
-        "above",
-        datasets.Dataset.from_dict(mlp_rows),
-        input_column="features",
-        label_column="above",
-        validation_size=40,
-        test_size=40,
-    )
+    above = held_out_task("above", mlp_rows, "features", "above", 40)
     mlp = SharedMLP(3, {"above": 2}, hidden_sizes=(8,))
-    result = Trainer(
-        mlp,
-        [above],
-        TrainerConfig(budget=3200, batch_size=32, learning_rate=1e-2, device="cpu"),
-        seed=0,
-    ).run(make_scheduler("round-robin"))
-    assert result.test.scores[0] >= 0.9
+    assert round_robin_test_scores(mlp, [above], 3200, 32, 1e-2)[0] >= 0.9

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mtl_sched.studies.label_noise import inject_label_noise
+from mtl_sched.studies.qmtl.label_noise import inject_label_noise
 
 
 def random_sentences(count, num_classes, seed=0):

@@ -3,27 +3,20 @@ objects, and each names them in ``__all__``."""
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import importlib.util
+import pkgutil
 import warnings
 
 import pytest
 
 # module -> (the module its moved names now live in, the names that moved)
 MOVED = {
-    "mtl_sched.results": (
-        "mtl_sched.trial_records",
-        ["MetricRow", "ResultRow", "TrialKey", "TrialRecord", "config_hash", "git_revision",
-         "package_version"],
-    ),
     "mtl_sched.models.stacked": ("mtl_sched.models.stacked_optimizer", ["StackedOptimizer"]),
     "mtl_sched.agents.settings": (
         "mtl_sched.agents.agent_settings",
         ["AgentSettings", "PolicyKind", "TrainingEnv", "VecEnvKind"],
-    ),
-    "mtl_sched.agents.boltzmann_gumbel": (
-        "mtl_sched.agents.exploration",
-        ["EXPLORATION_KINDS", "EXPLORATION_SCALES", "MIN_Q_SPREAD", "annealed_temperature",
-         "boltzmann_choice", "boltzmann_gumbel_choice", "q_spread"],
     ),
     "mtl_sched.envs.batched": ("mtl_sched.envs.batched_vec_env", ["BatchedSchedulingVecEnv"]),
     "mtl_sched.envs.scheduling_env": (
@@ -39,11 +32,17 @@ MOVED = {
 }  # fmt: skip
 # modules split into several: module -> {a module its moved names now live in: those names}
 SPLIT = {
+    "mtl_sched.results": {
+        "mtl_sched.results.records": ["MetricRow", "ResultRow", "TrialKey", "TrialRecord",
+                                      "config_hash", "git_revision", "package_version"],
+        "mtl_sched.results.store": ["SCHEMA_VERSION", "ResultsStore", "ResultsStoreError"],
+    },
     "mtl_sched.training": {
-        "mtl_sched.trainer_config": ["NONFINITE_POLICIES", "NonFinitePolicy", "TrainerConfig",
+        "mtl_sched.training.config": ["NONFINITE_POLICIES", "NonFinitePolicy", "TrainerConfig",
                                      "resolve_device"],
-        "mtl_sched.run_result": ["RunResult"],
-        "mtl_sched.task_sampler": ["Columns", "TaskSampler", "materialize", "take_rows"],
+        "mtl_sched.training.run_result": ["RunResult"],
+        "mtl_sched.training.sampler": ["Columns", "TaskSampler", "materialize", "take_rows"],
+        "mtl_sched.training.trainer": ["Trainer"],
     },
 }  # fmt: skip
 MOVES = sorted(
@@ -65,10 +64,10 @@ def test_moved_names_are_the_same_objects_where_they_were(module_name, home_name
 def test_the_split_trainer_module_keeps_its_names_and_stays_small():
     import mtl_sched.training
 
-    assert mtl_sched.training.Trainer.__module__ == "mtl_sched.training"
-    moved = {name for homes in SPLIT.values() for names in homes.values() for name in names}
-    assert set(mtl_sched.training.__all__) == moved | {"Trainer"}
-    for home in ["mtl_sched.training", *SPLIT["mtl_sched.training"], "mtl_sched.task_evaluation"]:
+    assert mtl_sched.training.Trainer.__module__ == "mtl_sched.training.trainer"
+    homes = SPLIT["mtl_sched.training"]
+    assert set(mtl_sched.training.__all__) == {name for names in homes.values() for name in names}
+    for home in [*homes, "mtl_sched.training.evaluation"]:
         source = importlib.import_module(home).__file__
         with open(source, encoding="utf-8") as lines:
             assert sum(1 for _ in lines) < 400, home
@@ -81,6 +80,47 @@ def test_plotting_is_a_plain_re_export_that_does_not_warn():
         warnings.simplefilter("error")
         importlib.reload(mtl_sched.plotting)
     assert "mtl_sched.reporting.figures" in mtl_sched.plotting.__doc__
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The subcommands of ``parser`` by name (none when it has none)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def test_every_command_and_study_has_its_own_home():
+    from mtl_sched.cli import build_parser
+
+    commands = _subcommands(build_parser())
+    # `demo` is the command of the package itself: its parser is `mtl_sched.cli`'s own
+    assert {"demo", "list", "run", "compare", "report", "study", "train-agent"} <= set(commands)
+    for command in set(commands) - {"demo"}:
+        module = f"mtl_sched.cli.{command.replace('-', '_')}"
+        assert importlib.util.find_spec(module) is not None, command
+    studies = _subcommands(commands["study"])
+    assert {"qmtl", "relations"} <= set(studies)
+    for study in studies:
+        # `gain-prediction` is the `gain` study's command
+        package = importlib.import_module(f"mtl_sched.studies.{study.split('-')[0]}")
+        assert hasattr(package, "__path__"), study
+
+
+def test_no_concept_is_left_as_prefixed_modules_beside_its_package():
+    import mtl_sched
+    import mtl_sched.studies
+
+    for package, prefixes in [
+        (mtl_sched, ("cli_", "training_", "trainer_", "task_", "probe", "results_", "trial_")),
+        (mtl_sched.studies, ("qmtl_", "relations_", "gain_")),
+    ]:
+        loose = [
+            module.name
+            for module in pkgutil.iter_modules(package.__path__)
+            if not module.ispkg and module.name.startswith(prefixes)
+        ]
+        assert not loose, f"{package.__name__}: {loose}"
 
 
 def _protocol_members(protocol: type) -> set[str]:
@@ -96,7 +136,7 @@ def test_protocols_that_replaced_imports_describe_the_classes_they_stand_for(tin
     from mtl_sched.envs.batched_vec_env import BatchedSchedulingVecEnv
     from mtl_sched.envs.replica import ReplicaOwner
     from mtl_sched.scheduling import PreparationSource
-    from mtl_sched.task_sampler import TaskSampler
+    from mtl_sched.training.sampler import TaskSampler
 
     preparation = _protocol_members(PreparationSource)
     assert preparation == {"name", "num_tasks", "trainer_config", "decision_steps", "fingerprint"}

@@ -36,7 +36,7 @@ from torch import nn
 from mtl_sched.benchmarks import Benchmark, register_benchmark
 from mtl_sched.data.synthetic import SyntheticTaskSpec, make_synthetic_tasks
 from mtl_sched.models.base import Batch, TaskModules, TaskOutput
-from mtl_sched.probing import ProbeConfig
+from mtl_sched.observation.probing import ProbeConfig
 from mtl_sched.training import TrainerConfig
 
 INPUT_DIM = 6

@@ -7,7 +7,7 @@ from observation_checks import task_histograms
 from mtl_sched.benchmarks import PROBE_OPTIONS, get_benchmark
 from mtl_sched.cli import main
 from mtl_sched.envs import MTLSchedulingEnv
-from mtl_sched.probing import ProbeConfig, probe_pool_indices
+from mtl_sched.observation.probing import ProbeConfig, probe_pool_indices
 
 
 def test_a_stratified_pool_follows_the_label_shares_of_the_split():

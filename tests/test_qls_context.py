@@ -10,7 +10,7 @@ import pytest
 from mtl_sched.agents import BoltzmannGumbelDQN, QLSScheduler, agent_context, attach_context
 from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.envs import MTLSchedulingEnv, TaskSetSamplingEnv
-from mtl_sched.probing import ProbeConfig, ProbeResult
+from mtl_sched.observation.probing import ProbeConfig, ProbeResult
 from mtl_sched.scheduling import TrainState
 
 SMALL = {"buffer_size": 500, "batch_size": 16, "learning_starts": 50, "seed": 0}

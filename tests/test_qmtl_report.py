@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mtl_sched.results import ResultRow, TrialKey
-from mtl_sched.studies import qmtl_report as report
+from mtl_sched.studies.qmtl import report
 
 TREEBANKS = ("en_ewt", "hu_szeged")
 SEEDS = (0, 1, 2)

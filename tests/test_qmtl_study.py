@@ -7,25 +7,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conll_fixtures import conllu_text
 
 from mtl_sched.cli import main
 from mtl_sched.data.ud_pos import UD_POS_TREEBANKS
 from mtl_sched.results import ResultsStore
-from mtl_sched.studies.qmtl_jobs import QMTLModelJob
-from mtl_sched.studies.qmtl_models import (
+from mtl_sched.studies.qmtl.jobs import QMTLModelJob
+from mtl_sched.studies.qmtl.models import (
     MatchedTaggers,
     head_of,
     score_predictions,
     tagger_outputs,
 )
-from mtl_sched.studies.qmtl_setup import (
+from mtl_sched.studies.qmtl.setup import (
     QMTLStudyConfig,
     TaggerSettings,
     load_ner_task,
     load_upos_task,
     with_label_noise,
 )
-from mtl_sched.studies.qmtl_study import QMTLStudy, TrialGroup, plan_groups, study_rows
+from mtl_sched.studies.qmtl.study import QMTLStudy, TrialGroup, plan_groups, study_rows
 
 TINY = TaggerSettings(
     name="tiny",
@@ -59,14 +60,6 @@ def _sentences(n: int, seed: int) -> list[list[tuple[str, str]]]:
     return out
 
 
-def _conllu(sentences: list[list[tuple[str, str]]]) -> str:
-    blocks = []
-    for sentence in sentences:
-        lines = [f"{i}\t{w}\t{w}\t{t}\t_\t_\t0\tdep\t_\t_" for i, (w, t) in enumerate(sentence, 1)]
-        blocks.append("\n".join(lines) + "\n")
-    return "\n".join(blocks)
-
-
 def _conll2003(n: int, seed: int) -> str:
     rng = random.Random(seed)
     lines = ["-DOCSTART- -X- -X- O", ""]
@@ -82,7 +75,7 @@ def toy_data(tmp_path: Path) -> Path:
     folder = tmp_path / "ud" / UD_POS_TREEBANKS["en_lines"][0]
     folder.mkdir(parents=True)
     for i, (name, n) in enumerate(zip(UD_POS_TREEBANKS["en_lines"][1], (40, 12, 12), strict=True)):
-        (folder / name).write_text(_conllu(_sentences(n, seed=i)), encoding="utf-8")
+        (folder / name).write_text(conllu_text(_sentences(n, seed=i)), encoding="utf-8")
     ner = tmp_path / "conll2003"
     ner.mkdir()
     for i, name in enumerate(("train.txt", "valid.txt", "test.txt")):

@@ -15,7 +15,7 @@ import torch
 from documentation_pages import documentation_pages
 
 from mtl_sched import benchmarks, registry
-from mtl_sched.cli_examples import fenced_blocks
+from mtl_sched.cli.examples import fenced_blocks
 from mtl_sched.data import tagging_tasks
 from mtl_sched.scheduler_needs import needs_table
 

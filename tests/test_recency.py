@@ -9,7 +9,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from mtl_sched.agents import AgentSettings, BoltzmannGumbelDQN, QLSScheduler
 from mtl_sched.envs import MTLSchedulingEnv
-from mtl_sched.recency import ChoiceTrace
+from mtl_sched.observation.recency import ChoiceTrace
 
 K, BINS = 4, 20
 

@@ -12,8 +12,8 @@ from mtl_sched.cli import main
 from mtl_sched.data.conll import tagging_task
 from mtl_sched.data.tagging_tasks import load_tagging_task, register_tagging_task
 from mtl_sched.results import ResultsStore
-from mtl_sched.studies.relations_figures import relation_edges
-from mtl_sched.studies.relations_plan import (
+from mtl_sched.studies.relations.figures import relation_edges
+from mtl_sched.studies.relations.plan import (
     SETTINGS,
     Score,
     beneficial,
@@ -22,13 +22,13 @@ from mtl_sched.studies.relations_plan import (
     ordered,
     setting_sets,
 )
-from mtl_sched.studies.relations_report import (
+from mtl_sched.studies.relations.report import (
     all_but_one_table,
     metrics_note,
     pairwise_table,
     write_relations_report,
 )
-from mtl_sched.studies.relations_study import RelationsConfig, collect_study, run_relations_study
+from mtl_sched.studies.relations.study import RelationsConfig, collect_study, run_relations_study
 
 TASKS = ("a", "b", "c")
 

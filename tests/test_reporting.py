@@ -9,7 +9,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from mtl_sched.cli_report import add_report_parser, run_report
+from mtl_sched.cli.report import add_report_parser, run_report
 from mtl_sched.reporting import collect, figures
 from mtl_sched.reporting.report import make_report, write_report
 from mtl_sched.reporting.tables import AVERAGE, comparison_table, higher, to_csv, to_markdown

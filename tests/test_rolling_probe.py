@@ -5,7 +5,7 @@ import pytest
 from observation_checks import task_histograms
 
 from mtl_sched.envs import MTLSchedulingEnv
-from mtl_sched.probing import ProbeConfig, ProbeResult, RollingProbe
+from mtl_sched.observation.probing import ProbeConfig, ProbeResult, RollingProbe
 from mtl_sched.scheduling import Scheduler, Step, TrainState
 
 K, BINS = 4, 20

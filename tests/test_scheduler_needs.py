@@ -18,7 +18,7 @@ from mtl_sched.agents import BoltzmannGumbelDQN, QLSScheduler
 from mtl_sched.envs import MTLSchedulingEnv
 from mtl_sched.hooks import SchedulerDriver
 from mtl_sched.models.shared_mlp import SharedMLP
-from mtl_sched.probing import ProbeConfig
+from mtl_sched.observation.probing import ProbeConfig
 from mtl_sched.registry import make_scheduler, scheduler_class, scheduler_names
 from mtl_sched.scheduler_needs import (
     NEED_USAGE,

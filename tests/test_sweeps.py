@@ -15,7 +15,7 @@ import torch
 
 from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.cli import main
-from mtl_sched.probing import ProbeConfig
+from mtl_sched.observation.probing import ProbeConfig
 from mtl_sched.registry import make_scheduler
 from mtl_sched.results import ResultsStore
 from mtl_sched.scheduling import Scheduler, Step, TrainState
@@ -141,7 +141,7 @@ def test_a_failing_trial_is_reported_and_the_others_stored(tmp_path: Path) -> No
 
 def _compare_command(db: Path, workers: int) -> list[str]:
     return [
-        sys.executable, "-m", "mtl_sched.cli", "compare", "--benchmark", "synthetic",
+        sys.executable, "-m", "mtl_sched", "compare", "--benchmark", "synthetic",
         "--small", "--schedulers", "uniform,greedy,random", "--seeds", "0,1",
         "--db", str(db), "--workers", str(workers), "--no-progress",
     ]  # fmt: skip

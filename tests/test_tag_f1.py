@@ -14,7 +14,7 @@ from mtl_sched.data.semcor import load_semcor_semtr
 from mtl_sched.data.tagging_tasks import register_tagging_task
 from mtl_sched.data.task import METRICS
 from mtl_sched.metrics import accuracy, tag_f1, task_score
-from mtl_sched.task_evaluation import EvalBatches, evaluate_tasks
+from mtl_sched.training.evaluation import EvalBatches, evaluate_tasks
 
 GOLD = [["O", "A", "B", "O"], ["C", "O"]]
 PREDICTED = [["O", "A", "C", "A"], ["C", "O"]]

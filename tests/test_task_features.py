@@ -8,8 +8,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 
 from mtl_sched.envs import BatchedSchedulingVecEnv, MTLSchedulingEnv
-from mtl_sched.probing import ProbeResult
-from mtl_sched.task_features import (
+from mtl_sched.observation.probing import ProbeResult
+from mtl_sched.observation.task_features import (
     TASK_FEATURE_NAMES,
     TaskFeatureTracker,
     pad_task_features,

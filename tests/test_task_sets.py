@@ -9,7 +9,7 @@ import pytest
 
 from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.envs.task_sets import TaskSetSamplingEnv, task_subsets
-from mtl_sched.task_features import task_mask
+from mtl_sched.observation.task_features import task_mask
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import pytest
 from conftest import tiny_synthetic
 from mtl_sched.cli import main
 from mtl_sched.registry import make_scheduler
-from mtl_sched.run_observer import RunObserver
-from mtl_sched.tensorboard_log import TensorBoardObserver, run_log_dir, tensorboard_available
+from mtl_sched.training.observers import RunObserver
+from mtl_sched.training.tensorboard import TensorBoardObserver, run_log_dir, tensorboard_available
 
 needs_tensorboard = pytest.mark.skipif(
     not tensorboard_available(), reason="tensorboard is not installed (pip install tensorboard)"

@@ -4,6 +4,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from conll_fixtures import conllu_text
 
 from mtl_sched.cli import main
 from mtl_sched.data.paths import DataFormatError
@@ -14,8 +15,8 @@ from mtl_sched.data.ud_pos import (
     load_ud_upos,
     treebank_name,
 )
-from mtl_sched.studies.qmtl_jobs import TrialGroup, group_config, trial_key
-from mtl_sched.studies.qmtl_setup import QMTLStudyConfig, load_upos_task
+from mtl_sched.studies.qmtl.jobs import TrialGroup, group_config, trial_key
+from mtl_sched.studies.qmtl.setup import QMTLStudyConfig, load_upos_task
 
 TRAIN = [
     [("the", "DET"), ("dog", "NOUN"), ("barks", "VERB")],
@@ -25,18 +26,12 @@ DEV = [[("the", "DET"), ("cat", "NOUN"), ("!", "PUNCT")]]
 TEST = [[("wow", "INTJ")]]
 
 
-def _conllu(sentences: list[list[tuple[str, str]]]) -> str:
-    blocks = []
-    for sentence in sentences:
-        lines = [f"{i}\t{w}\t{w}\t{t}\t_\t_\t0\tdep\t_\t_" for i, (w, t) in enumerate(sentence, 1)]
-        blocks.append("\n".join(lines) + "\n")
-    return "\n".join(blocks)
-
-
 def write_treebank(folder: Path, prefix: str, train=TRAIN, dev=DEV, test=TEST) -> Path:
     folder.mkdir(parents=True)
     for split, sentences in (("train", train), ("dev", dev), ("test", test)):
-        (folder / f"{prefix}-ud-{split}.conllu").write_text(_conllu(sentences), encoding="utf-8")
+        (folder / f"{prefix}-ud-{split}.conllu").write_text(
+            conllu_text(sentences), encoding="utf-8"
+        )
     (folder / "README.md").write_text("not a CoNLL-U file, ignored", encoding="utf-8")
     return folder
 
@@ -78,7 +73,7 @@ def test_missing_or_ambiguous_split_files_and_bad_lines_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"no CoNLL-U file with 'dev' in its name") as error:
         load_ud_treebank(folder)
     assert str(folder) in str(error.value) and "xx_toy-ud-train.conllu" in str(error.value)
-    (folder / "xx_toy-ud-dev.conllu").write_text(_conllu(DEV), encoding="utf-8")
+    (folder / "xx_toy-ud-dev.conllu").write_text(conllu_text(DEV), encoding="utf-8")
     (folder / "old-dev.conllu.gz").write_bytes(b"")
     with pytest.raises(ValueError, match=r"has 2 CoNLL-U files with 'dev'"):
         find_treebank_files(folder)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from mtl_sched.uncertainty import (
+from mtl_sched.observation.uncertainty import (
     batch_hard_indices,
     entropy,
     histogram,

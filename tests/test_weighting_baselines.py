@@ -13,10 +13,10 @@ from mtl_sched.baselines import HandCraftedScheduler
 from mtl_sched.baselines.common import focal_unit_losses
 from mtl_sched.baselines.dtp import dtp_weights
 from mtl_sched.baselines.hand_crafted import coordinate_search
-from mtl_sched.comparison import compare_schedulers, summary_table
+from mtl_sched.comparison import summary_table
 from mtl_sched.models import TaskOutput
 from mtl_sched.references import single_task_references
-from mtl_sched.registry import make_scheduler
+from mtl_sched.registry import make_scheduler, prepared_scheduler
 from mtl_sched.scheduling import CombineContext, EvalOutcome, EvalResult, Step, TrainState
 
 
@@ -324,11 +324,9 @@ def test_references_follow_the_run_budget(tiny_benchmark):
     assert bigger.make_trainer(0).run(scheduler).examples_seen == 2 * budget
 
 
-def test_compare_schedulers_prepares_each_scheduler(tiny_benchmark):
-    results = compare_schedulers(
-        tiny_benchmark, {"prior-hard": lambda: make_scheduler("prior-hard")}, seeds=[0]
-    )
-    (run,) = results["prior-hard"]
+def test_runners_prepare_each_scheduler(tiny_benchmark):
+    scheduler = prepared_scheduler("prior-hard", {}, tiny_benchmark)
+    run = tiny_benchmark.make_trainer(0).run(scheduler)
     assert run.examples_seen == tiny_benchmark.trainer_config.budget
     assert run.preparation_examples == 4 * (tiny_benchmark.trainer_config.budget // 4)
 

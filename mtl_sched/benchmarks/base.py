@@ -13,10 +13,10 @@ import torch
 
 from mtl_sched.data.task import Task
 from mtl_sched.models.base import MTLModel
-from mtl_sched.probing import POOL_SELECTIONS, ProbeConfig
-from mtl_sched.trainer_config import TrainerConfig
+from mtl_sched.observation.probing import POOL_SELECTIONS, ProbeConfig
+from mtl_sched.observation.uncertainty import MEASURES
 from mtl_sched.training import Trainer
-from mtl_sched.uncertainty import MEASURES
+from mtl_sched.training.config import TrainerConfig
 
 # Benchmark options every registered benchmark accepts (`Benchmark.with_probe_options`).
 PROBE_OPTIONS: tuple[str, ...] = (

@@ -53,7 +53,7 @@ from mtl_sched.models.text_classifier import (
     build_vocabulary,
     load_word_vectors,
 )
-from mtl_sched.probing import ProbeConfig
+from mtl_sched.observation.probing import ProbeConfig
 from mtl_sched.training import TrainerConfig
 
 # Per-task data cuts of the small variant: (train, validation, test).

@@ -49,7 +49,7 @@ from mtl_sched.data.multi30k import multi30k_columns, multi30k_task
 from mtl_sched.data.seq2seq_task import build_source_vocabulary
 from mtl_sched.data.task import Task
 from mtl_sched.models.seq2seq import Seq2SeqMTL
-from mtl_sched.probing import ProbeConfig
+from mtl_sched.observation.probing import ProbeConfig
 from mtl_sched.training import TrainerConfig
 
 FULL = {"train": None, "eval": None, "width": 256, "budget": 870_000, "dropout": 0.3}

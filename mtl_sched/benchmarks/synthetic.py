@@ -29,7 +29,7 @@ from mtl_sched.benchmarks.base import Benchmark, ScheduleRecipe
 from mtl_sched.data.synthetic import ComposedTaskSpec, SyntheticTaskSpec, make_synthetic_tasks
 from mtl_sched.data.task import Task
 from mtl_sched.models.shared_mlp import SharedMLP
-from mtl_sched.probing import ProbeConfig
+from mtl_sched.observation.probing import ProbeConfig
 from mtl_sched.training import TrainerConfig
 
 INPUT_DIM = 16

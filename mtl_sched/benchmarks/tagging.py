@@ -58,7 +58,7 @@ from mtl_sched.data.tagging_tasks import (
 from mtl_sched.data.task import Task
 from mtl_sched.models.qmtl import Combine, QMTLConfig
 from mtl_sched.models.sequence_tagger import SequenceTagger
-from mtl_sched.probing import ProbeConfig
+from mtl_sched.observation.probing import ProbeConfig
 from mtl_sched.training import TrainerConfig
 
 TAGGING_TASKS: tuple[str, ...] = ("pos", "chunk", "ner")

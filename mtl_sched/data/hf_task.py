@@ -260,61 +260,6 @@ def _label_ids(
     return names, ids, unseen
 
 
-def _label_ids(
-    name: str,
-    labels: Mapping[str, list[Any]],
-    feature: Any,
-    given_names: Sequence[str] | None,
-    kind: TaskKind,
-) -> tuple[tuple[str, ...], dict[str, list[Any]], tuple[str, ...]]:
-    """Label names in id order, the labels as ids per split, and the names unseen in train."""
-    for split, values in labels.items():
-        for row, value in enumerate(values):
-            if (kind == "tagging") != isinstance(value, list):
-                raise ValueError(
-                    f"task {name!r}: split {split!r} row {row} has label {value!r}: every "
-                    f"example of a {kind} task needs "
-                    + ("a list of labels, one per token" if kind == "tagging" else "one label")
-                )
-    flat = {
-        split: [y for row in values for y in row] if kind == "tagging" else list(values)
-        for split, values in labels.items()
-    }
-    for split, values in flat.items():
-        odd = next((y for y in values if not isinstance(y, (int, str, np.integer))), None)
-        if odd is not None:
-            raise ValueError(
-                f"task {name!r}: split {split!r} has a label {odd!r}; labels must be integers or "
-                "strings"
-            )
-    class_label = getattr(feature, "feature", feature)
-    if given_names is None and isinstance(class_label, datasets.ClassLabel):
-        given_names = class_label.names
-    unseen: tuple[str, ...] = ()
-    if given_names is not None:
-        names = tuple(str(n) for n in given_names)
-        if len(set(names)) != len(names):
-            raise ValueError(f"label_names must be distinct; got {list(names)}")
-    elif all(isinstance(y, (int, np.integer)) for values in flat.values() for y in values):
-        largest = max(int(y) for values in flat.values() for y in values)
-        names = tuple(str(i) for i in range(largest + 1))
-    else:
-        train = [{"label": [str(y) for y in flat["train"]]}]
-        others = [[{"label": [str(y) for y in flat[s]]}] for s in ("validation", "test")]
-        names, unseen = train_first_label_names(train, others, "label")
-    index = {label: i for i, label in enumerate(names)}
-    ids: dict[str, list[Any]] = {}
-    for split, values in labels.items():
-        if kind == "tagging":
-            ids[split] = [
-                [_label_id(name, split, row, y, index) for y in tags]
-                for row, tags in enumerate(values)
-            ]
-        else:
-            ids[split] = [_label_id(name, split, row, y, index) for row, y in enumerate(values)]
-    return names, ids, unseen
-
-
 def _is_list(values: list[Any]) -> bool:
     return any(isinstance(y, list) for y in values)
 

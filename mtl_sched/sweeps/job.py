@@ -2,7 +2,7 @@
 stored and can run itself.
 
 A comparison's `mtl_sched.sweeps.spec.TrialSpec` is run by `mtl_sched.sweeps.trial.run_trial`;
-a study can define its own jobs (the Q-MTL study's models are, `mtl_sched.studies.qmtl_jobs`),
+a study can define its own jobs (the Q-MTL study's models are, `mtl_sched.studies.qmtl.jobs`),
 which a backend runs by calling ``job.run(store_path, report, threads)`` in a worker
 (`mtl_sched.sweeps.backends.run_job` does either). Both must be picklable (a frozen dataclass of
 plain values) and write their own trial(s) to the store before they return.

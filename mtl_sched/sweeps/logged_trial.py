@@ -1,7 +1,7 @@
 """A comparison trial that also writes TensorBoard events: `TensorBoardTrial`.
 
 It is a sweep job (`mtl_sched.sweeps.job.SweepJob`) wrapping a `TrialSpec`: stored, labelled and
-run like it, with a `mtl_sched.tensorboard_log.TensorBoardObserver` made in the worker process
+run like it, with a `mtl_sched.training.tensorboard.TensorBoardObserver` made in the worker process
 that runs it (an observer holds an open event file, which does not travel between processes).
 """
 
@@ -15,7 +15,7 @@ from mtl_sched.results import TrialKey
 from mtl_sched.sweeps.job import ProgressReport, TrialOutcome
 from mtl_sched.sweeps.spec import TrialSpec
 from mtl_sched.sweeps.trial import run_trial
-from mtl_sched.tensorboard_log import close_observers, optional_observers, run_log_dir
+from mtl_sched.training.tensorboard import close_observers, optional_observers, run_log_dir
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 import torch
 
 from mtl_sched.results import ResultsStore
-from mtl_sched.run_observer import RunObserver
 from mtl_sched.sweeps.job import ProgressReport, TrialOutcome
 from mtl_sched.sweeps.spec import (
     TrialSpec,
@@ -24,6 +23,7 @@ from mtl_sched.sweeps.spec import (
     trial_config,
     trial_key,
 )
+from mtl_sched.training.observers import RunObserver
 
 
 def run_trial(
