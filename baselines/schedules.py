@@ -60,10 +60,18 @@ class MainTaskSchedule(SamplingScheduler):
         return p
 
 
-def _check_rate(rate: float) -> float:
-    if not (math.isfinite(rate) and rate > 0):
-        raise ValueError(f"rate must be positive and finite; got {rate}")
-    return rate
+class RateSchedule(MainTaskSchedule):
+    """A `MainTaskSchedule` whose curve ``alpha(t)`` has one rate ``a`` per optimizer step.
+
+    :param main_task: the main (target) task, by name or index.
+    :param rate: ``a``, per optimizer step.
+    """
+
+    def __init__(self, main_task: str | int = 0, rate: float = 0.01) -> None:
+        super().__init__(main_task)
+        if not (math.isfinite(rate) and rate > 0):
+            raise ValueError(f"rate must be positive and finite; got {rate}")
+        self.rate = rate
 
 
 @register_scheduler
@@ -89,40 +97,30 @@ class ConstantSchedule(MainTaskSchedule):
 
 
 @register_scheduler
-class ExponentialSchedule(MainTaskSchedule):
+class ExponentialSchedule(RateSchedule):
     """The main task with probability ``1 - exp(-rate * t)`` at step ``t``.
 
-    :param main_task: the main (target) task, by name or index.
-    :param rate: ``a``, per optimizer step.
+    Parameters as in `RateSchedule`.
     """
 
     name = "exponential-schedule"
     description = "main-task probability 1 - exp(-a t) grows from 0 to 1 over the steps"
     source = SOURCE
 
-    def __init__(self, main_task: str | int = 0, rate: float = 0.01) -> None:
-        super().__init__(main_task)
-        self.rate = _check_rate(rate)
-
     def alpha(self, step: int) -> float:
         return -math.expm1(-self.rate * step)
 
 
 @register_scheduler
-class SigmoidSchedule(MainTaskSchedule):
+class SigmoidSchedule(RateSchedule):
     """The main task with probability ``1 / (1 + exp(-rate * t))`` at step ``t``.
 
-    :param main_task: the main (target) task, by name or index.
-    :param rate: ``a``, per optimizer step.
+    Parameters as in `RateSchedule`.
     """
 
     name = "sigmoid-schedule"
     description = "main-task probability 1 / (1 + exp(-a t)) grows from 1/2 to 1 over the steps"
     source = SOURCE
-
-    def __init__(self, main_task: str | int = 0, rate: float = 0.01) -> None:
-        super().__init__(main_task)
-        self.rate = _check_rate(rate)
 
     def alpha(self, step: int) -> float:
         return 1.0 / (1.0 + math.exp(-self.rate * step))

@@ -2,7 +2,7 @@ import re
 
 import numpy as np
 import pytest
-from stable_baselines3.common.callbacks import BaseCallback
+from agent_callbacks import StopAt
 from stable_baselines3.common.envs import IdentityEnv
 
 from mtl_sched.agents import (
@@ -29,17 +29,6 @@ def identity_agent(seed=0, **kwargs):
     }
     options.update(kwargs)
     return BoltzmannGumbelDQN("MlpPolicy", IdentityEnv(4), **options)
-
-
-class StopAt(BaseCallback):
-    """Stop ``learn`` once ``n`` timesteps were taken (to save mid-horizon)."""
-
-    def __init__(self, n):
-        super().__init__()
-        self.n = n
-
-    def _on_step(self):
-        return self.num_timesteps < self.n
 
 
 # ------------------------------------------------------------------- Boltzmann-Gumbel draw

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from stable_baselines3.common.callbacks import BaseCallback
+from agent_callbacks import InterruptAt
 from test_faults_resume import _assert_same_agent
 
 from mtl_sched.agents import QLSScheduler, TaskSharedDQNPolicy, agent_context
@@ -47,20 +47,6 @@ def config(out: Path, steps: int = 40, **overrides: Any) -> TrainAgentConfig:
     }
     values.update(overrides)
     return TrainAgentConfig(**values)
-
-
-class InterruptAt(BaseCallback):
-    """Raise ``KeyboardInterrupt`` (as a second Ctrl-C does) at step ``at``: the run writes a
-    checkpoint of that step and ends."""
-
-    def __init__(self, at: int) -> None:
-        super().__init__()
-        self.at = at
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps == self.at:
-            raise KeyboardInterrupt
-        return True
 
 
 def hand_count(steps: int, evaluations: int, benchmarks: int) -> int:

@@ -10,9 +10,9 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from agent_callbacks import StopAt
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3 import DQN
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
@@ -34,17 +34,6 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "exploration.py"
 def softmax(x):
     z = np.exp(x - x.max())
     return z / z.sum()
-
-
-class StopAt(BaseCallback):
-    """Stop ``learn`` once ``n`` timesteps were taken (to save mid-horizon)."""
-
-    def __init__(self, n):
-        super().__init__()
-        self.n = n
-
-    def _on_step(self):
-        return self.num_timesteps < self.n
 
 
 def bandit_agent(exploration, seed=0, steps=600, **kwargs):

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from stable_baselines3.common.callbacks import BaseCallback
+from agent_callbacks import InterruptAt
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
 from test_faults_kill import best, evaluated
-from test_faults_resume import _assert_same_agent
+from test_faults_resume import _assert_same_agent, _assert_same_final_run
 
 from mtl_sched.agents.boltzmann_gumbel import BoltzmannGumbelDQN
 from mtl_sched.agents.env_state import set_vec_env_state, vec_env_state
@@ -65,32 +65,9 @@ def config(out: Path, vec_env: str, steps: int = STEPS, **overrides: Any) -> Tra
     return TrainAgentConfig(**values)
 
 
-class InterruptAt(BaseCallback):
-    """Raise ``KeyboardInterrupt`` (as a second Ctrl-C does) at step ``at``, after the run's own
-    callbacks: the run writes a checkpoint of that step and ends."""
-
-    def __init__(self, at: int) -> None:
-        super().__init__()
-        self.at = at
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps == self.at:
-            raise KeyboardInterrupt
-        return True
-
-
 def _assert_same_runs(whole: Path, resumed: Path) -> None:
-    assert (resumed / "evaluations.csv").read_text() == (whole / "evaluations.csv").read_text()
-    final_whole = BoltzmannGumbelDQN.load(whole / "agent.zip", device="cpu")
-    final_resumed = BoltzmannGumbelDQN.load(resumed / "agent.zip", device="cpu")
-    _assert_same_agent(final_whole, final_resumed)
-    checkpoint = Path("checkpoints") / f"step-{STEPS:09d}" / "replay_buffer.pkl"
-    final_whole.load_replay_buffer(whole / checkpoint)
-    final_resumed.load_replay_buffer(resumed / checkpoint)
-    buffers = final_whole.replay_buffer, final_resumed.replay_buffer
-    assert buffers[0].size() == buffers[1].size() > 0
-    for name in ("observations", "next_observations", "actions", "rewards", "dones"):
-        assert np.array_equal(getattr(buffers[0], name), getattr(buffers[1], name)), name
+    buffers = _assert_same_final_run(whole, resumed, STEPS)
+    assert buffers[0].size() > 0
 
 
 def test_vec_env_setting_chooses_the_separate_environments(tiny_benchmark) -> None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -87,6 +88,28 @@ def _assert_same_agent(a: BoltzmannGumbelDQN, b: BoltzmannGumbelDQN) -> None:
     assert np.array_equal(a.action_counts, b.action_counts)
 
 
+def _assert_same_final_run(whole: Path, killed: Path, steps: int) -> tuple[Any, Any]:
+    """Assert the two run directories end with the same evaluations, agent and replay buffer.
+
+    :param whole: the uninterrupted run's directory.
+    :param killed: the killed and resumed run's directory.
+    :param steps: the runs' total timesteps (names the last checkpoint).
+    :returns: the two replay buffers of the last checkpoint, for further checks.
+    """
+    assert (killed / "evaluations.csv").read_text() == (whole / "evaluations.csv").read_text()
+    final_whole = BoltzmannGumbelDQN.load(whole / "agent.zip", device="cpu")
+    final_killed = BoltzmannGumbelDQN.load(killed / "agent.zip", device="cpu")
+    _assert_same_agent(final_whole, final_killed)
+    checkpoint = Path("checkpoints") / f"step-{steps:09d}" / "replay_buffer.pkl"
+    final_whole.load_replay_buffer(whole / checkpoint)
+    final_killed.load_replay_buffer(killed / checkpoint)
+    buffers = final_whole.replay_buffer, final_killed.replay_buffer
+    assert buffers[0].size() == buffers[1].size()
+    for field in ("observations", "next_observations", "actions", "rewards", "dones"):
+        assert np.array_equal(getattr(buffers[0], field), getattr(buffers[1], field)), field
+    return buffers
+
+
 @pytest.mark.serial
 def test_a_run_killed_again_and_again_ends_as_the_uninterrupted_one(tmp_path: Path) -> None:
     whole = tmp_path / "whole"
@@ -101,18 +124,9 @@ def test_a_run_killed_again_and_again_ends_as_the_uninterrupted_one(tmp_path: Pa
         assert _run(killed, kill_at=at, resume=True) == -9
     assert _run(killed, kill_at=-1, resume=True) == 0
 
-    assert (killed / "evaluations.csv").read_text() == (whole / "evaluations.csv").read_text()
-    final_whole = BoltzmannGumbelDQN.load(whole / "agent.zip", device="cpu")
-    final_killed = BoltzmannGumbelDQN.load(killed / "agent.zip", device="cpu")
-    _assert_same_agent(final_whole, final_killed)
-    checkpoint = Path("checkpoints") / f"step-{STEPS:09d}" / "replay_buffer.pkl"
-    final_whole.load_replay_buffer(whole / checkpoint)
-    final_killed.load_replay_buffer(killed / checkpoint)
-    buffers = final_whole.replay_buffer, final_killed.replay_buffer
+    buffers = _assert_same_final_run(whole, killed, STEPS)
     # written from the callbacks of the last step, before its transition is stored
-    assert buffers[0].size() == buffers[1].size() == STEPS - 1
-    for field in ("observations", "next_observations", "actions", "rewards", "dones"):
-        assert np.array_equal(getattr(buffers[0], field), getattr(buffers[1], field)), field
+    assert buffers[0].size() == STEPS - 1
 
 
 BATCHED_STEPS = 96
@@ -132,14 +146,4 @@ def test_a_killed_run_of_batched_environments_ends_as_the_uninterrupted_one(
     assert _run(killed, kill_at=60, resume=True, steps=BATCHED_STEPS, n_envs=4) == -9
     assert _run(killed, kill_at=-1, resume=True, steps=BATCHED_STEPS, n_envs=4) == 0
 
-    assert (killed / "evaluations.csv").read_text() == (whole / "evaluations.csv").read_text()
-    final_whole = BoltzmannGumbelDQN.load(whole / "agent.zip", device="cpu")
-    final_killed = BoltzmannGumbelDQN.load(killed / "agent.zip", device="cpu")
-    _assert_same_agent(final_whole, final_killed)
-    checkpoint = Path("checkpoints") / f"step-{BATCHED_STEPS:09d}" / "replay_buffer.pkl"
-    final_whole.load_replay_buffer(whole / checkpoint)
-    final_killed.load_replay_buffer(killed / checkpoint)
-    buffers = final_whole.replay_buffer, final_killed.replay_buffer
-    assert buffers[0].size() == buffers[1].size()
-    for field in ("observations", "next_observations", "actions", "rewards", "dones"):
-        assert np.array_equal(getattr(buffers[0], field), getattr(buffers[1], field)), field
+    _assert_same_final_run(whole, killed, BATCHED_STEPS)
