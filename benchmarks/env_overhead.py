@@ -35,27 +35,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from benchmark_args import BenchmarkArgs
 from scheduler_overhead import CLOCK_HELP, choose_clock
 
-from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.envs import MTLSchedulingEnv
 from mtl_sched.scheduling import Step
-from mtl_sched.script_args import parse_args_into, parse_key_value
+from mtl_sched.script_args import parse_args_into
 
 
 @dataclass
-class Args:
+class Args(BenchmarkArgs):
     """Command-line arguments: ``--name value`` for each field (dashes for underscores)."""
 
-    benchmark: str = field(default="synthetic", metadata={"help": "benchmark to time"})
-    small: bool = field(default=False, metadata={"help": "the benchmark's small variant"})
-    option: list[str] = field(
-        default_factory=list,
-        metadata={"help": "benchmark option KEY=VALUE, e.g. probe_pool=4 (repeatable)"},
-    )
-    data_dir: str | None = field(
-        default=None, metadata={"help": "data directory (default: $MTL_SCHED_DATA)"}
-    )
     repeats: int = field(default=5, metadata={"help": "timed rounds over all tasks"})
     warmup: int = field(default=1, metadata={"help": "untimed rounds over all tasks first"})
     seed: int = field(default=0, metadata={"help": "seed of both trainers"})
@@ -78,12 +69,7 @@ def timed(clock: Callable[[], float], function: Callable[[], Any]) -> float:
 
 def main(args: Args) -> float:
     torch.set_num_threads(args.threads)
-    options: dict[str, Any] = dict(parse_key_value(text) for text in args.option)
-    if args.small:
-        options["small"] = True
-    if args.data_dir is not None:
-        options["data_dir"] = args.data_dir
-    benchmark = get_benchmark(args.benchmark, **options)
+    benchmark = args.make_benchmark()
     benchmark.trainer_config = dataclasses.replace(benchmark.trainer_config, device=args.device)
     env = MTLSchedulingEnv(benchmark, reference_accuracies=None)
     env.reset(seed=args.seed)

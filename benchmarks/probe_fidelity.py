@@ -27,30 +27,20 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
+from benchmark_args import BenchmarkArgs
 
 from mtl_sched.agents.training import AgentSettings
-from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.envs import MTLSchedulingEnv
-from mtl_sched.script_args import parse_args_into, parse_key_value
+from mtl_sched.script_args import parse_args_into
 
 
 @dataclass
-class Args:
+class Args(BenchmarkArgs):
     """Command-line arguments: ``--name value`` for each field (dashes for underscores)."""
 
-    benchmark: str = field(default="synthetic", metadata={"help": "benchmark to measure"})
-    small: bool = field(default=False, metadata={"help": "the benchmark's small variant"})
-    option: list[str] = field(
-        default_factory=list,
-        metadata={"help": "benchmark option KEY=VALUE, e.g. probe_pool=16 (repeatable)"},
-    )
-    data_dir: str | None = field(
-        default=None, metadata={"help": "data directory (default: $MTL_SCHED_DATA)"}
-    )
     steps: int = field(default=300, metadata={"help": "decisions (environment steps) measured"})
     episode_steps: int | None = field(
         default=None,
@@ -82,12 +72,7 @@ def total_variation(observation: np.ndarray, reference: np.ndarray, num_tasks: i
 
 def main(args: Args) -> float:
     torch.set_num_threads(args.threads)
-    options: dict[str, Any] = dict(parse_key_value(text) for text in args.option)
-    if args.small:
-        options["small"] = True
-    if args.data_dir is not None:
-        options["data_dir"] = args.data_dir
-    benchmark = get_benchmark(args.benchmark, **options)
+    benchmark = args.make_benchmark()
     reward = AgentSettings().reward
     default = MTLSchedulingEnv(
         benchmark, reward=reward, reference_accuracies=None, episode_steps=args.episode_steps

@@ -1,0 +1,33 @@
+"""The arguments shared by the measurement scripts that build one benchmark."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mtl_sched.benchmarks import Benchmark, get_benchmark
+from mtl_sched.script_args import parse_key_value
+
+
+@dataclass
+class BenchmarkArgs:
+    """Which benchmark a script measures and how to build it (``--name value`` per field)."""
+
+    benchmark: str = field(default="synthetic", metadata={"help": "benchmark to measure"})
+    small: bool = field(default=False, metadata={"help": "the benchmark's small variant"})
+    option: list[str] = field(
+        default_factory=list,
+        metadata={"help": "benchmark option KEY=VALUE, e.g. probe_pool=16 (repeatable)"},
+    )
+    data_dir: str | None = field(
+        default=None, metadata={"help": "data directory (default: $MTL_SCHED_DATA)"}
+    )
+
+    def make_benchmark(self) -> Benchmark:
+        """The benchmark these arguments name, with its options, small variant and data."""
+        options: dict[str, Any] = dict(parse_key_value(text) for text in self.option)
+        if self.small:
+            options["small"] = True
+        if self.data_dir is not None:
+            options["data_dir"] = self.data_dir
+        return get_benchmark(self.benchmark, **options)
