@@ -23,11 +23,16 @@ class BenchmarkArgs:
         default=None, metadata={"help": "data directory (default: $MTL_SCHED_DATA)"}
     )
 
-    def make_benchmark(self) -> Benchmark:
-        """The benchmark these arguments name, with its options, small variant and data."""
+    def benchmark_options(self) -> dict[str, Any]:
+        """The keyword options of the benchmark: ``--option`` pairs, ``--small`` and
+        ``--data-dir``."""
         options: dict[str, Any] = dict(parse_key_value(text) for text in self.option)
         if self.small:
             options["small"] = True
         if self.data_dir is not None:
             options["data_dir"] = self.data_dir
-        return get_benchmark(self.benchmark, **options)
+        return options
+
+    def make_benchmark(self) -> Benchmark:
+        """The benchmark these arguments name, with its options, small variant and data."""
+        return get_benchmark(self.benchmark, **self.benchmark_options())

@@ -33,10 +33,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from benchmark_args import BenchmarkArgs
 
 from mtl_sched.agents import AgentSettings, QLSScheduler, TrainAgentConfig, train_agent
 from mtl_sched.agents.training import complete_checkpoints
-from mtl_sched.benchmarks import Benchmark, get_benchmark
+from mtl_sched.benchmarks import Benchmark
 from mtl_sched.benchmarks.synthetic_family import FAMILY, family_contenders
 from mtl_sched.registry import make_scheduler
 from mtl_sched.reporting.tables import higher
@@ -45,8 +46,10 @@ from mtl_sched.script_args import comma_separated, parse_args_into, parse_key_va
 
 
 @dataclass
-class Args:
-    """Command-line arguments: ``--name value`` for each field (dashes for underscores)."""
+class Args(BenchmarkArgs):
+    """Command-line arguments: ``--name value`` for each field (dashes for underscores); the
+    benchmark options (``--option``, ``--small``, ``--data-dir``) apply to the benchmarks
+    trained on too."""
 
     benchmark: str = field(default="synthetic-harmful", metadata={"help": "benchmark scored"})
     agent_seeds: str = field(default="0,1,2,3,4", metadata={"help": "comma-separated"})
@@ -62,10 +65,6 @@ class Args:
     )
     setting: tuple[str, ...] = field(
         default=(), metadata={"help": "agent setting KEY=VALUE (repeatable)"}
-    )
-    small: bool = field(default=False, metadata={"help": "the benchmarks' small variants"})
-    option: tuple[str, ...] = field(
-        default=(), metadata={"help": "benchmark option KEY=VALUE (repeatable), e.g. budget=12800"}
     )
     out: str = field(default="runs/learned-vs-best", metadata={"help": "agents' directories"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads"})
@@ -116,7 +115,7 @@ def trained_agent(args: Args, seed: int) -> Path:
     label += "-small" if args.small else ""
     out = Path(args.out) / label / f"seed-{seed}"
     settings = AgentSettings(**dict(parse_key_value(text) for text in args.setting))
-    options = benchmark_options(args)
+    options = args.benchmark_options()
     config = TrainAgentConfig(
         out=out,
         benchmark=train_on,
@@ -137,12 +136,6 @@ def trained_agent(args: Args, seed: int) -> Path:
     return out
 
 
-def benchmark_options(args: Args) -> dict[str, object]:
-    """The options of the scored (and trained-on) benchmarks: ``--small`` and ``--option``."""
-    options: dict[str, object] = dict(parse_key_value(text) for text in args.option)
-    return {"small": True, **options} if args.small else options
-
-
 def _mean_std(values: np.ndarray) -> tuple[float, float]:
     return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
 
@@ -154,7 +147,7 @@ def main(args: Args) -> float:
         raise SystemExit(f"--split must be test or validation; got {args.split!r}")
     run_seeds = comma_separated(int, "integers")(args.seeds)
     agent_seeds = comma_separated(int, "integers")(args.agent_seeds)
-    benchmark = get_benchmark(args.benchmark, **benchmark_options(args))
+    benchmark = args.make_benchmark()
     print(
         f"benchmark={args.benchmark} split={args.split} run seeds={args.seeds} "
         f"agent seeds={args.agent_seeds} trained on={args.train_on or args.benchmark}"
