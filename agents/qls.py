@@ -30,6 +30,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from mtl_sched.agents.context import AgentContext, agent_context, attach_context
 from mtl_sched.data.task import Task
 from mtl_sched.envs.observation import ObservationKind, SchedulingObservation
+from mtl_sched.errors import AgentMismatchError
 from mtl_sched.observation.probing import ProbeConfig
 from mtl_sched.observation.recency import check_recency_decay
 from mtl_sched.observation.task_features import task_feature_size
@@ -46,6 +47,21 @@ def _observation_kind(agent: BaseAlgorithm, context: AgentContext | None) -> Obs
         return context.observation  # type: ignore[return-value]
     shape = agent.observation_space.shape
     return "task-features" if shape is not None and len(shape) == 2 else "histogram"
+
+
+def _probe_mismatch(stored: ProbeConfig, given: ProbeConfig) -> str:
+    """Why an agent refuses a run's probe settings, and the options that would match it."""
+    from mtl_sched.benchmarks.base import probe_option_differences
+
+    message = f"the agent was trained on these tasks with probe={stored}; got probe={given}"
+    options = probe_option_differences(stored, given)
+    if options and stored.bins == given.bins:
+        flags = " ".join(f"--option {option}" for option in options)
+        message += (
+            f". Run with the agent's probe ({flags}), or train an agent with this run's probe "
+            "settings"
+        )
+    return message
 
 
 @register_scheduler
@@ -111,7 +127,7 @@ class QLSScheduler(Scheduler):
         if self.context is not None:
             stored = self.context.recency_decay
             if recency_decay is not None and recency_decay != stored:
-                raise ValueError(
+                raise AgentMismatchError(
                     f"the agent was trained with recency_decay={stored}; got {recency_decay}"
                 )
             recency_decay = stored
@@ -169,21 +185,21 @@ class QLSScheduler(Scheduler):
             return
         trained = context.task_set(names)
         if trained is None and not context.any_task_set:
-            raise ValueError(
+            raise AgentMismatchError(
                 f"the agent was trained on the tasks {context.describe()} (in that order) with "
                 f"a flat network tied to them; this run has {','.join(names)}. Train an agent "
                 "on these tasks, or one with the task-shared network (observation "
                 "'task-features'), which schedules any task set"
             )
         if trained is not None:
-            for label, given, stored in (
-                ("probe", self._given_probe, trained.probe),
-                ("steps_per_action", self._given_steps, trained.steps_per_action),
-            ):
-                if given is not None and given != stored:
-                    raise ValueError(
-                        f"the agent was trained on these tasks with {label}={stored}; got {given}"
-                    )
+            if self._given_probe is not None and self._given_probe != trained.probe:
+                raise AgentMismatchError(_probe_mismatch(trained.probe, self._given_probe))
+            if self._given_steps is not None and self._given_steps != trained.steps_per_action:
+                raise AgentMismatchError(
+                    f"the agent was trained on these tasks with steps_per_action="
+                    f"{trained.steps_per_action}; got {self._given_steps} (benchmark option "
+                    f"decision_steps={trained.steps_per_action} matches it)"
+                )
             self._probe, self.steps_per_action = trained.probe, trained.steps_per_action
             return
         fallback = self._benchmark_defaults or (
@@ -205,12 +221,12 @@ class QLSScheduler(Scheduler):
         if self.observation_kind == "task-features":
             width = task_feature_size(bins) + 1
             if shape is None or len(shape) != 2 or shape[1] != width:
-                raise ValueError(
+                raise AgentMismatchError(
                     f"the agent reads task rows of shape {shape}, but {bins}-bin probes give "
                     f"rows of {width} values"
                 )
             if not self._scores_each_task and shape[0] != self.num_tasks:
-                raise ValueError(
+                raise AgentMismatchError(
                     f"the agent's policy reads exactly {shape[0]} task rows (it has no "
                     f"Q-network scoring each task); this run has {self.num_tasks} tasks"
                 )
@@ -221,7 +237,7 @@ class QLSScheduler(Scheduler):
         if shape != expected or n_actions != self.num_tasks:
             recency = self._observation.recency.size
             extra = f" + {recency} recency features" if recency else ""
-            raise ValueError(
+            raise AgentMismatchError(
                 f"the agent was trained for observations of shape {shape} and {n_actions} "
                 f"actions, but this run has {self.num_tasks} tasks x {bins} bins{extra} = "
                 f"{expected} and {self.num_tasks} actions"

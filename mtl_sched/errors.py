@@ -1,4 +1,5 @@
-"""Errors shared by training, probing and evaluation: `NonFiniteLossError`.
+"""Errors shared by training, probing and evaluation: `NonFiniteLossError`, and
+`AgentMismatchError` for a trained scheduling agent that does not fit a run.
 
 It lives apart from the scheduler contract (`mtl_sched.scheduling`, which re-exports it) so that
 the modules that raise it need not import the contract.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["NonFiniteLossError"]
+__all__ = ["AgentMismatchError", "NonFiniteLossError"]
 
 
 class NonFiniteLossError(ValueError):
@@ -73,3 +74,11 @@ class NonFiniteLossError(ValueError):
         # rebuilt from its fields, not its message, so that it survives worker processes
         fields = (self.task, self.step, self.kind, self.value, self.where, self.hint)
         return type(self), fields
+
+
+class AgentMismatchError(ValueError):
+    """A trained scheduling agent does not fit the run it is asked to schedule: other tasks than
+    its flat network was trained on, other probe or decision settings than it was trained with,
+    or observations of another shape. The message names what the agent expects and what the run
+    has; it is an error of the inputs, so its traceback says nothing more.
+    """

@@ -4,12 +4,16 @@ the training environment's."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from mtl_sched.agents import BoltzmannGumbelDQN, QLSScheduler, agent_context, attach_context
 from mtl_sched.benchmarks import get_benchmark
+from mtl_sched.cli import main
 from mtl_sched.envs import MTLSchedulingEnv, TaskSetSamplingEnv
+from mtl_sched.errors import AgentMismatchError
 from mtl_sched.observation.probing import ProbeConfig, ProbeResult
 from mtl_sched.scheduling import TrainState
 
@@ -73,9 +77,30 @@ def test_a_saved_agent_restores_its_settings(flat_agent, harmful, tmp_path):
         QLSScheduler(tmp_path / "agent.zip", recency_decay=0.5)
 
 
+def test_another_probe_is_refused_with_the_options_that_match(flat_agent, harmful):
+    stored = harmful.trainer_config.probe
+    other = dataclasses.replace(stored, pool_size=7, measure="entropy")
+    with pytest.raises(AgentMismatchError) as error:
+        QLSScheduler(flat_agent, probe=other).reset(harmful.tasks, 0)
+    pool = "all" if stored.pool_size is None else stored.pool_size
+    assert f"--option probe_pool={pool} --option probe_measure={stored.measure}" in str(error.value)
+
+
+def test_compare_reports_a_mismatched_agent_in_one_line(flat_agent, tmp_path, capsys):
+    flat_agent.save(tmp_path / "agent.zip")
+    argv = ["compare", "--benchmark", "synthetic-harmful", "--small", "--schedulers", "qls"]
+    argv += ["--agent", str(tmp_path / "agent.zip"), "--option", "decision_steps=1"]
+    argv += ["--seeds", "0", "--db", str(tmp_path / "runs.sqlite"), "--no-progress"]
+    status = main([*argv, "--no-tensorboard"])
+    out = capsys.readouterr().out
+    assert status == 1 and "Traceback" not in out
+    failed = out.split("failed: qls seed 0\n", 1)[1].splitlines()[0]
+    assert failed.startswith("the agent was trained on these tasks with steps_per_action=3; got 1")
+
+
 def test_a_flat_agent_is_refused_on_other_tasks(flat_agent, harmful):
     permuted = [harmful.tasks[i] for i in (1, 0, 2, 3)]
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(AgentMismatchError) as error:
         QLSScheduler(flat_agent).reset(permuted, 0)
     message = str(error.value)
     assert "easy,medium,hard,noise" in message and "medium,easy,hard,noise" in message

@@ -28,6 +28,15 @@ PROBE_OPTIONS: tuple[str, ...] = (
     "decision_steps",
 )
 
+# The `ProbeConfig` field each probe option sets.
+PROBE_OPTION_FIELDS: dict[str, str] = {
+    "probe_pool": "pool_size",
+    "probe_hard": "hard_size",
+    "probe_measure": "measure",
+    "probe_selection": "selection",
+    "probe_refresh": "refresh",
+}
+
 
 def _count_option(name: str, value: Any, minimum: int, all_word: bool) -> int | None:
     """An option that is a count of at least ``minimum``, or (``all_word``) ``"all"``/``None``."""
@@ -47,10 +56,8 @@ def probe_config_with(probe: ProbeConfig, **options: Any) -> ProbeConfig:
     """
     changes: dict[str, Any] = {}
     for name, value in options.items():
-        if name == "probe_pool":
-            changes["pool_size"] = _count_option(name, value, 1, all_word=True)
-        elif name == "probe_hard":
-            changes["hard_size"] = _count_option(name, value, 1, all_word=True)
+        if name in ("probe_pool", "probe_hard"):
+            changes[PROBE_OPTION_FIELDS[name]] = _count_option(name, value, 1, all_word=True)
         elif name == "probe_refresh":
             changes["refresh"] = _count_option(name, value, 0, all_word=True)
         elif name == "probe_measure":
@@ -70,6 +77,21 @@ def probe_config_with(probe: ProbeConfig, **options: Any) -> ProbeConfig:
         else:
             raise ValueError(f"unknown probe option {name!r}; known: {list(PROBE_OPTIONS)}")
     return dataclasses.replace(probe, **changes)
+
+
+def probe_option_differences(wanted: ProbeConfig, given: ProbeConfig) -> list[str]:
+    """The benchmark options (``KEY=VALUE``) that turn ``given`` into ``wanted``, one per field
+    that differs and has an option (``bins`` has none, so a ``bins`` difference is left out).
+
+    :param wanted: the probe settings to reach.
+    :param given: the probe settings there are.
+    """
+    differences = []
+    for option, field_name in PROBE_OPTION_FIELDS.items():
+        value = getattr(wanted, field_name)
+        if value != getattr(given, field_name):
+            differences.append(f"{option}={'all' if value is None else value}")
+    return differences
 
 
 @dataclass(frozen=True)

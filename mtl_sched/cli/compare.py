@@ -27,7 +27,9 @@ from mtl_sched.script_args import comma_separated, parse_key_value, positive_int
 from mtl_sched.sweeps.backends import BACKENDS
 
 # a trial that failed with one of these is reported by its message alone, not its traceback
-_ONE_LINE_ERROR = re.compile(r"^[\w.]*\b(?:NonFiniteLossError|DataFormatError): (.+)$")
+_ONE_LINE_ERROR = re.compile(
+    r"^[\w.]*\b(?:NonFiniteLossError|DataFormatError|AgentMismatchError): (.+)$"
+)
 
 _name_list = comma_separated(str, "names")
 EXAMPLES = (
@@ -222,8 +224,9 @@ def run_compare(args: argparse.Namespace) -> tuple[str, int]:
 
 
 def one_line_error(error: str) -> str:
-    """The message of a failed trial's `NonFiniteLossError` or `DataFormatError` (errors of
-    the data or the model, whose traceback says nothing more); any other error unchanged.
+    """The message of a failed trial's `NonFiniteLossError`, `DataFormatError` or
+    `AgentMismatchError` (errors of the data, the model or a trained agent given, whose
+    traceback says nothing more); any other error unchanged.
 
     :param error: the failure text of a trial (a formatted traceback).
     """
