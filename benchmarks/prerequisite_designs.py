@@ -28,8 +28,19 @@ Designs (``A`` is the prerequisite, ``B`` reads it; sizes are training examples)
     ``B`` a binary grouping of its classes (4000, clean), a weak signal for ``A``'s partition.
 ``noisier-A-grouping-B``
     ``A`` 8 classes (400, 40% noise), ``B`` as above.
+``shortcut-grouping-B-S``, ``shortcut-readout-B-S``
+    shortcut lock-in: ``A`` 16 classes (3000, difficulty 0.3); ``B`` a 4-group grouping of
+    ``A``'s classes, or a 4-class readout of its features (1000, clean), whose training inputs
+    carry a spurious feature of strength ``S`` (``ComposedTaskSpec.shortcut``, one of
+    `SHORTCUT_STRENGTHS`; 0 is the control) that predicts the training label and is absent
+    from validation and test. ``B`` trained before ``A``'s features exist should fit the
+    shortcut and stay on it; ``B`` started once they exist should also learn the true label.
+``shortcut-easy-A-small-B-3``
+    the same idea with ``A`` 8 easy classes (3000) that saturate early, so a late start costs
+    ``A`` little, and ``B`` a binary grouping (200) with shortcut 3.
 
-Prints one line per design and schedule (mean ± sample standard deviation over the run seeds),
+Prints one line per design and schedule (mean ± sample standard deviation over the run seeds,
+then each task's mean score),
 then per design the best changing schedule against the best fixed distribution, in points, and
 whether seed 003's rule (``mean1 - 1.5 std1 > mean2 + 1.5 std2``) holds. The last line is
 ``best_dynamic_margin X``: the largest margin, in points, of a changing schedule over every fixed
@@ -55,6 +66,8 @@ from mtl_sched.registry import make_scheduler
 from mtl_sched.reporting.tables import higher
 from mtl_sched.script_args import comma_separated, parse_args_into
 
+SHORTCUT_STRENGTHS = (0.0, 0.5, 1.0, 2.0, 3.0)
+
 
 def _designs() -> dict[str, tuple[Spec, ...]]:
     s = FULL_SPLITS
@@ -62,9 +75,21 @@ def _designs() -> dict[str, tuple[Spec, ...]]:
     def base(classes: int, size: int, difficulty: float, noise: float = 0.0) -> Spec:
         return SyntheticTaskSpec("A", classes, size, difficulty=difficulty, label_noise=noise, **s)
 
-    def reads(classes: int, size: int, noise: float = 0.0, how: str = "features") -> Spec:
-        return ComposedTaskSpec("B", "A", classes, size, label_noise=noise, reads=how, **s)
+    def reads(
+        classes: int, size: int, noise: float = 0.0, how: str = "features", shortcut: float = 0.0
+    ) -> Spec:
+        return ComposedTaskSpec(
+            "B", "A", classes, size, label_noise=noise, reads=how, shortcut=shortcut, **s
+        )
 
+    shortcut_designs: dict[str, tuple[Spec, ...]] = {}
+    for strength in SHORTCUT_STRENGTHS:
+        for how in ("classes", "features"):
+            name = f"shortcut-{'grouping' if how == 'classes' else 'readout'}-B-{strength:g}"
+            shortcut_designs[name] = (
+                base(16, 3000, 0.3),
+                reads(4, 1000, how=how, shortcut=strength),
+            )
     return {
         "current": (base(16, 4000, 0.3), reads(4, 150, 0.2, "classes")),
         "easy-A-readout-B": (base(8, 1500, 0.1), reads(8, 4000)),
@@ -73,13 +98,30 @@ def _designs() -> dict[str, tuple[Spec, ...]]:
         "coarse-A-fine-B": (base(4, 1000, 0.2), reads(12, 3000)),
         "noisy-A-grouping-B": (base(16, 500, 0.3, 0.3), reads(2, 4000, how="classes")),
         "noisier-A-grouping-B": (base(8, 400, 0.2, 0.4), reads(2, 4000, how="classes")),
+        **shortcut_designs,
+        # A saturates early, so a late start costs it little; B is small enough to need A
+        "shortcut-easy-A-small-B-3": (
+            base(8, 3000, 0.1),
+            reads(2, 200, how="classes", shortcut=3.0),
+        ),
     }
 
 
 DESIGNS = _designs()
+# the designs run by default: those without a training-only shortcut
+PLAIN_DESIGNS = tuple(name for name in DESIGNS if not name.startswith("shortcut-"))
 FIXED_WEIGHTS = (0.2, 0.35, 0.5, 0.65, 0.8)
 # (fraction of the budget on A alone, weight of A afterwards)
-CHANGING = ((0.2, 0.1), (0.3, 0.1), (0.3, 0.5), (0.4, 0.2), (0.5, 0.5), (0.3, 0.0))
+CHANGING = (
+    (0.2, 0.1),
+    (0.3, 0.1),
+    (0.3, 0.5),
+    (0.4, 0.2),
+    (0.5, 0.5),
+    (0.3, 0.0),
+    (0.5, 0.2),
+    (0.6, 0.3),
+)
 
 
 def contenders() -> list[tuple[str, bool, str, dict[str, Any]]]:
@@ -106,7 +148,10 @@ def contenders() -> list[tuple[str, bool, str, dict[str, Any]]]:
 class Args:
     """Command-line arguments: ``--name value`` for each field (dashes for underscores)."""
 
-    designs: tuple[str, ...] = field(default=tuple(DESIGNS), metadata={"help": "designs to run"})
+    designs: tuple[str, ...] = field(
+        default=PLAIN_DESIGNS,
+        metadata={"help": "designs to run (default: those without a shortcut)"},
+    )
     seeds: str = field(default="100,101,102", metadata={"help": "comma-separated run seeds"})
     split: str = field(default="validation", metadata={"help": "validation, or test"})
     budget: int = field(default=6400, metadata={"help": "training examples per run"})
@@ -153,14 +198,20 @@ def main(args: Args) -> float:
         )
         found: dict[str, tuple[bool, np.ndarray]] = {}
         for label, changing, name, kwargs in contenders():
-            values = []
+            task_scores = []
             for seed in seeds:
                 result = bench.make_trainer(seed).run(make_scheduler(name, **kwargs))
                 chosen = result.test if args.split == "test" else result.best_validation
-                values.append(chosen.average_score)
-            found[label] = (changing, np.asarray(values))
+                task_scores.append(chosen.scores)
+            per_task = np.mean(task_scores, axis=0)
+            values = np.mean(task_scores, axis=1)
+            found[label] = (changing, values)
             std = np.std(values, ddof=1) if len(values) > 1 else 0.0
-            print(f"{design:22s} {label:26s} {np.mean(values):.4f} ± {std:.4f}", flush=True)
+            print(
+                f"{design:22s} {label:26s} {np.mean(values):.4f} ± {std:.4f}  "
+                f"(A {per_task[0]:.3f}, B {per_task[1]:.3f})",
+                flush=True,
+            )
 
         (dyn_label, dyn), (fix_label, fixed) = _best(found, True), _best(found, False)
         margin = 100 * (dyn.mean() - fixed.mean())

@@ -105,11 +105,13 @@ def many_specs(splits: dict[str, int]) -> tuple[Spec, ...]:
 
 
 def _spec_config(spec: Spec) -> dict[str, object]:
-    """A spec's fields for the benchmark config; a composed task's default ``reads`` is left
-    out, so the configs (and fingerprints) of members that read features stay as they were."""
+    """A spec's fields for the benchmark config; a composed task's fields added after the
+    members were first measured (``reads``, ``shortcut``) are left out at their defaults, so the
+    configs (and fingerprints) of members that do not use them stay as they were."""
     fields = {"kind": type(spec).__name__, **spec.__dict__}
-    if fields.get("reads") == "features":
-        del fields["reads"]
+    for name, default in (("reads", "features"), ("shortcut", 0.0)):
+        if name in fields and fields[name] == default:
+            del fields[name]
     return fields
 
 

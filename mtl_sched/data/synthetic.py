@@ -28,6 +28,12 @@ balanced grouping of the base teacher's classes, ``y = group(argmax_c (h W_base)
 union of cells of the base's partition, close to linear for a model that separates the base's
 classes. The base must be listed before the task built on it.
 
+A composed task's ``shortcut`` s > 0 adds ``s * d_y`` to each *training* input, where ``d_y`` is
+a fixed random unit vector per class and ``y`` the training label the model sees (after label
+noise); validation and test inputs stay clean. This spurious feature predicts the training
+label perfectly but is absent where the task is scored, so a model that fits the task through
+it before it has features that express the true label learns little that generalizes.
+
 Data are a pure function of the specs, ``input_dim``, ``latent_dim`` and ``seed``.
 """
 
@@ -107,6 +113,10 @@ class ComposedTaskSpec:
         latent features; ``"classes"``: the label is a fixed balanced grouping of the base
         teacher's (clean) classes into ``num_classes`` groups, which needs at most as many
         classes as the base has.
+    :param shortcut: strength s >= 0 of a spurious training-only feature: each training input
+        gets ``s * d_y`` added (``d_y`` a fixed random unit vector of its observed label ``y``),
+        so the training labels are easy to fit without the features that score on validation
+        and test (0: none; inputs are standard normal, of norm about ``sqrt(input_dim)``).
     """
 
     name: str
@@ -117,11 +127,14 @@ class ComposedTaskSpec:
     test_size: int = 1000
     label_noise: float = 0.0
     reads: str = "features"
+    shortcut: float = 0.0
 
     def __post_init__(self) -> None:
         problems = _size_problems(self)
         if not 0.0 <= self.label_noise < 1.0:
             problems.append(f"label_noise={self.label_noise} (need 0 <= p < 1)")
+        if not (math.isfinite(self.shortcut) and self.shortcut >= 0.0):
+            problems.append(f"shortcut={self.shortcut} (need a finite value >= 0)")
         if self.base == self.name:
             problems.append("base names the task itself")
         if self.reads not in ("features", "classes"):
@@ -252,7 +265,7 @@ def _composed_task(
         # base class i -> group (position of i in a random order) mod num_classes
         groups = np.empty(base_readout.shape[1], dtype=np.int64)
         groups[rng.permutation(groups.size)] = np.arange(groups.size) % spec.num_classes
-    splits = {}
+    labels = {}
     for split, x in inputs.items():
         latent = np.sin(gain * x @ projection)
         if spec.reads == "classes":
@@ -261,7 +274,13 @@ def _composed_task(
             y = np.argmax(latent @ readout - offsets, axis=1)
         if split == "train" and spec.label_noise > 0:
             y = _corrupt(y, spec.label_noise, spec.num_classes, rng)
-        splits[split] = _as_dataset(x, y.astype(np.int64))
+        labels[split] = y.astype(np.int64)
+    if spec.shortcut > 0:
+        # Drawn after every other draw so that tasks without a shortcut keep their data.
+        directions = rng.normal(size=(spec.num_classes, input_dim))
+        directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+        inputs["train"] = inputs["train"] + spec.shortcut * directions[labels["train"]]
+    splits = {split: _as_dataset(inputs[split], labels[split]) for split in inputs}
     return Task(
         name=spec.name,
         splits=splits,
