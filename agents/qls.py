@@ -14,7 +14,10 @@ carries those settings and the task sets it was trained on:
   first task set it was trained on.
 
 Settings passed explicitly must agree with the stored ones of a trained task set (a mismatch is an
-error, never silently replaced); agents without a stored context take them as given.
+error, never silently replaced); agents without a stored context take them as given. With
+``transfer=True`` every run is treated as a task set the agent never saw: an agent trained on a
+cheaper version of a benchmark (same task names, other probe pools or decision steps) runs with the
+run's settings, and its result says so (``scheduler_notes["transfer"]``).
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ def _probe_mismatch(stored: ProbeConfig, given: ProbeConfig) -> str:
     if options and stored.bins == given.bins:
         flags = " ".join(f"--option {option}" for option in options)
         message += (
-            f". Run with the agent's probe ({flags}), or train an agent with this run's probe "
+            f". Run with the agent's probe ({flags}), run it with this run's probe as on tasks "
+            "it never saw (--param qls.transfer=true), or train an agent with this run's probe "
             "settings"
         )
     return message
@@ -80,6 +84,11 @@ class QLSScheduler(Scheduler):
     :param algorithm: for a saved agent's path, the SB3 algorithm class that saved it, or its name
         (``"PPO"``); by default it is read from the file
         (`mtl_sched.agents.loading.saved_algorithm`).
+    :param transfer: schedule every run as a task set the agent was not trained on: its probe
+        settings and decision steps are the run's (given here, else the benchmark's) even where
+        the agent stores others for the same task names, instead of refusing them. For an agent
+        trained on a cheaper version of a benchmark (``fdu-mtl --small`` used on ``fdu-mtl``,
+        whose probe pools and decisions differ); a flat agent is still refused on other tasks.
     """
 
     name = "qls"
@@ -95,6 +104,7 @@ class QLSScheduler(Scheduler):
         steps_per_action: int | None = None,
         recency_decay: float | None = None,
         algorithm: type[BaseAlgorithm] | str | None = None,
+        transfer: bool = False,
     ) -> None:
         super().__init__()
         if algorithm is not None and (not isinstance(agent, (str, Path)) or Path(agent).is_dir()):
@@ -123,6 +133,7 @@ class QLSScheduler(Scheduler):
         self.observation_kind = _observation_kind(agent, self.context)
         self._given_probe = probe
         self._given_steps = steps_per_action
+        self.transfer = transfer
         check_recency_decay(recency_decay)
         if self.context is not None:
             stored = self.context.recency_decay
@@ -169,7 +180,10 @@ class QLSScheduler(Scheduler):
 
     @property
     def notes(self) -> dict[str, str]:
-        return {"trained_on": self.trained_tasks} if self.trained_tasks else {}
+        notes = {"trained_on": self.trained_tasks} if self.trained_tasks else {}
+        if self.transfer:
+            notes["transfer"] = "the run's probe settings and decision steps"
+        return notes
 
     def prepare(self, benchmark: Benchmark) -> None:
         """Remember the benchmark's probe settings and ``decision_steps``: a task-shared agent
@@ -191,14 +205,15 @@ class QLSScheduler(Scheduler):
                 "on these tasks, or one with the task-shared network (observation "
                 "'task-features'), which schedules any task set"
             )
-        if trained is not None:
+        if trained is not None and not self.transfer:
             if self._given_probe is not None and self._given_probe != trained.probe:
                 raise AgentMismatchError(_probe_mismatch(trained.probe, self._given_probe))
             if self._given_steps is not None and self._given_steps != trained.steps_per_action:
                 raise AgentMismatchError(
                     f"the agent was trained on these tasks with steps_per_action="
                     f"{trained.steps_per_action}; got {self._given_steps} (benchmark option "
-                    f"decision_steps={trained.steps_per_action} matches it)"
+                    f"decision_steps={trained.steps_per_action} matches it; "
+                    "--param qls.transfer=true keeps this run's)"
                 )
             self._probe, self.steps_per_action = trained.probe, trained.steps_per_action
             return

@@ -86,6 +86,16 @@ def test_another_probe_is_refused_with_the_options_that_match(flat_agent, harmfu
     assert f"--option probe_pool={pool} --option probe_measure={stored.measure}" in str(error.value)
 
 
+def test_transfer_runs_a_trained_task_set_with_the_runs_settings(flat_agent, harmful):
+    other = dataclasses.replace(harmful.trainer_config.probe, pool_size=7)
+    scheduler = QLSScheduler(flat_agent, probe=other, steps_per_action=1, transfer=True)
+    result = harmful.make_trainer(0, budget=320).run(scheduler)
+    assert scheduler.probe_config == other and scheduler.steps_per_action == 1
+    assert result.examples_seen == 320 and "transfer" in result.scheduler_notes
+    with pytest.raises(AgentMismatchError, match="flat network"):
+        QLSScheduler(flat_agent, transfer=True).reset(harmful.tasks[::-1], 0)
+
+
 def test_compare_reports_a_mismatched_agent_in_one_line(flat_agent, tmp_path, capsys):
     flat_agent.save(tmp_path / "agent.zip")
     argv = ["compare", "--benchmark", "synthetic-harmful", "--small", "--schedulers", "qls"]
@@ -96,6 +106,8 @@ def test_compare_reports_a_mismatched_agent_in_one_line(flat_agent, tmp_path, ca
     assert status == 1 and "Traceback" not in out
     failed = out.split("failed: qls seed 0\n", 1)[1].splitlines()[0]
     assert failed.startswith("the agent was trained on these tasks with steps_per_action=3; got 1")
+    transfer = ["--param", "qls.transfer=true", "--db", str(tmp_path / "transfer.sqlite")]
+    assert main([*argv, "--no-tensorboard", *transfer]) == 0
 
 
 def test_a_flat_agent_is_refused_on_other_tasks(flat_agent, harmful):
