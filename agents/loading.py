@@ -17,8 +17,10 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.save_util import json_to_data
 
 from mtl_sched.agents.boltzmann_gumbel import BoltzmannGumbelDQN
-from mtl_sched.agents.checkpoints import complete_checkpoints
+from mtl_sched.agents.checkpoints import PROGRESS_FILE, complete_checkpoints
+from mtl_sched.agents.context import CONTEXT_ATTRIBUTE
 from mtl_sched.agents.evaluation import evaluation_seeds
+from mtl_sched.agents.preparation import PREPARATION_KEY
 from mtl_sched.agents.settings import AgentSettings
 from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.observation.probing import ProbeConfig
@@ -203,10 +205,29 @@ def load_trained_agent(path: str | Path, which: str = "best") -> TrainedAgent:
     if settings.steps_per_action is None:
         # the environment it trained on decided every `decision_steps` minibatches
         settings.steps_per_action = benchmark.decision_steps
+    agent = load_agent_file(found, BoltzmannGumbelDQN)
+    _count_whole_training(agent, out)
     return TrainedAgent(
-        agent=load_agent_file(found, BoltzmannGumbelDQN),
+        agent=agent,
         settings=settings,
         probe=benchmark.trainer_config.probe,
         benchmark=stored["benchmark"],
         path=found,
     )
+
+
+def _count_whole_training(agent: BaseAlgorithm, out: Path) -> None:
+    """Make the agent's preparation cost that of the whole training in ``out`` so far.
+
+    A best or earlier agent was saved with the examples consumed up to its own step, but choosing
+    it took the training that followed as well (the later evaluations had to run to show it was
+    the best): its cost is the newest checkpoint's count when that is larger.
+    """
+    context = getattr(agent, CONTEXT_ATTRIBUTE, None)
+    checkpoints = complete_checkpoints(out)
+    if context is None or not checkpoints:
+        return
+    progress = json.loads((checkpoints[-1] / PROGRESS_FILE).read_text())
+    total = int(progress.get(PREPARATION_KEY, 0))
+    if total > int(context.get(PREPARATION_KEY, 0)):
+        setattr(agent, CONTEXT_ATTRIBUTE, {**context, PREPARATION_KEY: total})

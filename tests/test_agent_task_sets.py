@@ -120,6 +120,9 @@ def test_a_resumed_run_of_two_task_sets_is_the_uninterrupted_one(
     assert agent_context(interrupted).preparation_examples == hand_count(26, 1, 2)
     progress = json.loads((checkpoint / "progress.json").read_text())
     assert progress["preparation_examples"] == hand_count(26, 1, 2)
+    # the best agent (step 20) costs the whole training so far: the run that chose it
+    best = agent_context(load_trained_agent(resumed_out).agent)
+    assert best.training_steps == 20 and best.preparation_examples == hand_count(26, 1, 2)
 
     resumed = train_agent(config(resumed_out, agent=agent), resume=True).agent
     _assert_same_agent(whole, resumed)
