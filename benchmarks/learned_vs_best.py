@@ -27,6 +27,7 @@ agent seeds of ``(learned - uniform) / (recipe - uniform)`` (``nan`` without a r
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ import torch
 from benchmark_args import BenchmarkArgs
 
 from mtl_sched.agents import AgentSettings, QLSScheduler, TrainAgentConfig, train_agent
-from mtl_sched.agents.training import complete_checkpoints
+from mtl_sched.agents.training import Terminated, complete_checkpoints
 from mtl_sched.benchmarks import Benchmark
 from mtl_sched.benchmarks.synthetic_family import FAMILY, family_contenders
 from mtl_sched.registry import make_scheduler
@@ -184,4 +185,9 @@ def main(args: Args) -> float:
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    try:
+        main(parse_args())
+    except KeyboardInterrupt as interrupt:
+        # an agent in training wrote a checkpoint, and finished agents are kept
+        print("stopped; the same command resumes the agent in training", file=sys.stderr)
+        sys.exit(143 if isinstance(interrupt, Terminated) else 130)
