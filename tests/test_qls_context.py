@@ -100,14 +100,14 @@ def test_compare_reports_a_mismatched_agent_in_one_line(flat_agent, tmp_path, ca
     flat_agent.save(tmp_path / "agent.zip")
     argv = ["compare", "--benchmark", "synthetic-harmful", "--small", "--schedulers", "qls"]
     argv += ["--agent", str(tmp_path / "agent.zip"), "--option", "decision_steps=1"]
-    argv += ["--seeds", "0", "--db", str(tmp_path / "runs.sqlite"), "--no-progress"]
-    status = main([*argv, "--no-tensorboard"])
+    argv += ["--seeds", "0", "--no-progress", "--no-tensorboard"]
+    status = main([*argv, "--db", str(tmp_path / "runs.sqlite")])
     out = capsys.readouterr().out
     assert status == 1 and "Traceback" not in out
     failed = out.split("failed: qls seed 0\n", 1)[1].splitlines()[0]
     assert failed.startswith("the agent was trained on these tasks with steps_per_action=3; got 1")
     transfer = ["--param", "qls.transfer=true", "--db", str(tmp_path / "transfer.sqlite")]
-    assert main([*argv, "--no-tensorboard", *transfer]) == 0
+    assert main([*argv, *transfer]) == 0
 
 
 def test_a_flat_agent_is_refused_on_other_tasks(flat_agent, harmful):

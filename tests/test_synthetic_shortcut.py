@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.data.synthetic import ComposedTaskSpec, SyntheticTaskSpec, make_synthetic_tasks
 
 SPLITS = ("train", "validation", "test")
@@ -98,8 +99,6 @@ def test_bad_shortcut_is_rejected(bad):
 
 
 def test_members_without_a_shortcut_keep_their_configs():
-    from mtl_sched.benchmarks import get_benchmark
-
     for member in ("synthetic-prerequisite", "synthetic-overfit"):
         specs = get_benchmark(member).config["specs"]
         assert all("shortcut" not in spec for spec in specs), member

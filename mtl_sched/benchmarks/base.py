@@ -56,26 +56,21 @@ def probe_config_with(probe: ProbeConfig, **options: Any) -> ProbeConfig:
     """
     changes: dict[str, Any] = {}
     for name, value in options.items():
-        if name in ("probe_pool", "probe_hard"):
-            changes[PROBE_OPTION_FIELDS[name]] = _count_option(name, value, 1, all_word=True)
-        elif name == "probe_refresh":
-            changes["refresh"] = _count_option(name, value, 0, all_word=True)
-        elif name == "probe_measure":
-            if value not in MEASURES:
-                raise ValueError(
-                    f"benchmark option probe_measure must be one of {sorted(MEASURES)}; "
-                    f"got {value!r}"
-                )
-            changes["measure"] = value
-        elif name == "probe_selection":
-            if value not in POOL_SELECTIONS:
-                raise ValueError(
-                    f"benchmark option probe_selection must be one of {list(POOL_SELECTIONS)}; "
-                    f"got {value!r}"
-                )
-            changes["selection"] = value
-        else:
+        if name not in PROBE_OPTION_FIELDS:
             raise ValueError(f"unknown probe option {name!r}; known: {list(PROBE_OPTIONS)}")
+        if name in ("probe_pool", "probe_hard", "probe_refresh"):
+            minimum = 0 if name == "probe_refresh" else 1
+            value = _count_option(name, value, minimum, all_word=True)
+        elif name == "probe_measure" and value not in MEASURES:
+            raise ValueError(
+                f"benchmark option probe_measure must be one of {sorted(MEASURES)}; got {value!r}"
+            )
+        elif name == "probe_selection" and value not in POOL_SELECTIONS:
+            raise ValueError(
+                f"benchmark option probe_selection must be one of {list(POOL_SELECTIONS)}; "
+                f"got {value!r}"
+            )
+        changes[PROBE_OPTION_FIELDS[name]] = value
     return dataclasses.replace(probe, **changes)
 
 
