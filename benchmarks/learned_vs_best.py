@@ -64,9 +64,7 @@ class Args(BenchmarkArgs):
     eval_seeds: str = field(
         default="", metadata={"help": "seeds of the agents' greedy evaluations (default: theirs)"}
     )
-    setting: tuple[str, ...] = field(
-        default=(), metadata={"help": "agent setting KEY=VALUE (repeatable)"}
-    )
+    setting: list[str] = field(default_factory=list, metadata={"help": "agent setting KEY=VALUE"})
     out: str = field(default="runs/learned-vs-best", metadata={"help": "agents' directories"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads"})
 

@@ -5,7 +5,8 @@ Each field of the arguments dataclass becomes ``--field-name`` (dashes for under
 
 - ``bool``: a switch (``--flag`` sets it; ``--no-flag`` clears it when the default is true);
 - ``list[T]``: repeatable (``--option a --option b``);
-- ``tuple[T, ...]``: one flag taking several values (``--baselines uniform round-robin``);
+- ``tuple[T, ...]``: a flag taking several values (``--baselines uniform round-robin``); given
+  twice, it takes the values of both;
 - ``T | None``: a value of type ``T``;
 - anything else: a value converted by the type itself.
 
@@ -351,11 +352,13 @@ def build_parser(args_class: type, description: str | None = None) -> argparse.A
             )
         elif origin is tuple:
             member = typing.get_args(kind)[0] if typing.get_args(kind) else str
+            # "extend": a repeated flag adds its values instead of silently replacing the first
             parser.add_argument(
                 flag,
                 nargs="+",
+                action="extend",
                 type=member,
-                default=tuple(default),
+                default=None,
                 help=f"{help_text} (default: {' '.join(map(str, default))})",
             )
         else:
@@ -382,8 +385,8 @@ def parse_args_into(
     hints = typing.get_type_hints(args_class)
     for option in dataclasses.fields(args_class):
         origin = typing.get_origin(hints[option.name])
-        if origin is tuple:
-            values[option.name] = tuple(values[option.name])
-        elif origin is list and values[option.name] is None:
+        if origin in (tuple, list) and values[option.name] is None:
             del values[option.name]  # not given: the dataclass's own default
+        elif origin is tuple:
+            values[option.name] = tuple(values[option.name])
     return args_class(**values)

@@ -57,6 +57,11 @@ def test_repeatable_flags_replace_the_default_list_rather_than_extend_it():
     assert parse_args_into(Args, ["--option", "c=2"]).option == ["c=2"]
 
 
+def test_a_multi_value_flag_given_twice_keeps_the_values_of_both():
+    assert parse_args_into(Args, ["--seeds", "4", "--seeds", "5", "6"]).seeds == (4, 5, 6)
+    assert parse_args_into(Args, ["--seeds", "7"]).seeds == (7,)
+
+
 def test_a_wrong_value_names_the_flag(capsys):
     with pytest.raises(SystemExit):
         parse_args_into(Args, ["--steps", "many"])
@@ -70,3 +75,21 @@ def test_key_value_pairs_read_literals_and_bare_words():
     assert parse_key_value("sizes=(1, 2)") == ("sizes", (1, 2))
     with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
         parse_key_value("budget")
+
+
+def test_learned_vs_best_keeps_every_setting_flag(monkeypatch):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    scripts = Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(scripts))
+    spec = importlib.util.spec_from_file_location("learned_vs_best", scripts / "learned_vs_best.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "learned_vs_best", module)  # dataclasses look it up
+    spec.loader.exec_module(module)
+    args = module.parse_args(
+        ["--setting", "observation=histogram", "--setting", "policy=flat", "--steps", "5"]
+    )
+    assert args.setting == ["observation=histogram", "policy=flat"]
+    assert module.parse_args([]).setting == []
