@@ -1,7 +1,10 @@
 """The dataclass-to-flags parsing shared by the runnable scripts."""
 
 import argparse
+import importlib.util
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -78,10 +81,6 @@ def test_key_value_pairs_read_literals_and_bare_words():
 
 
 def test_learned_vs_best_keeps_every_setting_flag(monkeypatch):
-    import importlib.util
-    import sys
-    from pathlib import Path
-
     scripts = Path(__file__).resolve().parents[1] / "benchmarks"
     monkeypatch.syspath_prepend(str(scripts))
     spec = importlib.util.spec_from_file_location("learned_vs_best", scripts / "learned_vs_best.py")
