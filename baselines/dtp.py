@@ -46,12 +46,21 @@ class DTPScheduler(Scheduler):
     step; with ``kpi="validation"`` it is the validation accuracy, updated at each evaluation.
     Guo et al. also apply example-level focal loss inside each task: ``example_gamma > 0`` does.
 
+    As accuracies approach 1 the raw weights fall by three orders of magnitude (a KPI of 0.97
+    weighs 0.0009 against about 2 at 0.1), faster than Adam's second-moment average follows,
+    so the effective step size shrinks with them (docs: results on real data). By default the
+    weights are rescaled to sum to the number of tasks, which keeps their ratios (the
+    priorities) and uniform weighting's loss scale; ``normalize=False`` gives Guo et al.'s raw
+    weights.
+
     :param gamma: task-level focusing parameter (ALGORITHMS.md: around 0.5 to 2).
     :param smoothing: ``a``, weight of the newest KPI in the moving average.
     :param kpi: ``"train"`` (minibatch accuracy, every step) or ``"validation"`` (accuracy at
         each evaluation).
     :param example_gamma: focal-loss focusing parameter inside each task (0 disables it).
     :param min_kpi: KPI floor keeping ``log(kbar)`` finite.
+    :param normalize: rescale each step's weights to sum to the number of tasks (``False``:
+        Guo et al.'s raw weights).
     """
 
     name = "dtp"
@@ -60,6 +69,7 @@ class DTPScheduler(Scheduler):
     kind = "weighting"
     task_symmetric = True
     needs = frozenset({"outputs"})
+    version = 2  # 2: weights normalized by default
 
     def __init__(
         self,
@@ -68,6 +78,7 @@ class DTPScheduler(Scheduler):
         kpi: Literal["train", "validation"] = "train",
         example_gamma: float = 0.0,
         min_kpi: float = 1e-3,
+        normalize: bool = True,
     ) -> None:
         super().__init__()
         if gamma < 0 or example_gamma < 0:
@@ -85,6 +96,7 @@ class DTPScheduler(Scheduler):
         self.kpi = kpi
         self.example_gamma = example_gamma
         self.min_kpi = min_kpi
+        self.normalize = normalize
         self.smoothed_kpis = np.zeros(0)
 
     def reset(self, tasks: Sequence[Task], seed: int) -> None:
@@ -105,6 +117,10 @@ class DTPScheduler(Scheduler):
         known = ~np.isnan(self.smoothed_kpis)
         weights = np.ones(self.num_tasks)
         weights[known] = dtp_weights(self.smoothed_kpis[known], self.gamma, self.min_kpi)
+        if self.normalize:
+            total = weights.sum()
+            # every task perfect: nothing to prioritize, so fall back to equal weights
+            weights = weights * (self.num_tasks / total) if total > 0 else np.ones(self.num_tasks)
         return weights
 
     def loop_needs(self) -> frozenset[LoopNeed]:

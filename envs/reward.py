@@ -18,14 +18,20 @@ __all__ = [
     "REWARD_KINDS",
     "PenaltyMode",
     "RewardKind",
+    "RunningRewardScale",
     "check_reference_accuracies",
     "check_reward_settings",
     "step_reward",
 ]
 
-RewardKind = Literal["loss", "loss-decrease", "accuracy-increase"]
+RewardKind = Literal["loss", "loss-decrease", "scaled-loss-decrease", "accuracy-increase"]
 PenaltyMode = Literal["always", "drop"]
-REWARD_KINDS: tuple[str, ...] = ("loss", "loss-decrease", "accuracy-increase")
+REWARD_KINDS: tuple[str, ...] = (
+    "loss",
+    "loss-decrease",
+    "scaled-loss-decrease",
+    "accuracy-increase",
+)
 PENALTY_MODES: tuple[str, ...] = ("always", "drop")
 
 
@@ -77,6 +83,44 @@ def step_reward(
     """
     if kind == "loss":
         return -float(result.losses.sum())
-    if kind == "loss-decrease":
+    if kind in ("loss-decrease", "scaled-loss-decrease"):
         return previous_total_loss - float(result.losses.sum())
     return float(result.accuracies.mean()) - previous_accuracy
+
+
+class RunningRewardScale:
+    """Divides each reward of an episode by the running mean magnitude of the episode's earlier
+    rewards, so that a step late in the run, when every loss moves little, counts as much as one
+    at the start: ``r_t / m_{t-1}``, clipped to ``[-limit, limit]``, with
+    ``m_t = decay m_{t-1} + (1 - decay) |r_t|`` and ``m_0 = |r_1|`` (the first reward is +-1).
+
+    :param decay: weight of the past in the running mean, in ``(0, 1)``.
+    :param limit: bound on the scaled reward's magnitude.
+    """
+
+    _FLOOR = 1e-12
+
+    def __init__(self, decay: float = 0.9, limit: float = 10.0) -> None:
+        if not 0 < decay < 1:
+            raise ValueError(f"decay must be in (0, 1); got {decay}")
+        if not limit > 0:
+            raise ValueError(f"limit must be positive; got {limit}")
+        self.decay = decay
+        self.limit = limit
+        self.magnitude: float | None = None
+
+    def reset(self) -> None:
+        """Forget the episode's rewards."""
+        self.magnitude = None
+
+    def __call__(self, reward: float) -> float:
+        """``reward`` scaled by the running magnitude before it; then fold it into that mean.
+
+        :param reward: the unscaled reward of the step.
+        """
+        size = abs(reward)
+        scale = size if self.magnitude is None else self.magnitude
+        scaled = float(np.clip(reward / max(scale, self._FLOOR), -self.limit, self.limit))
+        previous = size if self.magnitude is None else self.magnitude
+        self.magnitude = self.decay * previous + (1.0 - self.decay) * size
+        return scaled

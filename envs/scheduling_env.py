@@ -36,7 +36,11 @@ Reward
     after the step. ``reward="loss-decrease"`` (the default): how much that sum fell during the
     step (``L_before - L_after``); the undiscounted return of an episode is then the initial
     minus the final loss, and each action's effect is not buried under the level of the loss,
-    which makes short agent trainings learn far faster. ``reward="accuracy-increase"``: how much
+    which makes short agent trainings learn far faster. ``reward="scaled-loss-decrease"``: that
+    fall divided by the running mean magnitude of the episode's earlier falls (decay 0.9; the
+    first step's is +-1; clipped to ``[-10, 10]``; `mtl_sched.envs.reward.RunningRewardScale`),
+    so that late steps, when every loss moves little, weigh as much as early ones; the penalty
+    steps do not enter the mean. ``reward="accuracy-increase"``: how much
     the average validation accuracy rose during the step; the return of an episode is then the
     final minus the initial average accuracy, the quantity schedules are judged by. With
     ``reference_accuracies`` (seed 002; off by default) any of them is replaced by ``penalty``
@@ -95,6 +99,7 @@ from mtl_sched.envs.reward import (
     REWARD_KINDS,
     PenaltyMode,
     RewardKind,
+    RunningRewardScale,
     check_reference_accuracies,
     check_reward_settings,
     step_reward,
@@ -124,8 +129,8 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
     :param steps_per_action: minibatches of the chosen task per environment step (default: the
         benchmark's ``decision_steps``, or 1 for a factory).
     :param probe: probe settings (default: the trainer configuration's).
-    :param reward: ``"loss"`` (minus the summed validation loss), ``"loss-decrease"`` or
-        ``"accuracy-increase"`` (see Reward above).
+    :param reward: ``"loss"`` (minus the summed validation loss), ``"loss-decrease"``,
+        ``"scaled-loss-decrease"`` or ``"accuracy-increase"`` (see Reward above).
     :param penalty: reward while below the accuracy threshold.
     :param penalty_mode: ``"always"`` or ``"drop"`` (only after the threshold was once reached).
     :param penalty_threshold: fraction of the average single-task accuracy under which the
@@ -210,6 +215,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         self._last_total_loss = 0.0
         self._last_accuracy = 0.0
         self._reached_threshold = False
+        self._running_scale = RunningRewardScale()
         self._trainer_seed: int | None = None
 
     @property
@@ -298,6 +304,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             )
         self._episode_step = 0
         self._reached_threshold = False
+        self._running_scale.reset()
         self._rolling.reset()
         result = self._probe(())
         self._last_total_loss = float(result.losses.sum())
@@ -319,6 +326,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             "last_total_loss": self._last_total_loss,
             "last_accuracy": self._last_accuracy,
             "reached_threshold": self._reached_threshold,
+            "reward_magnitude": self._running_scale.magnitude,
             **self._observation.get_state(),
             "probe_latest": copy.deepcopy(self._rolling.latest),
             "probe_age": self._rolling.age.copy(),
@@ -337,6 +345,8 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         self._last_total_loss = float(state["last_total_loss"])
         self._last_accuracy = float(state["last_accuracy"])
         self._reached_threshold = bool(state["reached_threshold"])
+        magnitude = state.get("reward_magnitude")
+        self._running_scale.magnitude = None if magnitude is None else float(magnitude)
         self._observation.set_state(state)
         self._rolling.latest = copy.deepcopy(state["probe_latest"])
         self._rolling.age[:] = state["probe_age"]
@@ -362,9 +372,12 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         if penalized:
             reward = self.penalty
         else:
-            reward = self.reward_scale * step_reward(
+            reward = step_reward(
                 self.reward_kind, self._last_total_loss, self._last_accuracy, result
             )
+            if self.reward_kind == "scaled-loss-decrease":
+                reward = self._running_scale(reward)
+            reward *= self.reward_scale
         self._last_total_loss = float(result.losses.sum())
         self._last_accuracy = float(result.accuracies.mean())
         truncated = self._episode_step >= self.episode_steps

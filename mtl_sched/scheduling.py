@@ -310,7 +310,9 @@ class Scheduler(ABC):
     the property tests check it. It is off by default: order-dependent methods (round-robin, a
     coordinate search, a trained policy) need not say so. ``needs`` declares what a training
     loop of your own must provide under the default hyperparameters (see `LoopNeed`);
-    schedulers whose hyperparameters change that override ``loop_needs``.
+    schedulers whose hyperparameters change that override ``loop_needs``. ``version`` is bumped
+    whenever a change of defaults or behaviour changes results: result stores key trials by it
+    (from version 2 on), so trials run under an older version are run again, not reused.
     """
 
     name: ClassVar[str] = ""
@@ -321,6 +323,7 @@ class Scheduler(ABC):
     requires_references: ClassVar[bool] = False
     task_symmetric: ClassVar[bool] = False
     needs: ClassVar[frozenset[LoopNeed]] = frozenset()
+    version: ClassVar[int] = 1
 
     def __init__(self) -> None:
         self.task_names: tuple[str, ...] = ()

@@ -312,6 +312,31 @@ def test_accuracy_increase_reward_telescopes_to_final_minus_initial_accuracy(tin
     assert sum(rewards) == pytest.approx(previous - initial)
 
 
+def test_scaled_loss_decrease_divides_by_the_running_magnitude(tiny_benchmark):
+    env = make_env(tiny_benchmark, reward="scaled-loss-decrease")
+    _, info = env.reset(seed=5)
+    previous, magnitude = info["validation_losses"].sum(), None
+    for action in [0, 1, 2, 3, 0, 2, 1, 1]:
+        _, reward, _, _, info = env.step(action)
+        decrease = previous - info["validation_losses"].sum()
+        scale = abs(decrease) if magnitude is None else magnitude
+        assert reward == pytest.approx(np.clip(decrease / scale, -10, 10))
+        magnitude = 0.9 * scale + 0.1 * abs(decrease)
+        previous = info["validation_losses"].sum()
+
+
+def test_scaled_reward_state_round_trip_continues_exactly(tiny_benchmark):
+    env = make_env(tiny_benchmark, reward="scaled-loss-decrease")
+    env.reset(seed=3)
+    for action in [0, 1, 2]:
+        env.step(action)
+    state = env.get_state()
+    expected = [env.step(action)[1] for action in [3, 1, 0]]
+    fresh = make_env(tiny_benchmark, reward="scaled-loss-decrease")
+    fresh.set_state(state)
+    assert [fresh.step(action)[1] for action in [3, 1, 0]] == expected
+
+
 def test_drop_penalty_waits_until_the_threshold_was_reached(tiny_benchmark):
     # Untrained accuracy is near chance (mean ~0.33), under 0.95 * 0.5 = 0.475.
     refs = [0.5, 0.5, 0.5, 0.5]

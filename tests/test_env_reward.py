@@ -11,6 +11,7 @@ import pytest
 from conftest import tiny_synthetic
 from mtl_sched.envs.reward import (
     REWARD_KINDS,
+    RunningRewardScale,
     check_reference_accuracies,
     check_reward_settings,
     step_reward,
@@ -38,6 +39,38 @@ def test_loss_decrease_rewards_telescope_to_initial_minus_final_loss():
         total += step_reward("loss-decrease", previous, 0.0, probe_result(step, [0.0, 0.0]))
         previous = sum(step)
     assert total == pytest.approx(sum(losses[0]) - sum(losses[-1]))
+
+
+def test_running_reward_scale_by_hand():
+    scale = RunningRewardScale(decay=0.9, limit=10.0)
+    # the first reward is its own scale; the mean then moves by a tenth towards each |r|
+    assert scale(0.5) == pytest.approx(1.0)
+    assert scale.magnitude == pytest.approx(0.5)
+    assert scale(0.25) == pytest.approx(0.5)
+    assert scale.magnitude == pytest.approx(0.475)
+    assert scale(-0.1) == pytest.approx(-0.1 / 0.475)
+    assert scale.magnitude == pytest.approx(0.4375)
+    assert scale(100.0) == 10.0  # clipped
+    scale.reset()
+    assert scale(-0.002) == pytest.approx(-1.0)
+
+
+def test_running_reward_scale_makes_late_small_steps_count():
+    # losses that fall geometrically (by 3% a step): raw decreases shrink a hundredfold, scaled
+    # ones settle at 0.97 / c with m = c d, c = 0.1 / (1 - 0.9 / 0.97), i.e. 0.70
+    scale = RunningRewardScale()
+    decreases = [0.5 * 0.97**t for t in range(150)]
+    scaled = [scale(d) for d in decreases]
+    assert decreases[-1] / decreases[0] < 0.02
+    assert all(0.69 < r <= 1.0 for r in scaled)
+    assert scaled[-1] == pytest.approx(0.97 * (1 - 0.9 / 0.97) / 0.1, abs=1e-3)
+    assert scale(-decreases[-1]) < -0.69  # a step that raised the loss late is clearly negative
+
+
+@pytest.mark.parametrize(("decay", "limit"), [(0.0, 1.0), (1.0, 1.0), (0.5, 0.0)])
+def test_running_reward_scale_refuses_bad_settings(decay, limit):
+    with pytest.raises(ValueError, match="must be"):
+        RunningRewardScale(decay, limit)
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ TRANSFER = {
 }
 
 
-def trial_config(scheduler, comparison, kind="compare", left_out=None):
+def trial_config(scheduler, comparison, kind="compare", left_out=None, params=None):
     config = {
         "kind": kind,
         "comparison": comparison,
@@ -42,7 +42,7 @@ def trial_config(scheduler, comparison, kind="compare", left_out=None):
         "benchmark_options": {},
         "budget": 1000,
         "scheduler": scheduler,
-        "scheduler_params": {},
+        "scheduler_params": params or {},
         "tasks": list(TASKS),
         "metrics": {task: "accuracy" for task in TASKS},
     }
@@ -63,9 +63,10 @@ def write_trial(
     transfer=None,
     series=None,
     prep=0.0,
+    params=None,
 ):
     """One trial in the sweep's format; validation scores are the test scores minus 0.1."""
-    config = trial_config(scheduler, comparison, kind, left_out)
+    config = trial_config(scheduler, comparison, kind, left_out, params)
     rows = []
     for split, shift in (("validation", 0.1), ("test", 0.0)):
         for task, value in scores.items():
@@ -313,6 +314,26 @@ def test_values_and_costs(store_path):
         assert cost["hand-crafted"].preparation_examples == pytest.approx(500.0)
         assert cost["uniform"].preparation_examples == 0.0
         assert cost["greedy"].seeds == 3
+
+
+def test_a_rerun_under_other_settings_replaces_the_older_trial(store_path):
+    with ResultsStore(store_path) as store:
+        write_trial(store, "uniform", SEEDS[0], {"a": 0.2, "b": 0.4}, params={"weight": 2})
+    with sqlite3.connect(store_path) as conn:
+        conn.execute(
+            "UPDATE trials SET finished_at = ? WHERE config_json LIKE ?",
+            ("2024-07-01T00:00:00+00:00", '%"weight": 2%'),
+        )
+    with ResultsStore(store_path) as store:
+        main = collect.pick_comparison(collect.comparisons(store, BENCH), "c-main")
+        assert main.superseded == 1
+        assert "1 older trials of other settings left out" in main.describe()
+        assert len([t for t in main.trials if t.key.scheduler == "uniform"]) == len(SEEDS)
+        values = collect.split_values(store, main, "test")["uniform"]
+        assert values["a"][0] == pytest.approx(0.2)
+        assert values["average"][0] == pytest.approx(0.3)
+        assert values["average"][1:] == pytest.approx([0.71, 0.72])
+        assert collect.pick_comparison(collect.comparisons(store, BENCH), "c-old").superseded == 0
 
 
 def test_unknown_benchmark_and_empty_store(store_path, tmp_path):

@@ -241,9 +241,9 @@ def test_dtp_validation_kpi_without_outputs_trains_on_plain_weights():
     driver = SchedulerDriver(make_scheduler("dtp", kpi="validation"), ["a", "b"])
     driver.report_evaluation([0.5, 1.0])
     step = driver.next_step()
-    # w = -(1 - k) log k with gamma 1: 0.5 log 2 for a, 0 for a perfect b
-    assert step.weights == pytest.approx((0.5 * np.log(2.0), 0.0))
-    assert float(driver.combine(torch.tensor([2.0, 3.0]))) == pytest.approx(np.log(2.0))
+    # w = -(1 - k) log k with gamma 1: 0.5 log 2 for a, 0 for a perfect b; rescaled to sum to 2
+    assert step.weights == pytest.approx((2.0, 0.0))
+    assert float(driver.combine(torch.tensor([2.0, 3.0]))) == pytest.approx(4.0)
 
 
 # ------------------------------------------------------------------------------- table

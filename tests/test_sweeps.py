@@ -16,7 +16,7 @@ import torch
 from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.cli import main
 from mtl_sched.observation.probing import ProbeConfig
-from mtl_sched.registry import make_scheduler
+from mtl_sched.registry import make_scheduler, scheduler_class
 from mtl_sched.results import ResultsStore
 from mtl_sched.scheduling import Scheduler, Step, TrainState
 from mtl_sched.sweeps import plan_trials, run_sweep, trial_config, trial_key
@@ -121,6 +121,20 @@ def test_second_run_adds_nothing_and_seeds_reproduce(tmp_path: Path) -> None:
         assert record.examples_seen == record.config["budget"] == 640
         key = trial_key(specs[1], trial_config(specs[1], get_benchmark("synthetic", small=True)))
         assert a.series(key, "schedule")["tasks"] == list(TASKS)
+
+
+def test_a_scheduler_version_keys_its_trials(monkeypatch: pytest.MonkeyPatch) -> None:
+    benchmark = get_benchmark("synthetic", small=True)
+    (uniform,) = plan_trials("synthetic", ["uniform"], [0], benchmark_options=SMALL)
+    (dtp,) = plan_trials("synthetic", ["dtp"], [0], benchmark_options=SMALL)
+    # version 1 is not written, so keys from before versions existed still match
+    assert "scheduler_version" not in trial_config(uniform, benchmark)
+    assert trial_config(dtp, benchmark)["scheduler_version"] == scheduler_class("dtp").version
+    before = trial_key(dtp, trial_config(dtp, benchmark))
+    monkeypatch.setattr(scheduler_class("dtp"), "version", scheduler_class("dtp").version + 1)
+    after = trial_key(dtp, trial_config(dtp, benchmark))
+    assert after != before
+    assert after.config_hash != before.config_hash
 
 
 def test_a_failing_trial_is_reported_and_the_others_stored(tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ def test_dtp_weights_fall_as_the_kpi_rises(gamma):
 
 
 def test_dtp_smooths_the_minibatch_accuracy_and_plans_with_it():
-    dtp = make_scheduler("dtp", gamma=1.0, smoothing=0.1)
+    dtp = make_scheduler("dtp", gamma=1.0, smoothing=0.1, normalize=False)
     dtp.reset(_fake_tasks(3), 0)
     assert dtp.plan(_state(3)) == Step.weighted([1.0, 1.0, 1.0])  # no KPI yet
     plan = Step((0, 2), (1.0, 1.0))
@@ -81,11 +81,35 @@ def test_dtp_smooths_the_minibatch_accuracy_and_plans_with_it():
 
 
 def test_dtp_can_follow_the_validation_accuracy():
-    dtp = make_scheduler("dtp", kpi="validation", gamma=2.0, smoothing=0.5)
+    dtp = make_scheduler("dtp", kpi="validation", gamma=2.0, smoothing=0.5, normalize=False)
     dtp.reset(_fake_tasks(2), 0)
     result = EvalResult("validation", np.zeros(2), np.array([0.6, 0.9]), ("accuracy",) * 2)
     dtp.observe(EvalOutcome(10, result))
     assert dtp.plan(_state(2)).weights == pytest.approx(tuple(dtp_weights([0.6, 0.9], 2.0)))
+
+
+def test_dtp_normalized_weights_keep_the_ratios_and_sum_to_the_task_count():
+    result = EvalResult("validation", np.zeros(3), np.array([0.5, 0.9, 0.99]), ("accuracy",) * 3)
+    raw = make_scheduler("dtp", kpi="validation", normalize=False)
+    normalized = make_scheduler("dtp", kpi="validation")  # the default
+    for dtp in (raw, normalized):
+        dtp.reset(_fake_tasks(3), 0)
+        dtp.observe(EvalOutcome(10, result))
+    raw_weights = np.array(raw.plan(_state(3)).weights)
+    weights = np.array(normalized.plan(_state(3)).weights)
+    assert weights.sum() == pytest.approx(3.0)
+    assert weights == pytest.approx(raw_weights * 3.0 / raw_weights.sum())
+    # 0.99 accuracy: 0.01 * -log(0.99), about 0.0001 raw, stays the hardest task's ~1/3466
+    assert weights[0] / weights[2] == pytest.approx((0.5 * math.log(2)) / (0.01 * -math.log(0.99)))
+
+
+def test_dtp_normalized_weights_of_perfect_tasks_fall_back_to_equal():
+    dtp = make_scheduler("dtp", kpi="validation", normalize=True)
+    dtp.reset(_fake_tasks(2), 0)
+    dtp.observe(
+        EvalOutcome(10, EvalResult("validation", np.zeros(2), np.ones(2), ("accuracy",) * 2))
+    )
+    assert dtp.plan(_state(2)).weights == pytest.approx((1.0, 1.0))
 
 
 def test_dtp_example_level_focal_loss():

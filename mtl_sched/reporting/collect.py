@@ -57,13 +57,18 @@ class Comparison:
     :param id: the sweep's ``config["comparison"]``.
     :param kind: ``"compare"`` or ``"leave-one-out"``.
     :param benchmark: the benchmark name.
-    :param trials: its trials, ordered by scheduler, then left-out task, then seed.
+    :param trials: its trials, ordered by scheduler, then left-out task, then seed; one per
+        (scheduler, left-out task, seed), the most recently finished.
+    :param superseded: older trials of the same (scheduler, left-out task, seed) under other
+        settings (other hyperparameters, or an older scheduler version) that ``trials`` leaves
+        out.
     """
 
     id: str
     kind: str
     benchmark: str
     trials: tuple[TrialRecord, ...]
+    superseded: int = 0
 
     @property
     def last_finished(self) -> str:
@@ -104,10 +109,13 @@ class Comparison:
 
     def describe(self) -> str:
         """One line naming the comparison: id, kind, size, budget and last finish time."""
+        older = f"; {self.superseded} older trials of other settings left out" * bool(
+            self.superseded
+        )
         return (
             f"{self.id} ({self.kind}: {len(self.trials)} trials, {len(self.schedulers)} "
             f"schedulers, {len(self.seeds)} seeds, budget {self.budget}, last finished "
-            f"{self.last_finished})"
+            f"{self.last_finished}{older})"
         )
 
 
@@ -171,10 +179,14 @@ def comparisons(store: ResultsStore, benchmark: str) -> list[Comparison]:
     for trial in trials:
         ident = (str(trial.config["comparison"]), str(trial.config.get("kind", COMPARE)))
         groups.setdefault(ident, []).append(trial)
-    found = [
-        Comparison(ident, kind, benchmark, tuple(sorted(group, key=_trial_order)))
-        for (ident, kind), group in groups.items()
-    ]
+    found = []
+    for (ident, kind), group in groups.items():
+        # a scheduler rerun under other settings in the same sweep setup: its newest trial counts
+        newest: dict[tuple[str, str, int], TrialRecord] = {}
+        for trial in sorted(group, key=lambda t: t.finished_at):
+            newest[_trial_order(trial)] = trial
+        kept = tuple(sorted(newest.values(), key=_trial_order))
+        found.append(Comparison(ident, kind, benchmark, kept, len(group) - len(kept)))
     # the id breaks ties between comparisons finished in the same second
     return sorted(found, key=lambda c: (c.last_finished, c.id), reverse=True)
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from mtl_sched.benchmarks import benchmark_factory, benchmark_names, get_benchmark
 from mtl_sched.benchmarks.base import Benchmark
+from mtl_sched.registry import scheduler_class
 from mtl_sched.results import MetricRow, TrialKey, config_hash
 from mtl_sched.scheduling import EvalResult
 from mtl_sched.script_args import coerce_keyword_values
@@ -146,6 +147,10 @@ def trial_config(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any]:
         "tasks": list(benchmark.task_names),
         "metrics": {task.name: task.metric for task in benchmark.tasks},
     }
+    version = scheduler_class(spec.scheduler).version
+    # version 1 is left out so that trials stored before schedulers had versions keep their keys
+    if version > 1:
+        config["scheduler_version"] = version
     if spec.left_out is not None:
         if spec.left_out not in benchmark.task_names:
             raise KeyError(
