@@ -41,8 +41,8 @@ _POLICY_ALIASES = {"task-shared": "TaskSharedPolicy", "flat": "MlpPolicy"}
 class AgentSettings:
     """The environment and DQN settings of a scheduler agent.
 
-    :param reward: environment reward (``"loss"``, ``"loss-decrease"``, ``"scaled-loss-decrease"``,
-        ``"accuracy-increase"``).
+    :param reward: environment reward (``"loss"``, ``"loss-decrease"``,
+        ``"relative-loss-decrease"``, ``"scaled-loss-decrease"``, ``"accuracy-increase"``).
     :param use_penalty: apply the single-task accuracy penalty (references computed and cached).
     :param steps_per_action: minibatches each choice of the agent trains (``None``: the
         benchmark's ``decision_steps``).

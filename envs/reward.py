@@ -21,14 +21,18 @@ __all__ = [
     "RunningRewardScale",
     "check_reference_accuracies",
     "check_reward_settings",
+    "relative_loss_decrease",
     "step_reward",
 ]
 
-RewardKind = Literal["loss", "loss-decrease", "scaled-loss-decrease", "accuracy-increase"]
+RewardKind = Literal[
+    "loss", "loss-decrease", "relative-loss-decrease", "scaled-loss-decrease", "accuracy-increase"
+]
 PenaltyMode = Literal["always", "drop"]
 REWARD_KINDS: tuple[str, ...] = (
     "loss",
     "loss-decrease",
+    "relative-loss-decrease",
     "scaled-loss-decrease",
     "accuracy-increase",
 )
@@ -86,6 +90,23 @@ def step_reward(
     if kind in ("loss-decrease", "scaled-loss-decrease"):
         return previous_total_loss - float(result.losses.sum())
     return float(result.accuracies.mean()) - previous_accuracy
+
+
+def relative_loss_decrease(
+    previous_losses: np.ndarray, losses: np.ndarray, initial_losses: np.ndarray
+) -> float:
+    """``mean_k (Lprev_k - L_k) / L0_k``: each task's loss fall in units of its loss at the start
+    of the episode, averaged over the tasks, so that every task counts alike (as in the average
+    accuracy schedules are judged by) whatever its number of classes, and the reward's size does
+    not grow with the number of tasks.
+
+    :param previous_losses: each task's probe loss before the step.
+    :param losses: each task's probe loss after the step.
+    :param initial_losses: each task's probe loss after ``reset`` (floored at 1e-8).
+    """
+    scale = np.maximum(np.asarray(initial_losses, dtype=float), 1e-8)
+    falls = (np.asarray(previous_losses, dtype=float) - np.asarray(losses, dtype=float)) / scale
+    return float(falls.mean())
 
 
 class RunningRewardScale:

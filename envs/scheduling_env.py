@@ -36,7 +36,11 @@ Reward
     after the step. ``reward="loss-decrease"`` (the default): how much that sum fell during the
     step (``L_before - L_after``); the undiscounted return of an episode is then the initial
     minus the final loss, and each action's effect is not buried under the level of the loss,
-    which makes short agent trainings learn far faster. ``reward="scaled-loss-decrease"``: that
+    which makes short agent trainings learn far faster. ``reward="relative-loss-decrease"``:
+    each task's loss fall during the step divided by its loss after ``reset``, averaged over the
+    tasks (`mtl_sched.envs.reward.relative_loss_decrease`), so that every task counts alike
+    whatever its number of classes and the reward does not grow with ``K``.
+    ``reward="scaled-loss-decrease"``: the summed
     fall divided by the running mean magnitude of the episode's earlier falls (decay 0.9; the
     first step's is +-1; clipped to ``[-10, 10]``; `mtl_sched.envs.reward.RunningRewardScale`),
     so that late steps, when every loss moves little, weigh as much as early ones; the penalty
@@ -102,6 +106,7 @@ from mtl_sched.envs.reward import (
     RunningRewardScale,
     check_reference_accuracies,
     check_reward_settings,
+    relative_loss_decrease,
     step_reward,
 )
 from mtl_sched.envs.trainer_source import TrainerFactory, TrainerSource
@@ -130,7 +135,8 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         benchmark's ``decision_steps``, or 1 for a factory).
     :param probe: probe settings (default: the trainer configuration's).
     :param reward: ``"loss"`` (minus the summed validation loss), ``"loss-decrease"``,
-        ``"scaled-loss-decrease"`` or ``"accuracy-increase"`` (see Reward above).
+        ``"relative-loss-decrease"``, ``"scaled-loss-decrease"`` or ``"accuracy-increase"`` (see
+        Reward above).
     :param penalty: reward while below the accuracy threshold.
     :param penalty_mode: ``"always"`` or ``"drop"`` (only after the threshold was once reached).
     :param penalty_threshold: fraction of the average single-task accuracy under which the
@@ -214,6 +220,8 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         self._episode_step = 0
         self._last_total_loss = 0.0
         self._last_accuracy = 0.0
+        self._last_losses = np.zeros(len(self.task_names))
+        self._initial_losses = np.zeros(len(self.task_names))
         self._reached_threshold = False
         self._running_scale = RunningRewardScale()
         self._trainer_seed: int | None = None
@@ -309,6 +317,8 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         result = self._probe(())
         self._last_total_loss = float(result.losses.sum())
         self._last_accuracy = float(result.accuracies.mean())
+        self._last_losses = np.asarray(result.losses, dtype=float).copy()
+        self._initial_losses = self._last_losses.copy()
         observation = self._observation.reset(result, self.trainer)
         return observation, self._info(result, self._is_penalized(result))
 
@@ -325,6 +335,8 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             "episode_step": self._episode_step,
             "last_total_loss": self._last_total_loss,
             "last_accuracy": self._last_accuracy,
+            "last_losses": self._last_losses.copy(),
+            "initial_losses": self._initial_losses.copy(),
             "reached_threshold": self._reached_threshold,
             "reward_magnitude": self._running_scale.magnitude,
             **self._observation.get_state(),
@@ -344,6 +356,8 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         self._episode_step = int(state["episode_step"])
         self._last_total_loss = float(state["last_total_loss"])
         self._last_accuracy = float(state["last_accuracy"])
+        self._last_losses = np.array(state["last_losses"], dtype=float)
+        self._initial_losses = np.array(state["initial_losses"], dtype=float)
         self._reached_threshold = bool(state["reached_threshold"])
         magnitude = state.get("reward_magnitude")
         self._running_scale.magnitude = None if magnitude is None else float(magnitude)
@@ -372,14 +386,20 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         if penalized:
             reward = self.penalty
         else:
-            reward = step_reward(
-                self.reward_kind, self._last_total_loss, self._last_accuracy, result
-            )
+            if self.reward_kind == "relative-loss-decrease":
+                reward = relative_loss_decrease(
+                    self._last_losses, result.losses, self._initial_losses
+                )
+            else:
+                reward = step_reward(
+                    self.reward_kind, self._last_total_loss, self._last_accuracy, result
+                )
             if self.reward_kind == "scaled-loss-decrease":
                 reward = self._running_scale(reward)
             reward *= self.reward_scale
         self._last_total_loss = float(result.losses.sum())
         self._last_accuracy = float(result.accuracies.mean())
+        self._last_losses = np.asarray(result.losses, dtype=float).copy()
         truncated = self._episode_step >= self.episode_steps
         info = self._info(result, penalized)
         info.update(task=task, task_name=self.task_names[task], train_loss=outcome.task_losses[0])

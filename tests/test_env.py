@@ -325,14 +325,30 @@ def test_scaled_loss_decrease_divides_by_the_running_magnitude(tiny_benchmark):
         previous = info["validation_losses"].sum()
 
 
-def test_scaled_reward_state_round_trip_continues_exactly(tiny_benchmark):
-    env = make_env(tiny_benchmark, reward="scaled-loss-decrease")
+def test_relative_loss_decrease_averages_each_tasks_fall_over_its_initial_loss(tiny_benchmark):
+    env = make_env(tiny_benchmark, reward="relative-loss-decrease")
+    _, info = env.reset(seed=5)
+    initial = previous = info["validation_losses"].copy()
+    total = 0.0
+    for action in [0, 1, 2, 3, 0, 2]:
+        _, reward, _, _, info = env.step(action)
+        losses = info["validation_losses"]
+        assert reward == pytest.approx(np.mean((previous - losses) / initial))
+        previous = losses.copy()
+        total += reward
+    # the rewards telescope to the mean relative fall over the episode
+    assert total == pytest.approx(np.mean(1 - previous / initial))
+
+
+@pytest.mark.parametrize("reward", ["scaled-loss-decrease", "relative-loss-decrease"])
+def test_reward_state_round_trip_continues_exactly(tiny_benchmark, reward):
+    env = make_env(tiny_benchmark, reward=reward)
     env.reset(seed=3)
     for action in [0, 1, 2]:
         env.step(action)
     state = env.get_state()
     expected = [env.step(action)[1] for action in [3, 1, 0]]
-    fresh = make_env(tiny_benchmark, reward="scaled-loss-decrease")
+    fresh = make_env(tiny_benchmark, reward=reward)
     fresh.set_state(state)
     assert [fresh.step(action)[1] for action in [3, 1, 0]] == expected
 

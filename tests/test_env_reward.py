@@ -14,6 +14,7 @@ from mtl_sched.envs.reward import (
     RunningRewardScale,
     check_reference_accuracies,
     check_reward_settings,
+    relative_loss_decrease,
     step_reward,
 )
 from mtl_sched.envs.trainer_source import TrainerSource
@@ -39,6 +40,19 @@ def test_loss_decrease_rewards_telescope_to_initial_minus_final_loss():
         total += step_reward("loss-decrease", previous, 0.0, probe_result(step, [0.0, 0.0]))
         previous = sum(step)
     assert total == pytest.approx(sum(losses[0]) - sum(losses[-1]))
+
+
+def test_relative_loss_decrease_by_hand():
+    # falls of 0.5 (of 2.0), 0.1 (of 0.5) and -0.3 (of 3.0): 0.25, 0.2, -0.1, mean 0.35 / 3
+    reward = relative_loss_decrease(
+        np.array([1.5, 0.4, 2.0]), np.array([1.0, 0.3, 2.3]), np.array([2.0, 0.5, 3.0])
+    )
+    assert reward == pytest.approx(0.35 / 3)
+    # the same falls on twice as many tasks give the same reward
+    doubled = relative_loss_decrease(
+        np.tile([1.5, 0.4, 2.0], 2), np.tile([1.0, 0.3, 2.3], 2), np.tile([2.0, 0.5, 3.0], 2)
+    )
+    assert doubled == pytest.approx(reward)
 
 
 def test_running_reward_scale_by_hand():
