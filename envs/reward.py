@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from mtl_sched.observation.probing import ProbeResult
 __all__ = [
     "PENALTY_MODES",
     "REWARD_KINDS",
+    "EpisodeReward",
     "PenaltyMode",
     "RewardKind",
     "RunningRewardScale",
@@ -145,3 +146,82 @@ class RunningRewardScale:
         previous = size if self.magnitude is None else self.magnitude
         self.magnitude = self.decay * previous + (1.0 - self.decay) * size
         return scaled
+
+
+class EpisodeReward:
+    """The reward of each step of one episode, with what the reward kinds remember between
+    steps: the previous probe pass's losses and accuracy, the losses after ``reset`` and the
+    running magnitude of ``"scaled-loss-decrease"``.
+
+    :param kind: the reward kind, one of `REWARD_KINDS`.
+    :param scale: factor on every reward but the penalty.
+    :param num_tasks: the number of tasks.
+    """
+
+    def __init__(self, kind: RewardKind, scale: float, num_tasks: int) -> None:
+        self.kind: RewardKind = kind
+        self.scale = scale
+        self.total_loss = 0.0
+        self.accuracy = 0.0
+        self.losses = np.zeros(num_tasks)
+        self.initial_losses = np.zeros(num_tasks)
+        self.running = RunningRewardScale()
+
+    def _remember(self, result: ProbeResult) -> None:
+        self.total_loss = float(result.losses.sum())
+        self.accuracy = float(result.accuracies.mean())
+        self.losses = np.asarray(result.losses, dtype=float).copy()
+
+    def reset(self, result: ProbeResult) -> None:
+        """Start an episode from the probe pass of the fresh model.
+
+        :param result: the probe pass after ``reset``.
+        """
+        self._remember(result)
+        self.initial_losses = self.losses.copy()
+        self.running.reset()
+
+    def step(self, result: ProbeResult, penalty: float | None = None) -> float:
+        """The reward of the step that ended with ``result`` (``penalty`` when given, which
+        does not enter the running magnitude), then remember ``result`` for the next step.
+
+        :param result: the probe pass after the step.
+        :param penalty: the penalty, when the step is penalized.
+        """
+        if penalty is not None:
+            reward = float(penalty)
+        else:
+            if self.kind == "relative-loss-decrease":
+                reward = relative_loss_decrease(self.losses, result.losses, self.initial_losses)
+            else:
+                reward = step_reward(self.kind, self.total_loss, self.accuracy, result)
+            if self.kind == "scaled-loss-decrease":
+                reward = self.running(reward)
+            reward *= self.scale
+        self._remember(result)
+        return reward
+
+    def get_state(self) -> dict[str, Any]:
+        """What `set_state` needs to continue the episode exactly."""
+        return {
+            "last_total_loss": self.total_loss,
+            "last_accuracy": self.accuracy,
+            "last_losses": self.losses.copy(),
+            "initial_losses": self.initial_losses.copy(),
+            "reward_magnitude": self.running.magnitude,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a `get_state`; states saved before the per-task losses and the running
+        magnitude were kept restore them as they are (only the kinds added with them read them).
+
+        :param state: a `get_state` dictionary (other keys are ignored).
+        """
+        self.total_loss = float(state["last_total_loss"])
+        self.accuracy = float(state["last_accuracy"])
+        self.losses = np.array(state.get("last_losses", self.losses), dtype=float)
+        self.initial_losses = np.array(
+            state.get("initial_losses", self.initial_losses), dtype=float
+        )
+        magnitude = state.get("reward_magnitude")
+        self.running.magnitude = None if magnitude is None else float(magnitude)

@@ -101,13 +101,11 @@ from mtl_sched.benchmarks import Benchmark
 from mtl_sched.envs.observation import ObservationKind, SchedulingObservation
 from mtl_sched.envs.reward import (
     REWARD_KINDS,
+    EpisodeReward,
     PenaltyMode,
     RewardKind,
-    RunningRewardScale,
     check_reference_accuracies,
     check_reward_settings,
-    relative_loss_decrease,
-    step_reward,
 )
 from mtl_sched.envs.trainer_source import TrainerFactory, TrainerSource
 from mtl_sched.observation.probing import ProbeConfig, ProbeResult, RollingProbe
@@ -218,12 +216,8 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         self.trainer: Trainer | None = None
         self._rolling = RollingProbe(num_tasks, self.probe_config)
         self._episode_step = 0
-        self._last_total_loss = 0.0
-        self._last_accuracy = 0.0
-        self._last_losses = np.zeros(len(self.task_names))
-        self._initial_losses = np.zeros(len(self.task_names))
+        self._reward = EpisodeReward(reward, self.reward_scale, num_tasks)
         self._reached_threshold = False
-        self._running_scale = RunningRewardScale()
         self._trainer_seed: int | None = None
 
     @property
@@ -312,13 +306,9 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             )
         self._episode_step = 0
         self._reached_threshold = False
-        self._running_scale.reset()
         self._rolling.reset()
         result = self._probe(())
-        self._last_total_loss = float(result.losses.sum())
-        self._last_accuracy = float(result.accuracies.mean())
-        self._last_losses = np.asarray(result.losses, dtype=float).copy()
-        self._initial_losses = self._last_losses.copy()
+        self._reward.reset(result)
         observation = self._observation.reset(result, self.trainer)
         return observation, self._info(result, self._is_penalized(result))
 
@@ -333,12 +323,8 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             "trainer_seed": self._trainer_seed,
             "trainer": None if trainer is None else trainer.training_state(),
             "episode_step": self._episode_step,
-            "last_total_loss": self._last_total_loss,
-            "last_accuracy": self._last_accuracy,
-            "last_losses": self._last_losses.copy(),
-            "initial_losses": self._initial_losses.copy(),
+            **self._reward.get_state(),
             "reached_threshold": self._reached_threshold,
-            "reward_magnitude": self._running_scale.magnitude,
             **self._observation.get_state(),
             "probe_latest": copy.deepcopy(self._rolling.latest),
             "probe_age": self._rolling.age.copy(),
@@ -354,13 +340,8 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             self.trainer = self._factory(int(self._trainer_seed))
             self.trainer.load_training_state(state["trainer"])
         self._episode_step = int(state["episode_step"])
-        self._last_total_loss = float(state["last_total_loss"])
-        self._last_accuracy = float(state["last_accuracy"])
-        self._last_losses = np.array(state["last_losses"], dtype=float)
-        self._initial_losses = np.array(state["initial_losses"], dtype=float)
+        self._reward.set_state(state)
         self._reached_threshold = bool(state["reached_threshold"])
-        magnitude = state.get("reward_magnitude")
-        self._running_scale.magnitude = None if magnitude is None else float(magnitude)
         self._observation.set_state(state)
         self._rolling.latest = copy.deepcopy(state["probe_latest"])
         self._rolling.age[:] = state["probe_age"]
@@ -383,23 +364,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         self._observation.record(task)
         result = self._probe([task])
         penalized = self._is_penalized(result)
-        if penalized:
-            reward = self.penalty
-        else:
-            if self.reward_kind == "relative-loss-decrease":
-                reward = relative_loss_decrease(
-                    self._last_losses, result.losses, self._initial_losses
-                )
-            else:
-                reward = step_reward(
-                    self.reward_kind, self._last_total_loss, self._last_accuracy, result
-                )
-            if self.reward_kind == "scaled-loss-decrease":
-                reward = self._running_scale(reward)
-            reward *= self.reward_scale
-        self._last_total_loss = float(result.losses.sum())
-        self._last_accuracy = float(result.accuracies.mean())
-        self._last_losses = np.asarray(result.losses, dtype=float).copy()
+        reward = self._reward.step(result, self.penalty if penalized else None)
         truncated = self._episode_step >= self.episode_steps
         info = self._info(result, penalized)
         info.update(task=task, task_name=self.task_names[task], train_loss=outcome.task_losses[0])

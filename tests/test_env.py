@@ -353,6 +353,20 @@ def test_reward_state_round_trip_continues_exactly(tiny_benchmark, reward):
     assert [fresh.step(action)[1] for action in [3, 1, 0]] == expected
 
 
+def test_a_state_saved_before_the_per_task_reward_keys_still_restores(tiny_benchmark):
+    env = make_env(tiny_benchmark)
+    env.reset(seed=3)
+    for action in [0, 1, 2]:
+        env.step(action)
+    state = env.get_state()
+    expected = [env.step(action)[1] for action in [3, 1, 0]]
+    for key in ("last_losses", "initial_losses", "reward_magnitude"):
+        del state[key]
+    fresh = make_env(tiny_benchmark)
+    fresh.set_state(state)
+    assert [fresh.step(action)[1] for action in [3, 1, 0]] == expected
+
+
 def test_drop_penalty_waits_until_the_threshold_was_reached(tiny_benchmark):
     # Untrained accuracy is near chance (mean ~0.33), under 0.95 * 0.5 = 0.475.
     refs = [0.5, 0.5, 0.5, 0.5]
