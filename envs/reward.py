@@ -142,10 +142,8 @@ class RunningRewardScale:
         """
         size = abs(reward)
         scale = size if self.magnitude is None else self.magnitude
-        scaled = float(np.clip(reward / max(scale, self._FLOOR), -self.limit, self.limit))
-        previous = size if self.magnitude is None else self.magnitude
-        self.magnitude = self.decay * previous + (1.0 - self.decay) * size
-        return scaled
+        self.magnitude = self.decay * scale + (1.0 - self.decay) * size
+        return float(np.clip(reward / max(scale, self._FLOOR), -self.limit, self.limit))
 
 
 class EpisodeReward:
