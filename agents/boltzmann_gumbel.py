@@ -36,16 +36,23 @@ Task-shared observations
 The counts, the temperature schedule's state and the noise generator are attributes, so they
 survive ``save``/``load``; the schedule is a function of ``num_timesteps`` over a horizon fixed at
 the first ``learn`` call, so a resumed ``learn(..., reset_num_timesteps=False)`` continues it.
+
+Logging
+    Without a logger of its own (``set_logger``) and without ``tensorboard_log``, ``learn`` logs
+    to standard output when ``verbose >= 1`` and nowhere otherwise, as SB3 does, but without the
+    empty ``SB3-<date>`` folder SB3 would make in the temporary directory on every call.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3 import DQN
+from stable_baselines3.common.logger import HumanOutputFormat, Logger
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
@@ -181,7 +188,18 @@ class BoltzmannGumbelDQN(DQN):
         return int(action_space.n)
 
     def _setup_learn(self, total_timesteps: int, *args: Any, **kwargs: Any) -> Any:
-        result = super()._setup_learn(total_timesteps, *args, **kwargs)
+        if self._custom_logger or self.tensorboard_log is not None:
+            result = super()._setup_learn(total_timesteps, *args, **kwargs)
+        else:
+            # SB3's default logger would make an empty folder under the temporary directory on
+            # every call; this one has SB3's outputs without it and is chosen again next call
+            outputs = [HumanOutputFormat(sys.stdout)] if self.verbose >= 1 else []
+            self._logger = Logger(folder=None, output_formats=outputs)
+            self._custom_logger = True
+            try:
+                result = super()._setup_learn(total_timesteps, *args, **kwargs)
+            finally:
+                self._custom_logger = False
         if self.temperature_horizon is None:
             remaining = self._total_timesteps - self.num_timesteps
             self.temperature_horizon = max(1, int(self.temperature_fraction * remaining))

@@ -1,4 +1,5 @@
 import re
+import tempfile
 
 import numpy as np
 import pytest
@@ -145,6 +146,17 @@ def test_same_seed_same_counts():
     assert int(first.action_counts.sum()) == 300
     assert np.array_equal(first.action_counts, second.action_counts)
     np.testing.assert_array_equal(first.q_values(np.arange(4)), second.q_values(np.arange(4)))
+
+
+def test_learn_without_a_logger_makes_no_temporary_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    quiet = identity_agent(seed=1)
+    quiet.learn(100)
+    verbose = identity_agent(seed=1, verbose=1)
+    verbose.learn(100, log_interval=1)
+    assert [path.name for path in tmp_path.glob("SB3-*")] == []
+    assert "total_timesteps" in capsys.readouterr().out
+    assert not quiet._custom_logger  # chosen again at the next call, as SB3's default is
 
 
 # ------------------------------------------------------------------------------ save/load
