@@ -23,7 +23,7 @@ from mtl_sched.agents.exploration import ExplorationKind, ExplorationScale, Temp
 from mtl_sched.benchmarks import Benchmark
 from mtl_sched.envs.batched import make_scheduling_vec_env
 from mtl_sched.envs.observation import ObservationKind
-from mtl_sched.envs.reward import RewardKind
+from mtl_sched.envs.reward import ACCURACY_WEIGHT, RewardKind
 from mtl_sched.envs.scheduling_env import MTLSchedulingEnv
 from mtl_sched.envs.task_sets import TaskSetSamplingEnv
 from mtl_sched.script_args import check_keys, coerce_keyword_values
@@ -42,11 +42,13 @@ class AgentSettings:
     """The environment and DQN settings of a scheduler agent.
 
     :param reward: environment reward (``"loss"``, ``"loss-decrease"``,
-        ``"relative-loss-decrease"``, ``"scaled-loss-decrease"``, ``"accuracy-increase"``).
+        ``"relative-loss-decrease"``, ``"scaled-loss-decrease"``, ``"accuracy-increase"``,
+        ``"loss-and-accuracy"``).
     :param use_penalty: apply the single-task accuracy penalty (references computed and cached).
     :param steps_per_action: minibatches each choice of the agent trains (``None``: the
         benchmark's ``decision_steps``).
     :param reward_scale: factor on the environment's reward (not on the penalty).
+    :param accuracy_weight: weight of the average accuracy's rise in ``"loss-and-accuracy"``.
     :param recency_decay: decay of the recency features (see `mtl_sched.observation.recency`); with
         ``"histogram"``, ``None`` keeps seed 002's histogram-only observation; with
         ``"task-features"``, ``None`` is the ``recency`` column's default decay.
@@ -93,10 +95,11 @@ class AgentSettings:
         part of a run's settings.
     """
 
-    reward: RewardKind = "loss-decrease"
+    reward: RewardKind = "loss-and-accuracy"
     use_penalty: bool = False
     steps_per_action: int | None = None
     reward_scale: float = 1.0
+    accuracy_weight: float = ACCURACY_WEIGHT
     recency_decay: float | None = None
     observation: ObservationKind = "task-features"
     policy: PolicyKind = "task-shared"
@@ -160,6 +163,7 @@ class AgentSettings:
             "steps_per_action": self.steps_per_action,
             "recency_decay": self.recency_decay,
             "reward_scale": self.reward_scale,
+            "accuracy_weight": self.accuracy_weight,
             "observation": self.observation,
         }
 

@@ -9,11 +9,11 @@ identical model (checked on the training losses); only the probe differs. The pe
 both (``reference_accuracies=None``).
 
 Printed: the Pearson correlation of the two environments' rewards for the reward agent training
-uses by default (``AgentSettings.reward``) and for ``"loss"`` (minus the summed validation loss,
-computed from the same probe passes), the mean total-variation distance between the two
-observations' per-task histograms (over tasks and decisions), and the process CPU time of a
-decision in each environment and per trained minibatch. The last line is ``correlation X``, the
-correlation of the default reward kind.
+uses by default (``AgentSettings.reward``; another with ``--reward``) and for ``"loss"`` (minus
+the summed validation loss, computed from the same probe passes), the mean total-variation
+distance between the two observations' per-task histograms (over tasks and decisions), and the
+process CPU time of a decision in each environment and per trained minibatch. The last line is
+``correlation X``, the correlation of the first reward kind.
 
     python benchmarks/probe_fidelity.py --benchmark fdu-mtl --small
     python benchmarks/probe_fidelity.py --benchmark fdu-mtl --small --option probe_pool=8 \\
@@ -34,6 +34,7 @@ from benchmark_args import BenchmarkArgs
 
 from mtl_sched.agents.training import AgentSettings
 from mtl_sched.envs import MTLSchedulingEnv
+from mtl_sched.envs.reward import REWARD_KINDS
 from mtl_sched.script_args import parse_args_into
 
 
@@ -47,6 +48,9 @@ class Args(BenchmarkArgs):
         metadata={"help": "decisions per episode (default: the budget's, as agents train)"},
     )
     seed: int = field(default=0, metadata={"help": "seed of the environments and the actions"})
+    reward: str = field(
+        default="", metadata={"help": "reward kind correlated (default: the agents' default)"}
+    )
     threads: int = field(default=1, metadata={"help": "torch CPU threads"})
 
 
@@ -73,7 +77,9 @@ def total_variation(observation: np.ndarray, reference: np.ndarray, num_tasks: i
 def main(args: Args) -> float:
     torch.set_num_threads(args.threads)
     benchmark = args.make_benchmark()
-    reward = AgentSettings().reward
+    reward = args.reward or AgentSettings().reward
+    if reward not in REWARD_KINDS:
+        raise SystemExit(f"--reward must be one of {', '.join(REWARD_KINDS)}; got {reward!r}")
     default = MTLSchedulingEnv(
         benchmark, reward=reward, reference_accuracies=None, episode_steps=args.episode_steps
     )
@@ -89,7 +95,9 @@ def main(args: Args) -> float:
     )
     num_tasks = benchmark.num_tasks
     actions = np.random.default_rng(args.seed)
-    rewards: dict[str, list[list[float]]] = {reward: [[], []], "loss": [[], []]}
+    rewards: dict[str, list[list[float]]] = {reward: [[], []]}
+    if reward != "loss":
+        rewards["loss"] = [[], []]
     distances: list[float] = []
     seconds = [0.0, 0.0]
     default.reset(seed=args.seed)
@@ -106,8 +114,9 @@ def main(args: Args) -> float:
             raise RuntimeError("the two environments trained different models")
         rewards[reward][0].append(r)
         rewards[reward][1].append(ref_r)
-        rewards["loss"][0].append(-float(info["validation_losses"].sum()))
-        rewards["loss"][1].append(-float(ref_info["validation_losses"].sum()))
+        if reward != "loss":
+            rewards["loss"][0].append(-float(info["validation_losses"].sum()))
+            rewards["loss"][1].append(-float(ref_info["validation_losses"].sum()))
         distances.append(total_variation(obs, ref_obs, num_tasks))
         if truncated:
             default.reset()

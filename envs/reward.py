@@ -14,6 +14,7 @@ import numpy as np
 from mtl_sched.observation.probing import ProbeResult
 
 __all__ = [
+    "ACCURACY_WEIGHT",
     "PENALTY_MODES",
     "REWARD_KINDS",
     "EpisodeReward",
@@ -27,7 +28,12 @@ __all__ = [
 ]
 
 RewardKind = Literal[
-    "loss", "loss-decrease", "relative-loss-decrease", "scaled-loss-decrease", "accuracy-increase"
+    "loss",
+    "loss-decrease",
+    "relative-loss-decrease",
+    "scaled-loss-decrease",
+    "accuracy-increase",
+    "loss-and-accuracy",
 ]
 PenaltyMode = Literal["always", "drop"]
 REWARD_KINDS: tuple[str, ...] = (
@@ -36,16 +42,25 @@ REWARD_KINDS: tuple[str, ...] = (
     "relative-loss-decrease",
     "scaled-loss-decrease",
     "accuracy-increase",
+    "loss-and-accuracy",
 )
 PENALTY_MODES: tuple[str, ...] = ("always", "drop")
 
+# weight of the average accuracy's rise in ``"loss-and-accuracy"``: on the synthetic family a
+# step's summed loss fall and its accuracy rise, times 3, are of one order
+ACCURACY_WEIGHT = 3.0
 
-def check_reward_settings(reward: str, penalty_mode: str, reward_scale: float) -> None:
+
+def check_reward_settings(
+    reward: str, penalty_mode: str, reward_scale: float, accuracy_weight: float = ACCURACY_WEIGHT
+) -> None:
     """Refuse reward settings the environment does not know.
 
     :param reward: the reward kind, one of `REWARD_KINDS`.
     :param penalty_mode: when the penalty applies, one of `PENALTY_MODES`.
     :param reward_scale: the factor on every reward but the penalty; positive and finite.
+    :param accuracy_weight: the weight of the accuracy rise in ``"loss-and-accuracy"``; finite
+        and not negative.
     :raises ValueError: naming the first setting that is wrong.
     """
     if reward not in REWARD_KINDS:
@@ -54,6 +69,8 @@ def check_reward_settings(reward: str, penalty_mode: str, reward_scale: float) -
         raise ValueError(f"penalty_mode must be 'always' or 'drop'; got {penalty_mode!r}")
     if not (math.isfinite(reward_scale) and reward_scale > 0):
         raise ValueError(f"reward_scale must be positive; got {reward_scale}")
+    if not (math.isfinite(accuracy_weight) and accuracy_weight >= 0):
+        raise ValueError(f"accuracy_weight must be at least 0; got {accuracy_weight}")
 
 
 def check_reference_accuracies(
@@ -77,7 +94,11 @@ def check_reference_accuracies(
 
 
 def step_reward(
-    kind: RewardKind, previous_total_loss: float, previous_accuracy: float, result: ProbeResult
+    kind: RewardKind,
+    previous_total_loss: float,
+    previous_accuracy: float,
+    result: ProbeResult,
+    accuracy_weight: float = ACCURACY_WEIGHT,
 ) -> float:
     """The reward of a step before scaling and penalty.
 
@@ -85,12 +106,17 @@ def step_reward(
     :param previous_total_loss: the summed probe loss of the tasks before the step.
     :param previous_accuracy: the average probe accuracy before the step.
     :param result: the probe pass after the step.
+    :param accuracy_weight: the weight of the accuracy rise in ``"loss-and-accuracy"``.
     """
     if kind == "loss":
         return -float(result.losses.sum())
+    loss_fall = previous_total_loss - float(result.losses.sum())
+    accuracy_rise = float(result.accuracies.mean()) - previous_accuracy
     if kind in ("loss-decrease", "scaled-loss-decrease"):
-        return previous_total_loss - float(result.losses.sum())
-    return float(result.accuracies.mean()) - previous_accuracy
+        return loss_fall
+    if kind == "loss-and-accuracy":
+        return loss_fall + accuracy_weight * accuracy_rise
+    return accuracy_rise
 
 
 def relative_loss_decrease(
@@ -154,11 +180,19 @@ class EpisodeReward:
     :param kind: the reward kind, one of `REWARD_KINDS`.
     :param scale: factor on every reward but the penalty.
     :param num_tasks: the number of tasks.
+    :param accuracy_weight: the weight of the accuracy rise in ``"loss-and-accuracy"``.
     """
 
-    def __init__(self, kind: RewardKind, scale: float, num_tasks: int) -> None:
+    def __init__(
+        self,
+        kind: RewardKind,
+        scale: float,
+        num_tasks: int,
+        accuracy_weight: float = ACCURACY_WEIGHT,
+    ) -> None:
         self.kind: RewardKind = kind
         self.scale = scale
+        self.accuracy_weight = accuracy_weight
         self.total_loss = 0.0
         self.accuracy = 0.0
         self.losses = np.zeros(num_tasks)
@@ -192,7 +226,9 @@ class EpisodeReward:
             if self.kind == "relative-loss-decrease":
                 reward = relative_loss_decrease(self.losses, result.losses, self.initial_losses)
             else:
-                reward = step_reward(self.kind, self.total_loss, self.accuracy, result)
+                reward = step_reward(
+                    self.kind, self.total_loss, self.accuracy, result, self.accuracy_weight
+                )
             if self.kind == "scaled-loss-decrease":
                 reward = self.running(reward)
             reward *= self.scale

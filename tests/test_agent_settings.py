@@ -1,11 +1,13 @@
 """`AgentSettings.from_options` refuses unknown keys as the command line does."""
 
 import dataclasses
+import inspect
 
 import pytest
 
 from mtl_sched.agents.settings import AgentSettings
 from mtl_sched.cli.keys import check_setting_keys
+from mtl_sched.envs import MTLSchedulingEnv
 from mtl_sched.script_args import UnknownKeyError
 
 
@@ -31,3 +33,10 @@ def test_from_options_keeps_the_given_values_and_the_defaults_elsewhere():
     settings = AgentSettings.from_options({"gamma": 0.5})
     assert settings.gamma == 0.5
     assert settings.learning_rate == AgentSettings().learning_rate
+
+
+def test_the_environment_defaults_are_the_agent_settings_defaults():
+    # one set of defaults: an environment built without arguments trains like train-agent's
+    parameters = inspect.signature(MTLSchedulingEnv).parameters
+    for name, value in AgentSettings().env_kwargs().items():
+        assert parameters[name].default == value, name

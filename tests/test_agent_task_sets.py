@@ -62,7 +62,7 @@ def test_default_settings_train_the_task_shared_agent(tmp_path: Path) -> None:
     context = agent_context(BoltzmannGumbelDQN.load(out / "agent.zip", device="cpu"))
     assert context is not None and context.observation == "task-features"
     assert context.describe() == "base,composite" and context.training_steps == 20
-    assert context.reward == "loss-decrease" and context.task_sets[0].steps_per_action == 2
+    assert context.reward == "loss-and-accuracy" and context.task_sets[0].steps_per_action == 2
 
 
 def test_an_agent_of_two_task_sets_schedules_unseen_and_permuted_task_sets(tmp_path: Path) -> None:

@@ -312,6 +312,18 @@ def test_accuracy_increase_reward_telescopes_to_final_minus_initial_accuracy(tin
     assert sum(rewards) == pytest.approx(previous - initial)
 
 
+@pytest.mark.parametrize("weight", [3.0, 0.5])
+def test_loss_and_accuracy_reward_adds_the_weighted_accuracy_rise(tiny_benchmark, weight):
+    env = make_env(tiny_benchmark, reward="loss-and-accuracy", accuracy_weight=weight)
+    _, info = env.reset(seed=5)
+    loss, accuracy = info["validation_losses"].sum(), info["average_accuracy"]
+    for action in [0, 1, 2, 3, 0, 2]:
+        _, reward, _, _, info = env.step(action)
+        rise = info["average_accuracy"] - accuracy
+        assert reward == pytest.approx(loss - info["validation_losses"].sum() + weight * rise)
+        loss, accuracy = info["validation_losses"].sum(), info["average_accuracy"]
+
+
 def test_scaled_loss_decrease_divides_by_the_running_magnitude(tiny_benchmark):
     env = make_env(tiny_benchmark, reward="scaled-loss-decrease")
     _, info = env.reset(seed=5)

@@ -31,6 +31,10 @@ def test_step_reward_of_each_kind_by_hand():
     assert step_reward("loss", 9.0, 0.1, after) == pytest.approx(-1.75)
     assert step_reward("loss-decrease", 2.5, 0.1, after) == pytest.approx(0.75)
     assert step_reward("accuracy-increase", 9.0, 0.5, after) == pytest.approx(0.1)
+    # summed loss fall 0.75 plus 3 times the accuracy rise of 0.1 (the default weight)
+    assert step_reward("loss-and-accuracy", 2.5, 0.5, after) == pytest.approx(1.05)
+    assert step_reward("loss-and-accuracy", 2.5, 0.5, after, 10.0) == pytest.approx(1.75)
+    assert step_reward("loss-and-accuracy", 2.5, 0.5, after, 0.0) == pytest.approx(0.75)
 
 
 def test_loss_decrease_rewards_telescope_to_initial_minus_final_loss():
@@ -94,6 +98,8 @@ def test_running_reward_scale_refuses_bad_settings(decay, limit):
         (("loss", "sometimes", 1.0), "penalty_mode"),
         (("loss", "drop", 0.0), "reward_scale"),
         (("loss", "drop", math.inf), "reward_scale"),
+        (("loss-and-accuracy", "drop", 1.0, -1.0), "accuracy_weight"),
+        (("loss-and-accuracy", "drop", 1.0, math.nan), "accuracy_weight"),
     ],
 )
 def test_unknown_reward_settings_are_refused_by_name(settings, named):
