@@ -8,6 +8,7 @@ import pytest
 import torch
 from observation_checks import observation_shape, task_histograms
 
+from conftest import default_reward
 from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.data.fdu_mtl import FDU_MTL_DOMAINS, load_fdu_mtl, read_fdu_file
 from mtl_sched.data.paths import DataFormatError
@@ -309,9 +310,7 @@ def test_small_benchmark_runs_inside_the_environment(small_benchmark):
     previous_info = steps[0][-1]
     _, reward, terminated, truncated, info = steps[-1]
     assert info["task_name"] == "MR" and not terminated and not truncated
-    # the default reward: how much the summed validation loss fell during the step
-    fall = previous_info["validation_losses"].sum() - info["validation_losses"].sum()
-    assert reward == pytest.approx(fall)
+    assert reward == pytest.approx(default_reward(previous_info, info))
     _, again_obs, again = rollout()
     assert np.array_equal(obs, again_obs) and again[-1][1] == reward
 
