@@ -124,6 +124,7 @@ __all__ = [
     "TrainAgentResult",
     "TrainedAgent",
     "VecEnvKind",
+    "check_stored_settings",
     "complete_checkpoints",
     "load_agent_file",
     "load_trained_agent",
@@ -156,6 +157,17 @@ def _logger_formats() -> list[str]:
     except ImportError:
         return ["csv"]
     return ["csv", "tensorboard"]
+
+
+def check_stored_settings(config: TrainAgentConfig) -> None:
+    """Refuse ``config`` for the run in ``config.out`` (finished or not) when that run was
+    written for other settings or other eval seeds, so that a finished agent of other settings
+    is never taken for this configuration's.
+
+    :param config: the training configuration the run in ``config.out`` should have.
+    :raises ValueError: naming the settings that differ.
+    """
+    _check_out(config, resume=True)
 
 
 def _check_out(config: TrainAgentConfig, resume: bool) -> None:

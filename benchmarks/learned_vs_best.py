@@ -37,7 +37,7 @@ import torch
 from benchmark_args import BenchmarkArgs
 
 from mtl_sched.agents import AgentSettings, QLSScheduler, TrainAgentConfig, train_agent
-from mtl_sched.agents.training import Terminated, complete_checkpoints
+from mtl_sched.agents.training import Terminated, check_stored_settings, complete_checkpoints
 from mtl_sched.benchmarks import Benchmark
 from mtl_sched.benchmarks.synthetic_family import FAMILY, family_contenders
 from mtl_sched.registry import make_scheduler
@@ -130,7 +130,9 @@ def trained_agent(args: Args, seed: int) -> Path:
         ),
         **({"task_subsets": comma_separated(int, "integers")(subsets)} if subsets else {}),
     )
-    if not (out / "agent.zip").is_file():
+    if (out / "agent.zip").is_file():
+        check_stored_settings(config)  # a finished agent of other settings is refused, not reused
+    else:
         train_agent(config, resume=bool(out.is_dir() and complete_checkpoints(out)))
     return out
 
@@ -189,3 +191,5 @@ if __name__ == "__main__":
         # an agent in training wrote a checkpoint, and finished agents are kept
         print("stopped; the same command resumes the agent in training", file=sys.stderr)
         sys.exit(143 if isinstance(interrupt, Terminated) else 130)
+    except ValueError as error:  # settings refused, or an agent directory of other settings
+        sys.exit(f"error: {error}")

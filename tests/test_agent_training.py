@@ -11,6 +11,7 @@ from mtl_sched.agents import QLSScheduler
 from mtl_sched.agents.training import (
     AgentSettings,
     TrainAgentConfig,
+    check_stored_settings,
     complete_checkpoints,
     load_trained_agent,
     train_agent,
@@ -142,5 +143,10 @@ def test_runs_refuse_to_overwrite_or_to_resume_with_other_settings(tmp_path):
         train_agent(config(out, steps=40, eval_every=0, seed=1), resume=True)
     with pytest.raises(FileNotFoundError, match=r"settings\.json"):
         train_agent(config(tmp_path / "empty", steps=20), resume=True)
+    # a finished run is checked against the settings it would be taken for
+    check_stored_settings(config(out, steps=20, eval_every=0))
+    other_reward = AgentSettings(learning_starts=10, steps_per_action=2, reward="loss-decrease")
+    with pytest.raises(ValueError, match=r"different \['agent'\]"):
+        check_stored_settings(config(out, steps=20, eval_every=0, agent=other_reward))
     with pytest.raises(ValueError, match="steps must be positive"):
         config(out, steps=0)
