@@ -159,6 +159,23 @@ def _logger_formats() -> list[str]:
     return ["csv", "tensorboard"]
 
 
+def _differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(name, stored, wanted)`` for each setting that differs; the agent's settings by name
+    (``agent.reward``), not as two whole dictionaries."""
+    differing = []
+    for key in sorted(wanted):
+        old, new = stored.get(key), wanted[key]
+        if isinstance(old, dict) and isinstance(new, dict):
+            differing += [
+                (f"{key}.{name}", old.get(name), new.get(name))
+                for name in sorted(set(old) | set(new))
+                if old.get(name) != new.get(name)
+            ]
+        elif old != new:
+            differing.append((key, old, new))
+    return differing
+
+
 def check_stored_settings(config: TrainAgentConfig) -> None:
     """Refuse ``config`` for the run in ``config.out`` (finished or not) when that run was
     written for other settings or other eval seeds, so that a finished agent of other settings
@@ -190,12 +207,12 @@ def _check_out(config: TrainAgentConfig, resume: bool) -> None:
         defaults = asdict(AgentSettings.from_dict(stored["agent"]))
         stored = {**stored, "agent": json.loads(json.dumps(defaults))}
     wanted = config.identity()
-    differing = sorted(k for k in wanted if stored.get(k) != wanted[k])
+    differing = _differences(stored, wanted)
     if differing:
         raise ValueError(
-            f"{settings_path} was written for different {differing} "
-            f"(stored {[stored.get(k) for k in differing]}, "
-            f"given {[wanted[k] for k in differing]}); resume with the same settings"
+            f"{settings_path} was written for different {[name for name, _, _ in differing]} "
+            f"(stored {[old for _, old, _ in differing]}, "
+            f"given {[new for _, _, new in differing]}); resume with the same settings"
         )
     seeds = evaluation_seeds(out, stored)
     if config.eval_every and seeds is not None and seeds != list(config.eval_seeds):

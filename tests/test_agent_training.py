@@ -146,7 +146,7 @@ def test_runs_refuse_to_overwrite_or_to_resume_with_other_settings(tmp_path):
     # a finished run is checked against the settings it would be taken for
     check_stored_settings(config(out, steps=20, eval_every=0))
     other_reward = AgentSettings(learning_starts=10, steps_per_action=2, reward="loss-decrease")
-    with pytest.raises(ValueError, match=r"different \['agent'\]"):
+    with pytest.raises(ValueError, match=r"different \['agent.reward'\] \(stored \['loss-and"):
         check_stored_settings(config(out, steps=20, eval_every=0, agent=other_reward))
     with pytest.raises(ValueError, match="steps must be positive"):
         config(out, steps=0)
