@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -36,15 +36,8 @@ RewardKind = Literal[
     "loss-and-accuracy",
 ]
 PenaltyMode = Literal["always", "drop"]
-REWARD_KINDS: tuple[str, ...] = (
-    "loss",
-    "loss-decrease",
-    "relative-loss-decrease",
-    "scaled-loss-decrease",
-    "accuracy-increase",
-    "loss-and-accuracy",
-)
-PENALTY_MODES: tuple[str, ...] = ("always", "drop")
+REWARD_KINDS: tuple[str, ...] = get_args(RewardKind)
+PENALTY_MODES: tuple[str, ...] = get_args(PenaltyMode)
 
 # weight of the average accuracy's rise in ``"loss-and-accuracy"``: on the synthetic family a
 # step's summed loss fall and its accuracy rise, times 3, are of one order
