@@ -38,6 +38,15 @@ Designs (``A`` is the prerequisite, ``B`` reads it; sizes are training examples)
 ``shortcut-easy-A-small-B-3``
     the same idea with ``A`` 8 easy classes (3000) that saturate early, so a late start costs
     ``A`` little, and ``B`` a binary grouping (200) with shortcut 3.
+``stop-gradient-B-N``
+    ``B`` cannot shape the shared encoder at all: its head (an MLP of 64 hidden units) reads the
+    encoder's output with the gradient stopped (`StopGradientReadout`), so it learns only from
+    the features that ``A``'s training builds. ``A`` 8 easy classes (1500) saturate early; ``B``
+    a 4-group grouping of ``A``'s classes with many examples (20000) and ``N`` percent label
+    noise, so its head keeps gaining from examples seen once the features exist.
+
+``--fine`` runs a finer grid of fixed distributions (``A`` 0.5 to 0.9) and of changing
+schedules around the best ones, so that a changing schedule is not compared with a coarse grid.
 
 Prints one line per design and schedule (mean ± sample standard deviation over the run seeds,
 then each task's mean score),
@@ -53,20 +62,54 @@ distribution of its design.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from mtl_sched.benchmarks.synthetic import synthetic_mlp_benchmark
+from mtl_sched.benchmarks.synthetic import INPUT_DIM, synthetic_mlp_benchmark
 from mtl_sched.benchmarks.synthetic_family import FULL_SPLITS, Spec
 from mtl_sched.data.synthetic import ComposedTaskSpec, SyntheticTaskSpec
+from mtl_sched.data.task import Task
+from mtl_sched.models.base import Batch, TaskOutput
+from mtl_sched.models.shared_mlp import SharedMLP
 from mtl_sched.registry import make_scheduler
 from mtl_sched.reporting.tables import higher
 from mtl_sched.script_args import comma_separated, parse_args_into
 
 SHORTCUT_STRENGTHS = (0.0, 0.5, 1.0, 2.0, 3.0)
+STOP_GRADIENT_NOISE = (40, 50)
+HIDDEN_SIZES = (64, 32)
+
+
+class StopGradientReadout(SharedMLP):
+    """`SharedMLP` whose ``readers`` score the shared features through an MLP head without
+    passing gradient back into the encoder: they read what the other tasks' training builds.
+
+    :param task_classes: task name -> number of classes, in task order.
+    :param readers: tasks whose heads read the features with the gradient stopped.
+    :param head_hidden: hidden width of the readers' heads.
+    """
+
+    def __init__(
+        self, task_classes: dict[str, int], readers: Sequence[str], head_hidden: int = 64
+    ) -> None:
+        super().__init__(INPUT_DIM, task_classes, HIDDEN_SIZES)
+        self.readers = frozenset(readers)
+        for name in self.readers:
+            self.heads[name] = nn.Sequential(
+                nn.Linear(HIDDEN_SIZES[-1], head_hidden),
+                nn.ReLU(),
+                nn.Linear(head_hidden, task_classes[name]),
+            )
+
+    def task_output(self, task: str, batch: Batch) -> TaskOutput:
+        features = self.features(batch)
+        if task in self.readers:
+            features = features.detach()
+        return TaskOutput(logits=self.heads[task](features), targets=batch["label"])
 
 
 def _designs() -> dict[str, tuple[Spec, ...]]:
@@ -90,6 +133,10 @@ def _designs() -> dict[str, tuple[Spec, ...]]:
                 base(16, 3000, 0.3),
                 reads(4, 1000, how=how, shortcut=strength),
             )
+    stop_gradient_designs = {
+        f"stop-gradient-B-{noise}": (base(8, 1500, 0.1), reads(4, 20000, noise / 100, "classes"))
+        for noise in STOP_GRADIENT_NOISE
+    }
     return {
         "current": (base(16, 4000, 0.3), reads(4, 150, 0.2, "classes")),
         "easy-A-readout-B": (base(8, 1500, 0.1), reads(8, 4000)),
@@ -99,6 +146,7 @@ def _designs() -> dict[str, tuple[Spec, ...]]:
         "noisy-A-grouping-B": (base(16, 500, 0.3, 0.3), reads(2, 4000, how="classes")),
         "noisier-A-grouping-B": (base(8, 400, 0.2, 0.4), reads(2, 4000, how="classes")),
         **shortcut_designs,
+        **stop_gradient_designs,
         # A saturates early, so a late start costs it little; B is small enough to need A
         "shortcut-easy-A-small-B-3": (
             base(8, 3000, 0.1),
@@ -108,9 +156,12 @@ def _designs() -> dict[str, tuple[Spec, ...]]:
 
 
 DESIGNS = _designs()
-# the designs run by default: those without a training-only shortcut
-PLAIN_DESIGNS = tuple(name for name in DESIGNS if not name.startswith("shortcut-"))
+# the designs run by default: those of a plain SharedMLP without a training-only shortcut
+PLAIN_DESIGNS = tuple(
+    name for name in DESIGNS if not name.startswith(("shortcut-", "stop-gradient-"))
+)
 FIXED_WEIGHTS = (0.2, 0.35, 0.5, 0.65, 0.8)
+FINE_FIXED_WEIGHTS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9)
 # (fraction of the budget on A alone, weight of A afterwards)
 CHANGING = (
     (0.2, 0.1),
@@ -122,10 +173,14 @@ CHANGING = (
     (0.5, 0.2),
     (0.6, 0.3),
 )
+FINE_CHANGING = ((0.4, 0.3), (0.5, 0.2), (0.5, 0.3), (0.6, 0.0), (0.6, 0.2), (0.6, 0.3), (0.7, 0.3))
 
 
-def contenders() -> list[tuple[str, bool, str, dict[str, Any]]]:
-    """``(label, changes during the run, scheduler, kwargs)`` run on every design."""
+def contenders(fine: bool = False) -> list[tuple[str, bool, str, dict[str, Any]]]:
+    """``(label, changes during the run, scheduler, kwargs)`` run on every design.
+
+    :param fine: the finer grids (`FINE_FIXED_WEIGHTS`, `FINE_CHANGING`).
+    """
 
     def mixture(weight: float) -> dict[str, float]:
         return {"A": weight, "B": round(1 - weight, 6)}
@@ -134,10 +189,10 @@ def contenders() -> list[tuple[str, bool, str, dict[str, Any]]]:
         ("uniform", False, "uniform", {}),
         ("temperature", False, "temperature", {}),
     ]
-    for weight in FIXED_WEIGHTS:
+    for weight in FINE_FIXED_WEIGHTS if fine else FIXED_WEIGHTS:
         kwargs = {"stages": [mixture(weight)], "fractions": [1.0]}
         runs.append((f"fixed A {weight}", False, "phased", kwargs))
-    for fraction, weight in CHANGING:
+    for fraction, weight in FINE_CHANGING if fine else CHANGING:
         stages = [{"A": 1.0}, mixture(weight)]
         kwargs = {"stages": stages, "fractions": [fraction, round(1 - fraction, 6)]}
         runs.append((f"A for {fraction}, then A {weight}", True, "phased", kwargs))
@@ -155,12 +210,19 @@ class Args:
     seeds: str = field(default="100,101,102", metadata={"help": "comma-separated run seeds"})
     split: str = field(default="validation", metadata={"help": "validation, or test"})
     budget: int = field(default=6400, metadata={"help": "training examples per run"})
+    fine: bool = field(
+        default=False, metadata={"help": "finer grids of fixed and changing schedules"}
+    )
     threads: int = field(default=1, metadata={"help": "torch CPU threads"})
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Args:
     """`Args` from the command line (``argv``, else ``sys.argv``)."""
     return parse_args_into(Args, argv, description=__doc__.splitlines()[0])
+
+
+def _stop_gradient_model(tasks: Sequence[Task]) -> StopGradientReadout:
+    return StopGradientReadout({t.name: t.num_classes for t in tasks}, readers=["B"])
 
 
 def _best(found: dict[str, tuple[bool, np.ndarray]], changing: bool) -> tuple[str, np.ndarray]:
@@ -178,7 +240,10 @@ def main(args: Args) -> float:
     if unknown:
         raise SystemExit(f"unknown designs {unknown}; known: {', '.join(DESIGNS)}")
     seeds = comma_separated(int, "integers")(args.seeds)
-    print(f"split={args.split} seeds={args.seeds} budget={args.budget}")
+    print(
+        f"split={args.split} seeds={args.seeds} budget={args.budget}"
+        + (" grids=fine" if args.fine else "")
+    )
     margins = []
     for design in args.designs:
         specs = DESIGNS[design]
@@ -189,15 +254,17 @@ def main(args: Args) -> float:
             spec_configs=[{"kind": type(s).__name__, **s.__dict__} for s in specs],
             budget=args.budget,
             batch_size=32,
-            hidden_sizes=(64, 32),
+            hidden_sizes=HIDDEN_SIZES,
             learning_rate=3e-3,
             data_seed=0,
             bins=20,
             version=0,
             better_schedule=None,
         )
+        if design.startswith("stop-gradient-"):
+            bench = replace(bench, build_model=_stop_gradient_model)
         found: dict[str, tuple[bool, np.ndarray]] = {}
-        for label, changing, name, kwargs in contenders():
+        for label, changing, name, kwargs in contenders(args.fine):
             task_scores = []
             for seed in seeds:
                 result = bench.make_trainer(seed).run(make_scheduler(name, **kwargs))
