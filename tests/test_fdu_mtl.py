@@ -14,13 +14,16 @@ from mtl_sched.data.fdu_mtl import FDU_MTL_DOMAINS, load_fdu_mtl, read_fdu_file
 from mtl_sched.data.paths import DataFormatError
 from mtl_sched.data.vocabulary import Vocabulary
 from mtl_sched.envs import MTLSchedulingEnv
+from mtl_sched.models import text_classifier
 from mtl_sched.models.encoders import BiLSTMEncoder
 from mtl_sched.models.qmtl import QMTLHead
 from mtl_sched.models.text_classifier import (
+    INFERENCE_LENGTH_CHUNK,
     LENGTH_CHUNK,
     BiLSTMTextClassifier,
     UnpackedBiLSTMEncoder,
     build_vocabulary,
+    inference_chunk_rows,
     load_word_vectors,
     reverse_padded,
 )
@@ -400,7 +403,9 @@ def test_one_pass_over_several_tasks_equals_a_pass_per_task(tmp_path):
         assert torch.equal(joint.targets, alone.targets)
 
 
-def test_large_batch_in_length_sorted_chunks_equals_one_review_at_a_time():
+def test_large_batch_in_length_sorted_chunks_equals_one_review_at_a_time(monkeypatch):
+    # no cells to spare: evaluation-mode passes run in chunks of INFERENCE_LENGTH_CHUNK reviews
+    monkeypatch.setattr(text_classifier, "INFERENCE_CHUNK_CELLS", 0)
     words = ["good", "bad", "film", "plot", "fine", "dull"]
     vocab = Vocabulary.build([words])
     model = BiLSTMTextClassifier(vocab, {"a": 2}, embedding_dim=6, hidden_size=5)
@@ -427,6 +432,15 @@ def test_large_batch_in_length_sorted_chunks_equals_one_review_at_a_time():
         torch.testing.assert_close(by_chunks, by_review)
     with torch.no_grad():
         torch.testing.assert_close(model.features(batch), chunked.detach())
+
+
+def test_inference_chunks_hold_the_full_models_cells_and_never_fewer_reviews():
+    assert INFERENCE_LENGTH_CHUNK == 8
+    assert inference_chunk_rows(200, 64) == 8  # fdu-mtl's full model: 8 x 200 x 64 cells
+    assert inference_chunk_rows(40, 16) == 160  # the small variant: 160 x 40 x 16, the same
+    assert inference_chunk_rows(100, 64) == 16
+    assert inference_chunk_rows(400, 64) == 8  # longer than the full model's reviews: the floor
+    assert inference_chunk_rows(0, 64) == 102_400
 
 
 def test_a_left_out_domains_words_stay_unknown_whatever_was_built_first(tmp_path):

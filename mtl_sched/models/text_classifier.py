@@ -32,10 +32,26 @@ DEFAULT_MAX_LENGTH = 200
 # fused kernel's working set outgrows the core's cache. Chunks also save the padding of short
 # reviews to the longest one of the batch.
 LENGTH_CHUNK = 16
-# Reviews per chunk in inference (evaluation, the probe pass): without a backward pass, chunks of
-# 8 cost no more per review, and they pad a mix of short and long reviews less; the probe pass
-# of two tasks' 8-review pools takes about half the time of one 16-review chunk.
+# Reviews per chunk in inference (evaluation, the probe pass) at the full variant's widths (200
+# tokens, 64 hidden units): without a backward pass, chunks of 8 cost no more per review, and
+# they pad a mix of short and long reviews less; the probe pass of two tasks' 8-review pools
+# takes about half the time of one 16-review chunk.
 INFERENCE_LENGTH_CHUNK = 8
+# What one inference chunk may hold, in padded tokens times hidden units: the 8 reviews above. A
+# smaller model over shorter reviews outgrows the core's cache later, so its chunks take more
+# reviews (160 for fdu-mtl's small variant: 40 tokens, 16 units), where chunks of 8 would pay
+# the fixed cost of a fused LSTM call 20 times over (`benchmarks/probe_chunking.py`).
+INFERENCE_CHUNK_CELLS = INFERENCE_LENGTH_CHUNK * DEFAULT_MAX_LENGTH * 64
+
+
+def inference_chunk_rows(width: int, hidden_size: int) -> int:
+    """Reviews per length-sorted chunk of an inference pass: as many as fit
+    `INFERENCE_CHUNK_CELLS`, and at least `INFERENCE_LENGTH_CHUNK`.
+
+    :param width: tokens the batch is padded to.
+    :param hidden_size: the BiLSTM's hidden units per direction.
+    """
+    return max(INFERENCE_LENGTH_CHUNK, INFERENCE_CHUNK_CELLS // max(width * hidden_size, 1))
 
 
 _DIRECTION_WEIGHTS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
@@ -237,7 +253,7 @@ class BiLSTMTextClassifier(nn.Module):
         """The shared sentence representation, ``(B, 2 * hidden_size)``.
 
         A batch of more than `LENGTH_CHUNK` reviews in training mode (several tasks'
-        minibatches stacked), or of more than `INFERENCE_LENGTH_CHUNK` in evaluation mode
+        minibatches stacked), or of more than `inference_chunk_rows` in evaluation mode
         (evaluation, the probe pass), is run in chunks of that many reviews of similar length,
         each cut to its own longest review, so that short reviews are not padded to the longest
         of the batch; a review's representation does not depend on its padding or its
@@ -247,7 +263,10 @@ class BiLSTMTextClassifier(nn.Module):
         :param batch: a batch from `collate`.
         """
         words, mask = batch["words"], batch["mask"]
-        chunk = LENGTH_CHUNK if self.training else INFERENCE_LENGTH_CHUNK
+        if self.training:
+            chunk = LENGTH_CHUNK
+        else:
+            chunk = inference_chunk_rows(words.shape[1], self.encoder.lstm.hidden_size)
         if words.shape[0] <= chunk:
             return self.padded_features(words, mask)
         lengths = mask.sum(dim=1)
