@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,7 +134,15 @@ def trained_agent(args: Args, seed: int) -> Path:
     if (out / "agent.zip").is_file():
         check_stored_settings(config)  # a finished agent of other settings is refused, not reused
     else:
-        train_agent(config, resume=bool(out.is_dir() and complete_checkpoints(out)))
+        resume = bool(out.is_dir() and complete_checkpoints(out))
+        wall, cpu = time.perf_counter(), time.process_time()
+        train_agent(config, resume=resume)
+        print(
+            f"agent {seed:2d} {'resumed and ' if resume else ''}trained in "
+            f"{(time.perf_counter() - wall) / 60:.1f} min of wall time, "
+            f"{(time.process_time() - cpu) / 60:.1f} min of CPU time",
+            flush=True,  # a redirected log shows each agent as it finishes
+        )
     return out
 
 
@@ -152,13 +161,14 @@ def main(args: Args) -> float:
     print(
         f"benchmark={args.benchmark} split={args.split} run seeds={args.seeds} "
         f"agent seeds={args.agent_seeds} trained on={args.train_on or args.benchmark}"
-        + (f" subsets={args.task_subsets}" if args.task_subsets else "")
+        + (f" subsets={args.task_subsets}" if args.task_subsets else ""),
+        flush=True,
     )
     found: dict[str, np.ndarray] = {}
     for label, name, kwargs in contenders(benchmark):
         found[label] = scores(benchmark, make_scheduler(name, **kwargs), run_seeds, args.split)
         mean, std = _mean_std(found[label])
-        print(f"{label:20s} {mean:.4f} ± {std:.4f}")
+        print(f"{label:20s} {mean:.4f} ± {std:.4f}", flush=True)
     uniform = found["uniform"]
     recipe = found.get("recipe")
     recovered = []
@@ -177,7 +187,8 @@ def main(args: Args) -> float:
         ]
         print(
             f"learned (agent {seed:2d})   {mean:.4f} ± {std:.4f}  gap recovered {share:.3f}  "
-            f"above by the rule: {', '.join(above) or 'none'}"
+            f"above by the rule: {', '.join(above) or 'none'}",
+            flush=True,
         )
     gap = float(np.mean(recovered))
     print(f"gap_recovered {gap:.3f}")
