@@ -1,0 +1,91 @@
+"""What a task-shared agent's Q-values follow on a benchmark: each task's Q beside its features.
+
+Builds the benchmark's scheduling environment (its own probe settings and decision steps, as
+``qls`` with ``transfer=true`` runs), trains round-robin over the tasks for ``--decisions``
+decisions (run seed ``--seed``), then scores the last observation with the agent's Q-network and
+prints, per task, its Q-value, its per-task features (`TASK_FEATURE_NAMES`) and the mean bin of
+its uncertainty histogram. A policy that mostly ranks tasks by how badly they do gives Q-values
+that fall with accuracy; on a task set where one task stays far below the others, such a policy
+keeps choosing it.
+
+The last line is ``q_accuracy_correlation X``: the Spearman rank correlation between the tasks'
+Q-values and their probe accuracies (near -1: the agent prefers the least accurate task).
+
+    python benchmarks/agent_q_values.py --agent results/agents/fdu-mtl-small-seed-0 \\
+        --benchmark fdu-mtl --decisions 60
+    python benchmarks/agent_q_values.py --agent results/agents/fdu-mtl-small-seed-0 \\
+        --benchmark fdu-mtl --small --option budget=12800 --decisions 60
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from benchmark_args import BenchmarkArgs
+from scipy.stats import spearmanr
+
+from mtl_sched.agents.loading import load_trained_agent
+from mtl_sched.envs import MTLSchedulingEnv
+from mtl_sched.observation.task_features import TASK_FEATURE_NAMES
+from mtl_sched.script_args import parse_args_into
+
+
+@dataclass
+class Args(BenchmarkArgs):
+    """Command-line arguments: ``--name value`` for each field (dashes for underscores)."""
+
+    agent: str = field(default="", metadata={"help": "train-agent directory or agent .zip"})
+    benchmark: str = field(default="fdu-mtl", metadata={"help": "benchmark to measure"})
+    decisions: int = field(default=60, metadata={"help": "round-robin decisions before scoring"})
+    seed: int = field(default=0, metadata={"help": "run seed of the environment"})
+    threads: int = field(default=1, metadata={"help": "torch CPU threads"})
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Args:
+    """`Args` from the command line (``argv``, else ``sys.argv``)."""
+    return parse_args_into(Args, argv, description=__doc__.splitlines()[0])
+
+
+def main(args: Args) -> float:
+    """Print the table; return the rank correlation of Q-values with accuracies."""
+    torch.set_num_threads(args.threads)
+    if not args.agent:
+        raise SystemExit("--agent is required: a train-agent directory or a saved agent .zip")
+    agent = load_trained_agent(args.agent).agent
+    q_net = getattr(agent.policy, "q_net", None)
+    if q_net is None:
+        raise SystemExit(f"--agent {args.agent}: its policy has no Q-network scoring each task")
+    env = MTLSchedulingEnv(args.make_benchmark(), observation="task-features")
+    observation, _ = env.reset(seed=args.seed)
+    num_tasks = env.action_space.n
+    info: dict = {}
+    for decision in range(args.decisions):
+        observation, _, terminated, truncated, info = env.step(decision % num_tasks)
+        if terminated or truncated:
+            raise SystemExit(f"--decisions {args.decisions} is longer than one episode")
+    with torch.no_grad():
+        batch = torch.as_tensor(observation[None], dtype=torch.float32, device=agent.device)
+        q_values = q_net(batch)[0, :num_tasks].cpu().numpy()
+    bins = observation.shape[1] - 1 - len(TASK_FEATURE_NAMES)
+    features = observation[:num_tasks, bins : bins + len(TASK_FEATURE_NAMES)]
+    accuracies = features[:, TASK_FEATURE_NAMES.index("accuracy")]
+    mean_bins = observation[:num_tasks, :bins] @ np.arange(bins)
+    print(
+        f"{args.benchmark}{' --small' if args.small else ''}: {args.decisions} round-robin "
+        f"decisions, {info.get('examples_seen')} examples, run seed {args.seed}"
+    )
+    header = " ".join(f"{name:>18s}" for name in TASK_FEATURE_NAMES)
+    print(f"{'task':>22s} {'Q':>8s} {header} {'mean bin':>9s}")
+    for k, name in enumerate(env.task_names):
+        values = " ".join(f"{value:18.3f}" for value in features[k])
+        print(f"{name:>22s} {q_values[k]:8.3f} {values} {mean_bins[k]:9.2f}")
+    correlation = float(spearmanr(q_values, accuracies).statistic)
+    print(f"q_accuracy_correlation {correlation:.3f}")
+    return correlation
+
+
+if __name__ == "__main__":
+    main(parse_args())
