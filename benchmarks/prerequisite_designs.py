@@ -44,8 +44,13 @@ Designs (``A`` is the prerequisite, ``B`` reads it; sizes are training examples)
     the features that ``A``'s training builds. ``A`` 8 easy classes (1500) saturate early; ``B``
     a 4-group grouping of ``A``'s classes with many examples (20000) and ``N`` percent label
     noise, so its head keeps gaining from examples seen once the features exist.
+``stop-gradient-noisy-A-S-N``
+    the stop-gradient readout with a small noisy prerequisite (``A`` 8 classes of ``S``
+    examples, ``N`` percent label noise) that over-fits when over-trained, so a fixed
+    distribution must either build the features late or over-train ``A``; ``B`` as in
+    ``stop-gradient-B-40``.
 
-``--fine`` runs a finer grid of fixed distributions (``A`` 0.5 to 0.9) and of changing
+``--fine`` runs a finer grid of fixed distributions (``A`` 0.1 to 0.9) and of changing
 schedules around the best ones, so that a changing schedule is not compared with a coarse grid.
 
 Prints one line per design and schedule (mean ± sample standard deviation over the run seeds,
@@ -137,6 +142,16 @@ def _designs() -> dict[str, tuple[Spec, ...]]:
         f"stop-gradient-B-{noise}": (base(8, 1500, 0.1), reads(4, 20000, noise / 100, "classes"))
         for noise in STOP_GRADIENT_NOISE
     }
+    # A small and noisy: training it past its features memorizes its noise, so a fixed
+    # distribution must either build the features late or over-train A
+    overfitting_designs = {
+        f"stop-gradient-noisy-A-{size}-{noise}": (
+            base(8, size, 0.1, noise / 100),
+            reads(4, 20000, 0.4, "classes"),
+        )
+        for size in (300, 600)
+        for noise in (20, 40)
+    }
     return {
         "current": (base(16, 4000, 0.3), reads(4, 150, 0.2, "classes")),
         "easy-A-readout-B": (base(8, 1500, 0.1), reads(8, 4000)),
@@ -147,6 +162,7 @@ def _designs() -> dict[str, tuple[Spec, ...]]:
         "noisier-A-grouping-B": (base(8, 400, 0.2, 0.4), reads(2, 4000, how="classes")),
         **shortcut_designs,
         **stop_gradient_designs,
+        **overfitting_designs,
         # A saturates early, so a late start costs it little; B is small enough to need A
         "shortcut-easy-A-small-B-3": (
             base(8, 3000, 0.1),
@@ -161,7 +177,24 @@ PLAIN_DESIGNS = tuple(
     name for name in DESIGNS if not name.startswith(("shortcut-", "stop-gradient-"))
 )
 FIXED_WEIGHTS = (0.2, 0.35, 0.5, 0.65, 0.8)
-FINE_FIXED_WEIGHTS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9)
+FINE_FIXED_WEIGHTS = (
+    0.1,
+    0.15,
+    0.2,
+    0.25,
+    0.3,
+    0.35,
+    0.4,
+    0.45,
+    0.5,
+    0.55,
+    0.6,
+    0.65,
+    0.7,
+    0.75,
+    0.8,
+    0.9,
+)
 # (fraction of the budget on A alone, weight of A afterwards)
 CHANGING = (
     (0.2, 0.1),
@@ -173,7 +206,23 @@ CHANGING = (
     (0.5, 0.2),
     (0.6, 0.3),
 )
-FINE_CHANGING = ((0.4, 0.3), (0.5, 0.2), (0.5, 0.3), (0.6, 0.0), (0.6, 0.2), (0.6, 0.3), (0.7, 0.3))
+FINE_CHANGING = (
+    (0.1, 0.0),
+    (0.15, 0.0),
+    (0.2, 0.0),
+    (0.2, 0.1),
+    (0.3, 0.1),
+    (0.3, 0.0),
+    (0.4, 0.0),
+    (0.5, 0.0),
+    (0.4, 0.3),
+    (0.5, 0.2),
+    (0.5, 0.3),
+    (0.6, 0.0),
+    (0.6, 0.2),
+    (0.6, 0.3),
+    (0.7, 0.3),
+)
 
 
 def contenders(fine: bool = False) -> list[tuple[str, bool, str, dict[str, Any]]]:
