@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import numbers
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,14 @@ from mtl_sched.agents.agent_settings import AgentSettings, PolicyKind, TrainingE
 from mtl_sched.benchmarks import Benchmark, benchmark_names, get_benchmark
 from mtl_sched.envs.task_sets import task_subsets
 
-__all__ = ["AgentSettings", "PolicyKind", "TrainAgentConfig", "TrainingEnv", "VecEnvKind"]
+__all__ = [
+    "AgentSettings",
+    "PolicyKind",
+    "TrainAgentConfig",
+    "TrainingEnv",
+    "VecEnvKind",
+    "options_by_benchmark",
+]
 
 
 @dataclass
@@ -29,7 +37,9 @@ class TrainAgentConfig:
     :param out: output directory (see `mtl_sched.agents.training` for its layout).
     :param benchmark: registered benchmark name, or several separated by commas
         (``"synthetic-harmful,synthetic-prerequisite"``): each one's tasks are a task set.
-    :param benchmark_options: keyword arguments of every benchmark's factory (e.g. ``budget``).
+    :param benchmark_options: keyword arguments of the benchmarks' factories: ``key`` for every
+        benchmark (e.g. ``budget``), ``benchmark.key`` for one of them (e.g.
+        ``fdu-mtl.budget``, which takes precedence over ``budget`` for ``fdu-mtl``).
     :param task_subsets: ``(lo, hi)``: train on every subset of ``lo`` to ``hi`` tasks of each
         benchmark (`mtl_sched.envs.task_sets.task_subsets`) instead of its full task set.
     :param steps: total environment steps of agent training.
@@ -68,6 +78,7 @@ class TrainAgentConfig:
             raise ValueError(
                 f"benchmark: unknown {unknown}; registered: {', '.join(benchmark_names())}"
             )
+        options_by_benchmark(self.benchmark_options, names)
         if self.task_subsets is not None:
             bounds = tuple(self.task_subsets)
             if len(bounds) != 2 or not all(_is_count(b) for b in bounds) or bounds[0] > bounds[1]:
@@ -100,9 +111,10 @@ class TrainAgentConfig:
         """The benchmarks, built with ``benchmark_options`` (checked first)."""
         from mtl_sched.sweeps.spec import check_benchmark_options
 
-        for name in self.benchmark_names:
-            check_benchmark_options(name, self.benchmark_options)
-        return [get_benchmark(name, **self.benchmark_options) for name in self.benchmark_names]
+        options = options_by_benchmark(self.benchmark_options, self.benchmark_names)
+        for name, own in options.items():
+            check_benchmark_options(name, own)
+        return [get_benchmark(name, **own) for name, own in options.items()]
 
     def task_sets(self, benchmarks: list[Benchmark]) -> list[Benchmark]:
         """The task sets of training: each benchmark, or each one's ``task_subsets``.
@@ -124,6 +136,31 @@ class TrainAgentConfig:
             "agent": asdict(self.agent),
         }
         return json.loads(json.dumps(identity))  # tuples become lists, as read back from disk
+
+
+def options_by_benchmark(
+    options: Mapping[str, Any], benchmarks: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Each benchmark's own options: every unscoped ``key`` and its ``benchmark.key`` entries,
+    the scoped value winning.
+
+    :param options: ``key`` or ``benchmark.key`` -> value.
+    :param benchmarks: the benchmark names, in order.
+    :raises ValueError: for a scope that names none of ``benchmarks``.
+    """
+    shared = {key: value for key, value in options.items() if "." not in key}
+    own: dict[str, dict[str, Any]] = {name: dict(shared) for name in benchmarks}
+    for key, value in options.items():
+        scope, _, name = key.rpartition(".")
+        if not scope:
+            continue
+        if scope not in own or not name:
+            raise ValueError(
+                f"benchmark option {key!r}: a scoped option is BENCHMARK.KEY with BENCHMARK one "
+                f"of the benchmarks trained on ({', '.join(benchmarks)})"
+            )
+        own[scope][name] = value
+    return own
 
 
 def _is_count(value: object) -> bool:

@@ -114,7 +114,8 @@ def parse_value(raw: str) -> Any:
 def parse_key_value(text: str) -> tuple[str, Any]:
     """``"KEY=VALUE"`` as ``(key, value)``, the value read by `parse_value`.
 
-    Dashes in the key become underscores, so ``steps-per-action=4`` names ``steps_per_action``.
+    Dashes in the key become underscores, so ``steps-per-action=4`` names ``steps_per_action``;
+    in a scoped key (``fdu-mtl.budget``) only the part after the last dot changes.
 
     :param text: the pair.
     :raises argparse.ArgumentTypeError: when there is no ``=`` or no key.
@@ -122,7 +123,8 @@ def parse_key_value(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE; got {text!r}")
-    return key.replace("-", "_"), parse_value(raw)
+    scope, dot, name = key.rpartition(".")
+    return scope + dot + name.replace("-", "_"), parse_value(raw)
 
 
 class UnknownKeyError(ValueError, TypeError):

@@ -183,3 +183,29 @@ def test_the_cli_trains_on_task_subsets_and_refuses_bad_values(tmp_path: Path, c
     for flag, value in [("--task-subsets", "3-"), ("--task-subsets", "4-2"), ("--benchmark", "x")]:
         with pytest.raises(SystemExit, match=flag):
             main([*argv, flag, value, "--out", str(tmp_path / "bad")])
+
+
+def test_a_scoped_option_sets_one_benchmark_of_several(tmp_path: Path) -> None:
+    options = {**OPTIONS, "synthetic-prerequisite.budget": 2 * BUDGET}
+    built = config(tmp_path / "scoped", benchmark_options=options).benchmarks()
+    assert [b.trainer_config.budget for b in built] == [BUDGET, 2 * BUDGET]
+    with pytest.raises(ValueError, match=r"'synthetic\.budget'.*synthetic-harmful"):
+        config(tmp_path / "bad", benchmark_options={"synthetic.budget": BUDGET})
+
+
+def test_the_cli_takes_scoped_options_and_the_agent_keeps_them(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "scoped"
+    argv = ["train-agent", "--out", str(out), "--steps", "10", "--no-progress", "--small"]
+    argv += ["--benchmark", TWO_SETS, "--option", f"budget={BUDGET}", "--eval-every", "0"]
+    argv += ["--option", f"synthetic-harmful.budget={2 * BUDGET}", "--setting", "learning_starts=5"]
+    assert main(argv) == 0
+    stored = json.loads((out / "settings.json").read_text())["benchmark_options"]
+    assert stored["budget"] == BUDGET and stored["synthetic-harmful.budget"] == 2 * BUDGET
+    # the saved agent schedules with its first benchmark's own settings
+    assert load_trained_agent(out, which="final").benchmark == TWO_SETS
+    bad = [*argv, "--out", str(tmp_path / "bad")]
+    with pytest.raises(SystemExit, match=r"'synthetic-harmful': .*'budget' expects"):
+        main([*bad, "--option", "synthetic-harmful.budget=many"])
+    with pytest.raises(SystemExit, match=r"'fdu-mtl\.budget'"):
+        main([*bad, "--option", "fdu-mtl.budget=12800"])
+    assert not (tmp_path / "bad").exists()

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from mtl_sched.cli.common import (
-    add_benchmark_option_flag,
     add_benchmark_source,
     add_command,
     add_key_value_flag,
@@ -29,6 +28,8 @@ EXAMPLES = (
     "--out runs/family",
     "mtl-sched train-agent --benchmark synthetic --small --setting net_arch=64,64 "
     "--setting gamma=0.5 --option budget=1280 --out runs/small",
+    "mtl-sched train-agent --benchmark fdu-mtl,synthetic-harmful --small "
+    "--option fdu-mtl.budget=12800 --out runs/mixed",
 )
 
 
@@ -75,7 +76,12 @@ def add_train_parser(commands: Any) -> None:
     train.add_argument(
         "--checkpoint-every", type=positive_int, default=1_000, help="steps between checkpoints"
     )
-    add_benchmark_option_flag(train, "budget=4800")
+    add_key_value_flag(
+        train,
+        "--option",
+        "benchmark option (repeatable; keys: 'list options BENCHMARK'), e.g. --option "
+        "budget=4800; BENCHMARK.KEY=VALUE sets it for one of several benchmarks",
+    )
     add_key_value_flag(
         train,
         "--setting",
@@ -136,15 +142,24 @@ def check_train_inputs(
     """
     import typing
 
-    from mtl_sched.agents.settings import AgentSettings
+    from mtl_sched.agents.settings import AgentSettings, options_by_benchmark
     from mtl_sched.cli.keys import check_setting_keys, coerce_benchmark_options
     from mtl_sched.script_args import coerce_keyword_values
 
     check_setting_keys(settings)
     coerce_keyword_values(typing.get_type_hints(AgentSettings), settings, "agent setting")
-    for name in benchmarks:
-        options = coerce_benchmark_options(name, options)
-    return options
+    checked: dict[str, Any] = {}
+    for name, own in options_by_benchmark(options, benchmarks).items():
+        try:
+            coerced = coerce_benchmark_options(name, own)
+        except TypeError as err:
+            if isinstance(err, ValueError):  # an unknown key, whose message names the benchmark
+                raise
+            raise TypeError(f"benchmark {name!r}: {err}") from None
+        for key, value in coerced.items():
+            scoped = f"{name}.{key}"
+            checked[scoped if scoped in options else key] = value
+    return checked
 
 
 def run_train_agent(args: argparse.Namespace, source_options: dict[str, Any]) -> int:
