@@ -76,6 +76,8 @@ def test_key_value_pairs_read_literals_and_bare_words():
     assert parse_key_value("steps-per-action=2") == ("steps_per_action", 2)
     assert parse_key_value("name=uniform") == ("name", "uniform")
     assert parse_key_value("sizes=(1, 2)") == ("sizes", (1, 2))
+    # a scoped key keeps its scope (a benchmark name) and converts the key after the last dot
+    assert parse_key_value("fdu-mtl.probe-pool=8") == ("fdu-mtl.probe_pool", 8)
     with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
         parse_key_value("budget")
 
@@ -92,3 +94,16 @@ def test_learned_vs_best_keeps_every_setting_flag(monkeypatch):
     )
     assert args.setting == ["observation=histogram", "policy=flat"]
     assert module.parse_args([]).setting == []
+
+
+def test_a_script_builds_its_benchmark_with_the_options_scoped_to_it(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from benchmark_args import BenchmarkArgs
+
+    def budget(*options: str) -> int:
+        args = BenchmarkArgs(benchmark="synthetic-harmful", small=True, option=list(options))
+        return args.make_benchmark().trainer_config.budget
+
+    assert budget("budget=320") == 320
+    # its own scope wins over the unscoped value; another benchmark's scope is for training
+    assert budget("budget=320", "synthetic-harmful.budget=640", "fdu-mtl.budget=9") == 640
