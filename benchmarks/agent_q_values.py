@@ -2,7 +2,9 @@
 
 Builds the benchmark's scheduling environment (its own probe settings and decision steps, as
 ``qls`` with ``transfer=true`` runs), trains round-robin over the tasks for ``--decisions``
-decisions (run seed ``--seed``), then scores the last observation with the agent's Q-network and
+decisions (run seed ``--seed``; with ``--follow agent``, on the agent's greedy choices instead,
+printing one line per decision: the chosen task, its Q-value, the next best one and the chosen
+task's features), then scores the last observation with the agent's Q-network and
 prints, per task, its Q-value, its per-task features (`TASK_FEATURE_NAMES`) and the mean bin of
 its uncertainty histogram. A policy that mostly ranks tasks by how badly they do gives Q-values
 that fall with accuracy; on a task set where one task stays far below the others, such a policy
@@ -39,7 +41,11 @@ class Args(BenchmarkArgs):
 
     agent: str = field(default="", metadata={"help": "train-agent directory or agent .zip"})
     benchmark: str = field(default="fdu-mtl", metadata={"help": "benchmark to measure"})
-    decisions: int = field(default=60, metadata={"help": "round-robin decisions before scoring"})
+    decisions: int = field(default=60, metadata={"help": "decisions before scoring"})
+    follow: str = field(
+        default="round-robin",
+        metadata={"help": "who chooses the decisions: round-robin, or agent (its greedy choice)"},
+    )
     seed: int = field(default=0, metadata={"help": "run seed of the environment"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads"})
 
@@ -58,23 +64,43 @@ def main(args: Args) -> float:
     q_net = getattr(agent.policy, "q_net", None)
     if q_net is None:
         raise SystemExit(f"--agent {args.agent}: its policy has no Q-network scoring each task")
+    if args.follow not in ("round-robin", "agent"):
+        raise SystemExit(f"--follow must be round-robin or agent; got {args.follow!r}")
     env = MTLSchedulingEnv(args.make_benchmark(), observation="task-features")
     observation, _ = env.reset(seed=args.seed)
     num_tasks = env.action_space.n
+    bins = observation.shape[1] - 1 - len(TASK_FEATURE_NAMES)
+
+    def scored(observation: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            batch = torch.as_tensor(observation[None], dtype=torch.float32, device=agent.device)
+            return q_net(batch)[0, :num_tasks].cpu().numpy()
+
     info: dict = {}
+    if args.follow == "agent":
+        print(
+            f"{'decision':>8s} {'chosen':>22s} {'Q':>8s} {'next best Q':>11s} "
+            + " ".join(f"{name:>14s}" for name in TASK_FEATURE_NAMES[:5])
+        )
     for decision in range(args.decisions):
-        observation, _, terminated, truncated, info = env.step(decision % num_tasks)
+        action = decision % num_tasks
+        if args.follow == "agent":
+            q_values = scored(observation)
+            action = int(q_values.argmax())
+            row = observation[action, bins : bins + 5]
+            print(
+                f"{decision:8d} {env.task_names[action]:>22s} {q_values[action]:8.3f} "
+                f"{np.sort(q_values)[-2]:11.3f} " + " ".join(f"{v:14.3f}" for v in row)
+            )
+        observation, _, terminated, truncated, info = env.step(action)
         if terminated or truncated:
             raise SystemExit(f"--decisions {args.decisions} is longer than one episode")
-    with torch.no_grad():
-        batch = torch.as_tensor(observation[None], dtype=torch.float32, device=agent.device)
-        q_values = q_net(batch)[0, :num_tasks].cpu().numpy()
-    bins = observation.shape[1] - 1 - len(TASK_FEATURE_NAMES)
+    q_values = scored(observation)
     features = observation[:num_tasks, bins : bins + len(TASK_FEATURE_NAMES)]
     accuracies = features[:, TASK_FEATURE_NAMES.index("accuracy")]
     mean_bins = observation[:num_tasks, :bins] @ np.arange(bins)
     print(
-        f"{args.benchmark}{' --small' if args.small else ''}: {args.decisions} round-robin "
+        f"{args.benchmark}{' --small' if args.small else ''}: {args.decisions} {args.follow} "
         f"decisions, {info.get('examples_seen')} examples, run seed {args.seed}"
     )
     header = " ".join(f"{name:>18s}" for name in TASK_FEATURE_NAMES)
