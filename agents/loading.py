@@ -21,7 +21,7 @@ from mtl_sched.agents.checkpoints import PROGRESS_FILE, complete_checkpoints
 from mtl_sched.agents.context import CONTEXT_ATTRIBUTE
 from mtl_sched.agents.evaluation import evaluation_seeds
 from mtl_sched.agents.preparation import PREPARATION_KEY
-from mtl_sched.agents.settings import AgentSettings, options_by_benchmark
+from mtl_sched.agents.settings import AgentSettings, options_for
 from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.observation.probing import ProbeConfig
 
@@ -201,8 +201,7 @@ def load_trained_agent(path: str | Path, which: str = "best") -> TrainedAgent:
     settings = AgentSettings.from_dict(stored["agent"])
     # an agent saved without its context schedules with its first benchmark's settings
     first = str(stored["benchmark"]).split(",")[0].strip()
-    options = options_by_benchmark(stored.get("benchmark_options", {}), [first])
-    benchmark = get_benchmark(first, **options[first])
+    benchmark = get_benchmark(first, **options_for(first, stored.get("benchmark_options", {})))
     if settings.steps_per_action is None:
         # the environment it trained on decided every `decision_steps` minibatches
         settings.steps_per_action = benchmark.decision_steps

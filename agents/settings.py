@@ -27,6 +27,7 @@ __all__ = [
     "TrainingEnv",
     "VecEnvKind",
     "options_by_benchmark",
+    "options_for",
 ]
 
 
@@ -138,29 +139,38 @@ class TrainAgentConfig:
         return json.loads(json.dumps(identity))  # tuples become lists, as read back from disk
 
 
+def options_for(benchmark: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """One benchmark's own options: every unscoped ``key`` and its ``benchmark.key`` entries, the
+    scoped value winning; entries scoped to other benchmarks are left out.
+
+    :param benchmark: the benchmark name.
+    :param options: ``key`` or ``benchmark.key`` -> value.
+    """
+    own = {key: value for key, value in options.items() if "." not in key}
+    for key, value in options.items():
+        scope, _, name = key.rpartition(".")
+        if scope == benchmark:
+            own[name] = value
+    return own
+
+
 def options_by_benchmark(
     options: Mapping[str, Any], benchmarks: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    """Each benchmark's own options: every unscoped ``key`` and its ``benchmark.key`` entries,
-    the scoped value winning.
+    """`options_for` of each of ``benchmarks``, in order.
 
     :param options: ``key`` or ``benchmark.key`` -> value.
-    :param benchmarks: the benchmark names, in order.
+    :param benchmarks: the benchmark names.
     :raises ValueError: for a scope that names none of ``benchmarks``.
     """
-    shared = {key: value for key, value in options.items() if "." not in key}
-    own: dict[str, dict[str, Any]] = {name: dict(shared) for name in benchmarks}
-    for key, value in options.items():
+    for key in options:
         scope, _, name = key.rpartition(".")
-        if not scope:
-            continue
-        if scope not in own or not name:
+        if scope and (scope not in benchmarks or not name):
             raise ValueError(
                 f"benchmark option {key!r}: a scoped option is BENCHMARK.KEY with BENCHMARK one "
                 f"of the benchmarks trained on ({', '.join(benchmarks)})"
             )
-        own[scope][name] = value
-    return own
+    return {name: options_for(name, options) for name in benchmarks}
 
 
 def _is_count(value: object) -> bool:

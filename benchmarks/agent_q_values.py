@@ -34,6 +34,9 @@ from mtl_sched.envs import MTLSchedulingEnv
 from mtl_sched.observation.task_features import TASK_FEATURE_NAMES
 from mtl_sched.script_args import parse_args_into
 
+# the features printed for each decision of --follow agent (the rest are the same in every row)
+TRACED_FEATURES = TASK_FEATURE_NAMES[:5]
+
 
 @dataclass
 class Args(BenchmarkArgs):
@@ -80,14 +83,14 @@ def main(args: Args) -> float:
     if args.follow == "agent":
         print(
             f"{'decision':>8s} {'chosen':>22s} {'Q':>8s} {'next best Q':>11s} "
-            + " ".join(f"{name:>14s}" for name in TASK_FEATURE_NAMES[:5])
+            + " ".join(f"{name:>14s}" for name in TRACED_FEATURES)
         )
     for decision in range(args.decisions):
         action = decision % num_tasks
         if args.follow == "agent":
             q_values = scored(observation)
             action = int(q_values.argmax())
-            row = observation[action, bins : bins + 5]
+            row = observation[action, bins : bins + len(TRACED_FEATURES)]
             print(
                 f"{decision:8d} {env.task_names[action]:>22s} {q_values[action]:8.3f} "
                 f"{np.sort(q_values)[-2]:11.3f} " + " ".join(f"{v:14.3f}" for v in row)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mtl_sched.agents.settings import options_by_benchmark
+from mtl_sched.agents.settings import options_for
 from mtl_sched.benchmarks import Benchmark, get_benchmark
 from mtl_sched.script_args import parse_key_value
 
@@ -37,7 +37,5 @@ class BenchmarkArgs:
     def make_benchmark(self) -> Benchmark:
         """The benchmark these arguments name, with its options, small variant and data (an
         option scoped to another benchmark, ``other.key``, is left to what trains on it)."""
-        options = self.benchmark_options()
-        scopes = {key.rpartition(".")[0] for key in options if "." in key} - {self.benchmark}
-        own = options_by_benchmark(options, [self.benchmark, *sorted(scopes)])[self.benchmark]
+        own = options_for(self.benchmark, self.benchmark_options())
         return get_benchmark(self.benchmark, **own)
