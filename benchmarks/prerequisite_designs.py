@@ -85,7 +85,7 @@ from mtl_sched.reporting.tables import higher
 from mtl_sched.script_args import comma_separated, parse_args_into
 
 SHORTCUT_STRENGTHS = (0.0, 0.5, 1.0, 2.0, 3.0)
-STOP_GRADIENT_NOISE = (40, 50)
+STOP_GRADIENT_NOISE = (40, 50, 60, 70)
 HIDDEN_SIZES = (64, 32)
 
 
@@ -152,6 +152,16 @@ def _designs() -> dict[str, tuple[Spec, ...]]:
         for size in (300, 600)
         for noise in (20, 40)
     }
+    # B small and noisy: its head memorizes its labels on whatever features exist, so
+    # training it before A's features form may leave it stuck on a poor fit
+    small_reader_designs = {
+        f"stop-gradient-small-B-{size}-{noise}": (
+            base(8, 1500, 0.1),
+            reads(4, size, noise / 100, "classes"),
+        )
+        for size in (200, 500)
+        for noise in (20, 40)
+    }
     return {
         "current": (base(16, 4000, 0.3), reads(4, 150, 0.2, "classes")),
         "easy-A-readout-B": (base(8, 1500, 0.1), reads(8, 4000)),
@@ -163,6 +173,7 @@ def _designs() -> dict[str, tuple[Spec, ...]]:
         **shortcut_designs,
         **stop_gradient_designs,
         **overfitting_designs,
+        **small_reader_designs,
         # A saturates early, so a late start costs it little; B is small enough to need A
         "shortcut-easy-A-small-B-3": (
             base(8, 3000, 0.1),
@@ -259,6 +270,10 @@ class Args:
     seeds: str = field(default="100,101,102", metadata={"help": "comma-separated run seeds"})
     split: str = field(default="validation", metadata={"help": "validation, or test"})
     budget: int = field(default=6400, metadata={"help": "training examples per run"})
+    validation_size: int = field(
+        default=FULL_SPLITS["validation_size"],
+        metadata={"help": "validation examples per task (larger: less selection noise)"},
+    )
     fine: bool = field(
         default=False, metadata={"help": "finer grids of fixed and changing schedules"}
     )
@@ -291,11 +306,14 @@ def main(args: Args) -> float:
     seeds = comma_separated(int, "integers")(args.seeds)
     print(
         f"split={args.split} seeds={args.seeds} budget={args.budget}"
+        + f" validation_size={args.validation_size}"
         + (" grids=fine" if args.fine else "")
     )
     margins = []
     for design in args.designs:
-        specs = DESIGNS[design]
+        specs = tuple(
+            replace(spec, validation_size=args.validation_size) for spec in DESIGNS[design]
+        )
         bench = synthetic_mlp_benchmark(
             name=f"prerequisite-design-{design}",
             description=design,

@@ -27,6 +27,7 @@ import torch
 
 from mtl_sched.errors import NonFiniteLossError
 from mtl_sched.models.base import Batch, MTLModel, TaskOutput, task_outputs
+from mtl_sched.observation.probe_summary import summarize_together
 from mtl_sched.observation.uncertainty import (
     UncertaintyMeasure,
     batch_hard_indices,
@@ -206,7 +207,26 @@ def probe_from_probabilities(
     names = [str(k) for k in range(num_tasks)] if task_names is None else list(task_names)
     targets = list(targets) if targets is not None else [None] * num_tasks
     unit_losses = list(unit_losses) if unit_losses is not None else [None] * num_tasks
+    together = summarize_together(
+        probabilities, targets, unit_losses, config.measure, config.bins, config.hard_size
+    )
+    if together is not None:
+        return ProbeResult(*together)
+    return summarize_each(probabilities, config, targets, unit_losses, names, step)
+
+
+def summarize_each(
+    probabilities: Sequence[torch.Tensor],
+    config: ProbeConfig,
+    targets: Sequence[torch.Tensor | None],
+    unit_losses: Sequence[torch.Tensor | None],
+    task_names: Sequence[str],
+    step: int | None,
+) -> ProbeResult:
+    """`probe_from_probabilities` task by task (the parameters are its own, all given): the
+    path for what `summarize_together` declines, and the reference it is tested against."""
     hists, losses, accs, values = [], [], [], []
+    names = task_names
     for name, probs, gold, per_unit in zip(names, probabilities, targets, unit_losses, strict=True):
         if per_unit is None and gold is not None:
             picked = probs.gather(1, gold.reshape(-1, 1).long()).reshape(-1)
