@@ -39,19 +39,27 @@ Designs (``A`` is the prerequisite, ``B`` reads it; sizes are training examples)
     the same idea with ``A`` 8 easy classes (3000) that saturate early, so a late start costs
     ``A`` little, and ``B`` a binary grouping (200) with shortcut 3.
 ``stop-gradient-B-N``
-    ``B`` cannot shape the shared encoder at all: its head (an MLP of 64 hidden units) reads the
-    encoder's output with the gradient stopped (`StopGradientReadout`), so it learns only from
-    the features that ``A``'s training builds. ``A`` 8 easy classes (1500) saturate early; ``B``
-    a 4-group grouping of ``A``'s classes with many examples (20000) and ``N`` percent label
-    noise, so its head keeps gaining from examples seen once the features exist.
+    ``B`` cannot shape the shared encoder at all: its head (an MLP of 64 hidden units) reads
+    the encoder's output with the gradient stopped (`StopGradientReadout`), so it learns only
+    from the features that ``A``'s training builds. ``A`` 8 easy classes (1500) saturate early;
+    ``B`` a 4-group grouping of ``A``'s classes with many examples (20000) and ``N`` percent
+    label noise (one of `STOP_GRADIENT_NOISE`), so its head keeps gaining from examples seen
+    once the features exist.
 ``stop-gradient-noisy-A-S-N``
     the stop-gradient readout with a small noisy prerequisite (``A`` 8 classes of ``S``
     examples, ``N`` percent label noise) that over-fits when over-trained, so a fixed
     distribution must either build the features late or over-train ``A``; ``B`` as in
     ``stop-gradient-B-40``.
+``stop-gradient-small-B-S-N``
+    the stop-gradient readout with a small noisy reader (``B`` a 4-group grouping of ``S``
+    examples, ``N`` percent label noise) beside the ``A`` of ``stop-gradient-B-N``: a head
+    that memorizes its few labels on immature features might stay stuck on that fit.
 
 ``--fine`` runs a finer grid of fixed distributions (``A`` 0.1 to 0.9) and of changing
 schedules around the best ones, so that a changing schedule is not compared with a coarse grid.
+``--validation-size`` sets every task's validation split (200 by default, as the family's
+members): the scores are those of the best validation evaluation of each run, so a small split
+adds selection noise to every row.
 
 Prints one line per design and schedule (mean ± sample standard deviation over the run seeds,
 then each task's mean score),
