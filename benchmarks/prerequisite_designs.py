@@ -76,6 +76,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -84,6 +85,7 @@ from torch import nn
 
 from mtl_sched.benchmarks.synthetic import INPUT_DIM, synthetic_mlp_benchmark
 from mtl_sched.benchmarks.synthetic_family import FULL_SPLITS, Spec
+from mtl_sched.data.parity import ParityTaskSpec, make_parity_tasks
 from mtl_sched.data.synthetic import ComposedTaskSpec, SyntheticTaskSpec
 from mtl_sched.data.task import Task
 from mtl_sched.models.base import Batch, TaskOutput
@@ -125,7 +127,7 @@ class StopGradientReadout(SharedMLP):
         return TaskOutput(logits=self.heads[task](features), targets=batch["label"])
 
 
-def _designs() -> dict[str, tuple[Spec, ...]]:
+def _designs() -> dict[str, tuple[Spec | ParityTaskSpec, ...]]:
     s = FULL_SPLITS
 
     def base(classes: int, size: int, difficulty: float, noise: float = 0.0) -> Spec:
@@ -170,6 +172,16 @@ def _designs() -> dict[str, tuple[Spec, ...]]:
         for size in (200, 500)
         for noise in (20, 40)
     }
+    # A's parity features form suddenly after a plateau; B is A's parity xor two more bits,
+    # out of reach from its own data within a run (`mtl_sched.data.parity`)
+    parity_designs = {
+        f"parity-A-{bits}-B-{bits + 2}-{noise}": (
+            ParityTaskSpec("A", tuple(range(bits))),
+            ParityTaskSpec("B", tuple(range(bits + 2)), label_noise=noise / 100),
+        )
+        for bits in (5, 6)
+        for noise in (20,)
+    }
     return {
         "current": (base(16, 4000, 0.3), reads(4, 150, 0.2, "classes")),
         "easy-A-readout-B": (base(8, 1500, 0.1), reads(8, 4000)),
@@ -182,6 +194,7 @@ def _designs() -> dict[str, tuple[Spec, ...]]:
         **stop_gradient_designs,
         **overfitting_designs,
         **small_reader_designs,
+        **parity_designs,
         # A saturates early, so a late start costs it little; B is small enough to need A
         "shortcut-easy-A-small-B-3": (
             base(8, 3000, 0.1),
@@ -193,7 +206,7 @@ def _designs() -> dict[str, tuple[Spec, ...]]:
 DESIGNS = _designs()
 # the designs run by default: those of a plain SharedMLP without a training-only shortcut
 PLAIN_DESIGNS = tuple(
-    name for name in DESIGNS if not name.startswith(("shortcut-", "stop-gradient-"))
+    name for name in DESIGNS if not name.startswith(("shortcut-", "stop-gradient-", "parity-"))
 )
 FIXED_WEIGHTS = (0.2, 0.35, 0.5, 0.65, 0.8)
 FINE_FIXED_WEIGHTS = (
@@ -338,6 +351,8 @@ def main(args: Args) -> float:
         )
         if design.startswith("stop-gradient-"):
             bench = replace(bench, build_model=_stop_gradient_model)
+        if isinstance(specs[0], ParityTaskSpec):
+            bench = replace(bench, build_tasks=partial(make_parity_tasks, specs, INPUT_DIM, 0))
         found: dict[str, tuple[bool, np.ndarray]] = {}
         for label, changing, name, kwargs in contenders(args.fine):
             task_scores = []
