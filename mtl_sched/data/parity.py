@@ -96,10 +96,9 @@ def make_parity_tasks(
     tasks = []
     for spec, task_seed in zip(specs, np.random.SeedSequence(seed).spawn(len(specs)), strict=True):
         rng = np.random.default_rng(task_seed)
-        sizes = {"train": spec.train_size, "validation": spec.validation_size}
-        sizes["test"] = spec.test_size
         splits = {}
-        for split, n in sizes.items():
+        for split in ("train", "validation", "test"):
+            n = getattr(spec, f"{split}_size")
             x = rng.choice(np.array([-1.0, 1.0]), size=(n, input_dim))
             y = parity_labels(x, spec.bits)
             if split == "train" and spec.label_noise > 0:

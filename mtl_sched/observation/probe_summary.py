@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mtl_sched.observation.uncertainty import UncertaintyMeasure, uncertainty
+from mtl_sched.observation.uncertainty import UncertaintyMeasure, bin_indices, uncertainty
 
 
 class ProbeSummary(NamedTuple):
@@ -28,6 +28,17 @@ class ProbeSummary(NamedTuple):
     losses: np.ndarray
     accuracies: np.ndarray
     uncertainties: list[np.ndarray]
+
+
+def target_losses(probabilities: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Each unit's negative log-likelihood of its target, ``-log p(target)`` (the smallest
+    positive float in place of a zero probability).
+
+    :param probabilities: class probabilities ``(U, C)``.
+    :param targets: gold labels ``(U,)``.
+    """
+    picked = probabilities.gather(1, targets.reshape(-1, 1).long()).reshape(-1)
+    return -torch.log(picked.clamp_min(torch.finfo(probabilities.dtype).tiny))
 
 
 def _hardest_first(
@@ -93,8 +104,7 @@ def summarize_together(
     if all(given):
         per_unit = torch.cat([u.reshape(-1) for u in unit_losses])  # type: ignore[union-attr]
     else:
-        picked = probs.gather(1, gold.reshape(-1, 1).long()).reshape(-1)
-        per_unit = -torch.log(picked.clamp_min(torch.finfo(probs.dtype).tiny))
+        per_unit = target_losses(probs, gold)
     if not bool(torch.isfinite(probs).all()) or not bool(torch.isfinite(per_unit).all()):
         return None
     loss_dtype = torch.promote_types(probs.dtype, per_unit.dtype)
@@ -108,8 +118,7 @@ def summarize_together(
     order, kept = _hardest_first(per_unit, task_of_unit, sizes, hard_size)
     order = order.to(probs.device)
     values = uncertainty(probs[order], measure)
-    index = (values.detach().to(torch.float64).clamp(0.0, 1.0) * bins).floor().long()
-    index = index.clamp(max=bins - 1) + bins * task_of_unit.to(probs.device)[order]
+    index = bin_indices(values, bins) + bins * task_of_unit.to(probs.device)[order]
     counts = torch.bincount(index, minlength=bins * len(sizes)).to(torch.float64)
     totals = torch.tensor(kept, dtype=torch.float64, device=counts.device).unsqueeze(1)
     histograms = (counts.reshape(len(sizes), bins) / totals).to(torch.float32)

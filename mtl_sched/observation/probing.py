@@ -27,7 +27,7 @@ import torch
 
 from mtl_sched.errors import NonFiniteLossError
 from mtl_sched.models.base import Batch, MTLModel, TaskOutput, task_outputs
-from mtl_sched.observation.probe_summary import summarize_together
+from mtl_sched.observation.probe_summary import summarize_together, target_losses
 from mtl_sched.observation.uncertainty import (
     UncertaintyMeasure,
     batch_hard_indices,
@@ -226,11 +226,10 @@ def summarize_each(
     """`probe_from_probabilities` task by task (the parameters are its own, all given): the
     path for what `summarize_together` declines, and the reference it is tested against."""
     hists, losses, accs, values = [], [], [], []
-    names = task_names
-    for name, probs, gold, per_unit in zip(names, probabilities, targets, unit_losses, strict=True):
+    rows = zip(task_names, probabilities, targets, unit_losses, strict=True)
+    for name, probs, gold, per_unit in rows:
         if per_unit is None and gold is not None:
-            picked = probs.gather(1, gold.reshape(-1, 1).long()).reshape(-1)
-            per_unit = -torch.log(picked.clamp_min(torch.finfo(probs.dtype).tiny))
+            per_unit = target_losses(probs, gold)
         if per_unit is None:
             if config.hard_size is not None:
                 raise ValueError(

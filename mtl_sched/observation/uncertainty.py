@@ -80,12 +80,21 @@ def histogram(values: torch.Tensor, bins: int = 20) -> torch.Tensor:
     """
     if bins < 1:
         raise ValueError(f"bins must be at least 1; got {bins}")
-    values = values.detach().reshape(-1).to(torch.float64)
+    values = values.detach().reshape(-1)
     if values.numel() == 0:
         return torch.zeros(bins, dtype=torch.float32)
-    index = (values.clamp(0.0, 1.0) * bins).floor().long().clamp(max=bins - 1)
-    counts = torch.bincount(index, minlength=bins).to(torch.float64)
+    counts = torch.bincount(bin_indices(values, bins), minlength=bins).to(torch.float64)
     return (counts / values.numel()).to(torch.float32)
+
+
+def bin_indices(values: torch.Tensor, bins: int) -> torch.Tensor:
+    """The `histogram` bin of each of ``values`` (in ``[0, 1]``; 1.0 in the last bin).
+
+    :param values: 1-D tensor of values.
+    :param bins: number of bins.
+    """
+    scaled = values.detach().to(torch.float64).clamp(0.0, 1.0) * bins
+    return scaled.floor().long().clamp(max=bins - 1)
 
 
 def batch_hard_indices(hardness: torch.Tensor, size: int | None) -> torch.Tensor:
