@@ -76,7 +76,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -85,7 +84,7 @@ from torch import nn
 
 from mtl_sched.benchmarks.synthetic import INPUT_DIM, synthetic_mlp_benchmark
 from mtl_sched.benchmarks.synthetic_family import FULL_SPLITS, Spec
-from mtl_sched.data.parity import ParityTaskSpec, make_parity_tasks
+from mtl_sched.data.parity import ParityTaskSpec
 from mtl_sched.data.synthetic import ComposedTaskSpec, SyntheticTaskSpec
 from mtl_sched.data.task import Task
 from mtl_sched.models.base import Batch, TaskOutput
@@ -351,8 +350,6 @@ def main(args: Args) -> float:
         )
         if design.startswith("stop-gradient-"):
             bench = replace(bench, build_model=_stop_gradient_model)
-        if isinstance(specs[0], ParityTaskSpec):
-            bench = replace(bench, build_tasks=partial(make_parity_tasks, specs, INPUT_DIM, 0))
         found: dict[str, tuple[bool, np.ndarray]] = {}
         for label, changing, name, kwargs in contenders(args.fine):
             task_scores = []

@@ -53,7 +53,7 @@ class DemoConfig:
     """
 
     benchmark: str = "synthetic-prerequisite"
-    agent_steps: int = 20_000
+    agent_steps: int = 4_000
     agent_seed: int = 0
     eval_seeds: tuple[int, ...] = (100, 101, 102)
     baselines: tuple[str, ...] = ("uniform", "random", "round-robin", "proportional", "greedy")

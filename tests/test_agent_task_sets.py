@@ -173,7 +173,7 @@ def test_the_cli_trains_on_task_subsets_and_refuses_bad_values(tmp_path: Path, c
     out = tmp_path / "subsets"
     argv = ["train-agent", "--out", str(out), "--steps", "10", "--no-progress", "--small"]
     argv += ["--option", f"budget={BUDGET}", "--eval-every", "10", "--eval-seeds", "5"]
-    argv += ["--setting", "learning_starts=5"]
+    argv += ["--setting", "learning_starts=5", "--option", "decision_steps=1"]
     assert main([*argv, "--benchmark", "synthetic-prerequisite", "--task-subsets", "1-2"]) == 0
     context = agent_context(load_trained_agent(out, which="final").agent)
     assert context.describe() == "base | composite | base,composite"

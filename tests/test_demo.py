@@ -46,7 +46,7 @@ def _table_cells(printed, tasks):
 
 def test_demo_compares_through_the_harness_and_prints_the_report_table(tmp_path):
     config = DemoConfig(
-        agent_steps=300,
+        agent_steps=100,
         eval_seeds=(100, 101),
         baselines=("uniform", "greedy"),
         out=tmp_path,
@@ -95,18 +95,19 @@ def test_demo_compares_through_the_harness_and_prints_the_report_table(tmp_path)
         assert ("▲" in text) == (mark == "higher") and ("▼" in text) == (mark == "lower")
 
     # every run spends the budget; uniform trains both tasks on every step, equally; the
-    # documented schedule trains only base in its first half
+    # documented schedule trains only base in its first 30%, then mostly composite
     budget = benchmark.trainer_config.budget
     for seed in config.eval_seeds:
         for scheduler in schedulers:
             assert sum(examples[scheduler, seed, task] for task in tasks) == budget
         assert examples["uniform", seed, "base"] == examples["uniform", seed, "composite"]
-        assert examples["phased", seed, "base"] >= budget / 2
+        assert 0.3 * budget <= examples["phased", seed, "base"] < 0.5 * budget
 
     # the agent's training examples are qls's cost outside the budget, and nobody else's
     costs = {r["scheduler"]: r for r in _csv_rows(tmp_path / f"{BENCH}-cost.csv")}
     batch = benchmark.trainer_config.batch_size
-    assert float(costs["qls"]["preparation_examples"]) == config.agent_steps * batch
+    minibatches = config.agent_steps * benchmark.decision_steps
+    assert float(costs["qls"]["preparation_examples"]) == minibatches * batch
     assert all(float(costs[s]["preparation_examples"]) == 0 for s in schedulers - {"qls"})
 
 

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mtl_sched.benchmarks.base import Benchmark, ScheduleRecipe
+from mtl_sched.data.parity import ParityTaskSpec, make_parity_tasks
 from mtl_sched.data.synthetic import ComposedTaskSpec, SyntheticTaskSpec, make_synthetic_tasks
 from mtl_sched.data.task import Task
 from mtl_sched.models.shared_mlp import SharedMLP
@@ -125,7 +126,7 @@ def synthetic_mlp_benchmark(
     *,
     name: str,
     description: str,
-    specs: Sequence[SyntheticTaskSpec | ComposedTaskSpec],
+    specs: Sequence[SyntheticTaskSpec | ComposedTaskSpec] | Sequence[ParityTaskSpec],
     spec_configs: list[dict[str, Any]],
     budget: int,
     batch_size: int,
@@ -135,13 +136,15 @@ def synthetic_mlp_benchmark(
     bins: int,
     version: int,
     better_schedule: ScheduleRecipe | None,
+    decision_steps: int = 1,
 ) -> Benchmark:
     """A benchmark of synthetic tasks over one input space under a `SharedMLP` trained with
     Adam, evaluated eight times per run, probing every task's whole validation split.
 
     :param name: registry name.
     :param description: one line for ``mtl-sched list benchmarks``.
-    :param specs: the task specs, in task order.
+    :param specs: the task specs, in task order: teacher tasks (`SyntheticTaskSpec`,
+        `ComposedTaskSpec`) or sparse parities (`ParityTaskSpec`), not both.
     :param spec_configs: how the specs enter the benchmark's config (and fingerprint).
     :param budget: training examples per run.
     :param batch_size: examples per minibatch.
@@ -151,11 +154,18 @@ def synthetic_mlp_benchmark(
     :param bins: histogram bins of the scheduler's observation.
     :param version: bumped whenever the definition changes results.
     :param better_schedule: the documented schedule that beats ``uniform``.
+    :param decision_steps: minibatches per decision of a scheduling agent.
     """
     hidden = tuple(hidden_sizes)
+    parities = [s for s in specs if isinstance(s, ParityTaskSpec)]
+    if parities and len(parities) != len(specs):
+        raise ValueError(f"{name}: parity specs cannot be mixed with teacher-task specs")
 
     def build_tasks() -> list[Task]:
-        return make_synthetic_tasks(specs, INPUT_DIM, LATENT_DIM, seed=data_seed)
+        if parities:
+            return make_parity_tasks(parities, INPUT_DIM, seed=data_seed)
+        teachers = [s for s in specs if not isinstance(s, ParityTaskSpec)]
+        return make_synthetic_tasks(teachers, INPUT_DIM, LATENT_DIM, seed=data_seed)
 
     def build_model(tasks: Sequence[Task]) -> SharedMLP:
         return SharedMLP(INPUT_DIM, {t.name: t.num_classes for t in tasks}, hidden)
@@ -181,4 +191,5 @@ def synthetic_mlp_benchmark(
         },
         version=version,
         better_schedule=better_schedule,
+        decision_steps=decision_steps,
     )
