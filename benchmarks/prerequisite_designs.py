@@ -181,6 +181,22 @@ def _designs() -> dict[str, tuple[Spec | ParityTaskSpec, ...]]:
         for bits in (5, 6)
         for noise in (20,)
     }
+    # A also carries the signs of inputs outside B's bits: progress shows before its parity forms,
+    # so a scheduler that reads the tasks' state can tell A from B (they are alike otherwise)
+    for signs in (1, 2):
+        parity_designs[f"parity-A-5-sign-{signs}-B-7-20"] = (
+            ParityTaskSpec("A", tuple(range(5)), sign_bits=tuple(range(7, 7 + signs))),
+            ParityTaskSpec("B", tuple(range(7)), label_noise=0.2),
+        )
+    parity_designs["parity-A-5-B-7-20-sign-1"] = (
+        ParityTaskSpec("A", tuple(range(5))),
+        ParityTaskSpec("B", tuple(range(7)), label_noise=0.2, sign_bits=(7,)),
+    )
+    # A's head has two classes no label takes: its loss falls at once, then waits for the parity
+    parity_designs["parity-A-5-unused-2-B-7-20"] = (
+        ParityTaskSpec("A", tuple(range(5)), unused_classes=2),
+        ParityTaskSpec("B", tuple(range(7)), label_noise=0.2),
+    )
     return {
         "current": (base(16, 4000, 0.3), reads(4, 150, 0.2, "classes")),
         "easy-A-readout-B": (base(8, 1500, 0.1), reads(8, 4000)),

@@ -19,6 +19,25 @@ def test_parity_labels_by_hand() -> None:
     assert parity_labels(x, [0, 1, 2]).tolist() == [1, 0, 1]
 
 
+def test_sign_bits_add_binary_digits_to_the_label_by_hand() -> None:
+    spec = ParityTaskSpec("A", (0, 1), sign_bits=(2, 3))
+    x = np.array([[1.0, -1.0, 1.0, -1.0], [1.0, 1.0, -1.0, 1.0], [-1.0, 1.0, 1.0, 1.0]])
+    # parity (0, 1, 0) + 2 * [x2 > 0] + 4 * [x3 > 0]
+    assert spec.labels(x).tolist() == [0 + 2, 1 + 4, 0 + 2 + 4]
+    assert spec.num_classes == 8 and ParityTaskSpec("B", (0,)).num_classes == 2
+
+
+def test_a_task_with_sign_bits_has_their_classes_and_noise_stays_among_them() -> None:
+    spec = ParityTaskSpec("A", (0, 1, 2), train_size=3000, sign_bits=(5,), label_noise=0.3)
+    (task,) = make_parity_tasks([spec], input_dim=6, seed=1)
+    assert task.num_classes == 4
+    x, y = _arrays(task, "train")
+    assert set(np.unique(y)) == {0, 1, 2, 3}
+    assert 0.26 < np.mean(y != spec.labels(x)) < 0.34
+    x, y = _arrays(task, "test")
+    assert np.array_equal(y, spec.labels(x))
+
+
 def test_clean_splits_follow_the_parity_and_nested_tasks_multiply() -> None:
     specs = [
         ParityTaskSpec("A", (0, 1, 2), train_size=300, validation_size=50, test_size=80),
@@ -60,6 +79,9 @@ def test_same_seed_same_data_and_other_seed_other_data() -> None:
         ({"bits": (-1,)}, "indices >= 0"),
         ({"bits": (0,), "train_size": 0}, "train_size=0"),
         ({"bits": (0,), "label_noise": 1.0}, "label_noise=1.0"),
+        ({"bits": (0, 1), "sign_bits": (1,)}, "sign_bits=.1,. .need distinct bits not in bits"),
+        ({"bits": (0,), "sign_bits": (2, 2)}, "need distinct bits not in bits"),
+        ({"bits": (0,), "sign_bits": (-2,)}, "sign_bits=.-2,. .need indices >= 0"),
     ],
 )
 def test_bad_specs_are_refused_with_the_field(kwargs, message) -> None:
@@ -70,5 +92,7 @@ def test_bad_specs_are_refused_with_the_field(kwargs, message) -> None:
 def test_bits_outside_the_input_and_duplicate_names_are_refused() -> None:
     with pytest.raises(ValueError, match="bit 8 is outside input_dim=8"):
         make_parity_tasks([ParityTaskSpec("A", (0, 8))], input_dim=8)
+    with pytest.raises(ValueError, match="bit 9 is outside input_dim=8"):
+        make_parity_tasks([ParityTaskSpec("A", (0,), sign_bits=(9,))], input_dim=8)
     with pytest.raises(ValueError, match="unique"):
         make_parity_tasks([ParityTaskSpec("A", (0,)), ParityTaskSpec("A", (1,))])

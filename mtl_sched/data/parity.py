@@ -17,6 +17,11 @@ delays them (with a share p of the steps, by a factor 1/p) and leaves ``B`` few 
 them, while a schedule that trains ``A`` first and ``B`` afterwards gives ``B`` the rest of the
 run.
 
+``sign_bits`` adds, per listed bit, a binary digit to the label: the bit's sign (``x_i > 0``), so
+the task has ``2 ** (1 + len(sign_bits))`` classes and a part a linear model learns at once next
+to the parity part that waits for its plateau; on a task with sign bits, progress shows (its loss
+falls early and then stalls) before the parity forms, where a plain parity shows none.
+
 ``label_noise`` p replaces each *training* label by the other class with probability p
 (validation and test labels stay clean). Data are a pure function of the specs, ``input_dim``
 and ``seed``.
@@ -42,7 +47,12 @@ class ParityTaskSpec:
     :param train_size: training examples.
     :param validation_size: validation examples.
     :param test_size: test examples.
-    :param label_noise: probability in ``[0, 1)`` that a training label is flipped.
+    :param label_noise: probability in ``[0, 1)`` that a training label is replaced by another
+        class.
+    :param sign_bits: input bits whose signs are further binary digits of the label (distinct
+        from ``bits``).
+    :param unused_classes: classes the task's head has but no label takes (its loss starts at
+        the log of all classes and falls at once as the head learns to ignore them).
     """
 
     name: str
@@ -51,6 +61,8 @@ class ParityTaskSpec:
     validation_size: int = 200
     test_size: int = 1000
     label_noise: float = 0.0
+    sign_bits: tuple[int, ...] = ()
+    unused_classes: int = 0
 
     def __post_init__(self) -> None:
         problems = []
@@ -58,6 +70,12 @@ class ParityTaskSpec:
             problems.append(f"bits={self.bits} (need distinct bit indices)")
         if any(b < 0 for b in self.bits):
             problems.append(f"bits={self.bits} (need indices >= 0)")
+        if len(set(self.sign_bits)) != len(self.sign_bits) or set(self.sign_bits) & set(self.bits):
+            problems.append(f"sign_bits={self.sign_bits} (need distinct bits not in bits)")
+        if any(b < 0 for b in self.sign_bits):
+            problems.append(f"sign_bits={self.sign_bits} (need indices >= 0)")
+        if self.unused_classes < 0:
+            problems.append(f"unused_classes={self.unused_classes} (need >= 0)")
         for field_name in ("train_size", "validation_size", "test_size"):
             if getattr(self, field_name) < 1:
                 problems.append(f"{field_name}={getattr(self, field_name)} (need >= 1)")
@@ -65,6 +83,25 @@ class ParityTaskSpec:
             problems.append(f"label_noise={self.label_noise} (need 0 <= p < 1)")
         if problems:
             raise ValueError(f"parity task {self.name!r}: " + ", ".join(problems))
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the task's head: the parity, one binary digit per sign bit, and the unused
+        classes."""
+        return self.label_classes + self.unused_classes
+
+    @property
+    def label_classes(self) -> int:
+        """Classes the labels take."""
+        return 2 ** (1 + len(self.sign_bits))
+
+    def labels(self, x: np.ndarray) -> np.ndarray:
+        """Clean labels of inputs ``x`` (``(n, d)`` random signs): the parity of ``bits`` plus
+        ``2 ** (j + 1)`` for each positive ``sign_bits[j]``."""
+        y = parity_labels(x, self.bits)
+        for j, bit in enumerate(self.sign_bits):
+            y = y + (x[:, bit] > 0).astype(np.int64) * 2 ** (j + 1)
+        return y
 
 
 def parity_labels(x: np.ndarray, bits: Sequence[int]) -> np.ndarray:
@@ -79,7 +116,7 @@ def parity_labels(x: np.ndarray, bits: Sequence[int]) -> np.ndarray:
 def make_parity_tasks(
     specs: Sequence[ParityTaskSpec], input_dim: int = 16, seed: int = 0
 ) -> list[Task]:
-    """Generate one two-class `Task` per spec over a shared input space of random signs.
+    """Generate one `Task` per spec over a shared input space of random signs.
 
     :param specs: one spec per task; names must be unique.
     :param input_dim: dimension d of the shared input; every bit index must be below it.
@@ -89,9 +126,10 @@ def make_parity_tasks(
     if len(set(names)) != len(names):
         raise ValueError(f"parity task names must be unique; got {names}")
     for spec in specs:
-        if max(spec.bits) >= input_dim:
+        highest = max(spec.bits + spec.sign_bits)
+        if highest >= input_dim:
             raise ValueError(
-                f"parity task {spec.name!r}: bit {max(spec.bits)} is outside input_dim={input_dim}"
+                f"parity task {spec.name!r}: bit {highest} is outside input_dim={input_dim}"
             )
     tasks = []
     for spec, task_seed in zip(specs, np.random.SeedSequence(seed).spawn(len(specs)), strict=True):
@@ -100,15 +138,15 @@ def make_parity_tasks(
         for split in ("train", "validation", "test"):
             n = getattr(spec, f"{split}_size")
             x = rng.choice(np.array([-1.0, 1.0]), size=(n, input_dim))
-            y = parity_labels(x, spec.bits)
+            y = spec.labels(x)
             if split == "train" and spec.label_noise > 0:
-                y = _corrupt(y, spec.label_noise, 2, rng)
+                y = _corrupt(y, spec.label_noise, spec.label_classes, rng)
             splits[split] = _as_dataset(x, y)
         tasks.append(
             Task(
                 name=spec.name,
                 splits=splits,
-                num_classes=2,
+                num_classes=spec.num_classes,
                 kind="classification",
                 metric="accuracy",
                 metadata={"parity": asdict(spec), "input_dim": input_dim, "seed": seed},
