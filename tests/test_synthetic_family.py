@@ -1,5 +1,8 @@
 """The synthetic family: registry, determinism, options, and each documented schedule."""
 
+import functools
+import json
+
 import numpy as np
 import pytest
 
@@ -161,9 +164,21 @@ def test_composed_spec_validates_its_fields():
 
 
 # ---------------------------------------------------------------- documented schedules
-def _mean_validation(bench, name, **kwargs):
-    runs = [bench.make_trainer(seed).run(make_scheduler(name, **kwargs)) for seed in TEST_SEEDS]
+@functools.cache
+def _mean_validation_of(member, name, kwargs_json):
+    bench = get_benchmark(member, small=True)
+    scheduler_kwargs = json.loads(kwargs_json)
+    runs = [
+        bench.make_trainer(seed).run(make_scheduler(name, **scheduler_kwargs))
+        for seed in TEST_SEEDS
+    ]
     return float(np.mean([r.best_validation.average_score for r in runs]))
+
+
+def _mean_validation(member, name, **kwargs):
+    """Mean best validation average over `TEST_SEEDS` on ``member``'s small variant (each
+    schedule run once per test process: two tests share the prerequisite recipe's runs)."""
+    return _mean_validation_of(member, name, json.dumps(kwargs, sort_keys=True))
 
 
 # measured on validation, seeds 100-104 (benchmarks/family_gaps.py --split validation):
@@ -179,18 +194,17 @@ MARGINS = {
 
 @pytest.mark.parametrize("name", MEMBERS)
 def test_documented_schedule_beats_uniform_on_validation(name):
-    bench = get_benchmark(name, small=True)
-    recipe = bench.better_schedule
-    better = _mean_validation(bench, recipe.scheduler, **recipe.kwargs)
-    uniform = _mean_validation(bench, "uniform")
+    recipe = get_benchmark(name, small=True).better_schedule
+    better = _mean_validation(name, recipe.scheduler, **recipe.kwargs)
+    uniform = _mean_validation(name, "uniform")
     assert better > uniform + MARGINS[name]
 
 
 def test_the_prerequisite_schedule_beats_the_best_fixed_distribution_on_validation():
     # the changing schedule against the best fixed one on test (base 0.9): 14.2 points on
     # these seeds (small variant), 14.9 on validation seeds 100-104
-    bench = get_benchmark("synthetic-prerequisite", small=True)
-    recipe = bench.better_schedule
-    better = _mean_validation(bench, recipe.scheduler, **recipe.kwargs)
+    member = "synthetic-prerequisite"
+    recipe = get_benchmark(member, small=True).better_schedule
+    better = _mean_validation(member, recipe.scheduler, **recipe.kwargs)
     fixed = {"stages": [{"base": 0.9, "composite": 0.1}], "fractions": [1.0]}
-    assert better > _mean_validation(bench, "phased", **fixed) + 0.08
+    assert better > _mean_validation(member, "phased", **fixed) + 0.08

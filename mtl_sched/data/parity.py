@@ -22,9 +22,9 @@ the task has ``2 ** (1 + len(sign_bits))`` classes and a part a linear model lea
 to the parity part that waits for its plateau; on a task with sign bits, progress shows (its loss
 falls early and then stalls) before the parity forms, where a plain parity shows none.
 
-``label_noise`` p replaces each *training* label by the other class with probability p
-(validation and test labels stay clean). Data are a pure function of the specs, ``input_dim``
-and ``seed``.
+``label_noise`` p replaces each *training* label, with probability p, by another of the classes
+the labels take (validation and test labels stay clean). Data are a pure function of the specs,
+``input_dim`` and ``seed``.
 """
 
 from __future__ import annotations
