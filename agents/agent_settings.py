@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import typing
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -59,6 +60,11 @@ class AgentSettings:
         trained tasks and their order; either observation).
     :param max_tasks: task slots of a ``"task-features"`` observation and of the action space
         (``None``: the most tasks of any trained task set); at least that many.
+    :param task_identity: give the task-shared network each task's identity (a learned embedding
+        of its name, over the names of every trained task set; see
+        `mtl_sched.agents.task_shared`), so that it can tell apart tasks that look alike in every
+        feature; tasks it was not trained on are scored from their features alone. Only with
+        ``policy="task-shared"``.
     :param gamma: discount factor.
     :param learning_rate: Q-network learning rate.
     :param exploration: ``"boltzmann-gumbel"`` (count-scaled Gumbel noise, seed 002) or
@@ -104,6 +110,7 @@ class AgentSettings:
     observation: ObservationKind = "task-features"
     policy: PolicyKind = "task-shared"
     max_tasks: int | None = None
+    task_identity: bool = False
     gamma: float = DQN_DEFAULTS["gamma"]
     learning_rate: float = DQN_DEFAULTS["learning_rate"]
     exploration: ExplorationKind = "boltzmann-gumbel"
@@ -149,15 +156,29 @@ class AgentSettings:
                 "agent setting 'policy' 'task-shared' scores per-task rows: it needs observation "
                 f"'task-features'; got observation={self.observation!r} (use policy 'flat')"
             )
+        if self.task_identity and self.policy != "task-shared":
+            raise ValueError(
+                "agent setting 'task_identity' feeds the task-shared network; the flat network "
+                "is tied to its tasks' order already (use policy 'task-shared')"
+            )
         if self.max_tasks is not None and self.observation != "task-features":
             raise ValueError(
                 "agent setting 'max_tasks' pads per-task rows: it needs observation "
                 f"'task-features'; got observation={self.observation!r}"
             )
 
-    def env_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of the `MTLSchedulingEnv` of every task set (``max_tasks`` aside)."""
+    def env_kwargs(self, task_sets: Sequence[Benchmark] = ()) -> dict[str, Any]:
+        """Keyword arguments of the `MTLSchedulingEnv` of every task set (``max_tasks`` aside).
+
+        :param task_sets: the task sets trained on; with ``task_identity``, their task names in
+            order of first appearance are the environments' ``task_vocabulary``.
+        """
+        identity: dict[str, Any] = {}
+        if self.task_identity:
+            names = [name for b in task_sets for name in b.task_names]
+            identity["task_vocabulary"] = tuple(dict.fromkeys(names))
         return {
+            **identity,
             "reward": self.reward,
             "reference_accuracies": "auto" if self.use_penalty else None,
             "steps_per_action": self.steps_per_action,
@@ -172,7 +193,7 @@ class AgentSettings:
 
         :param benchmark: the benchmark (one task set) it trains on.
         """
-        return MTLSchedulingEnv(benchmark, max_tasks=self.max_tasks, **self.env_kwargs())
+        return MTLSchedulingEnv(benchmark, max_tasks=self.max_tasks, **self.env_kwargs([benchmark]))
 
     def make_vec_env(self, benchmark: Benchmark, seed: int) -> VecEnv:
         """``n_envs`` scheduling environments these settings train on, as one SB3 ``VecEnv``
@@ -189,7 +210,7 @@ class AgentSettings:
             max_tasks=self.max_tasks,
             batched={"auto": None, "batched": True}.get(self.vec_env, False),
             fallback="dummy" if self.vec_env == "dummy" else "subproc",
-            **self.env_kwargs(),
+            **self.env_kwargs([benchmark]),
         )
         return VecMonitor(vec_env)
 
@@ -227,7 +248,7 @@ class AgentSettings:
         :param task_sets: the task sets, at least one.
         """
         self.check_task_sets(task_sets)
-        env = TaskSetSamplingEnv(task_sets, max_tasks=self.max_tasks, **self.env_kwargs())
+        env = TaskSetSamplingEnv(task_sets, max_tasks=self.max_tasks, **self.env_kwargs(task_sets))
         if self.use_penalty:
             # computed (and cached on disk) once here, not in every environment's process
             for member in env.envs:
@@ -268,7 +289,10 @@ class AgentSettings:
             "batch_size": self.batch_size,
             "train_freq": self.train_freq,
             "target_update_interval": self.target_update_interval,
-            "policy_kwargs": {"net_arch": list(self.net_arch)},
+            "policy_kwargs": {
+                "net_arch": list(self.net_arch),
+                **({"task_identity": True} if self.task_identity else {}),
+            },
             "seed": seed,
             "device": "auto",
         }

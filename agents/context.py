@@ -50,6 +50,8 @@ class AgentContext:
     :param training_steps: environment steps of the agent's training so far.
     :param preparation_examples: training examples the agent's training consumed so far (its
         episodes and its greedy evaluations): what a run scheduled by the agent cost beforehand.
+    :param task_vocabulary: the task names whose identities the observation carried (empty:
+        none; see `mtl_sched.agents.task_shared`); a run's tasks get their identities from it.
     """
 
     observation: str
@@ -59,6 +61,7 @@ class AgentContext:
     task_sets: tuple[TaskSetSettings, ...]
     training_steps: int = 0
     preparation_examples: int = 0
+    task_vocabulary: tuple[str, ...] = ()
 
     @property
     def any_task_set(self) -> bool:
@@ -88,6 +91,7 @@ class AgentContext:
                 )
                 for e in envs
             ),
+            task_vocabulary=tuple(getattr(first, "task_vocabulary", None) or ()),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,6 +100,7 @@ class AgentContext:
         for task_set in values["task_sets"]:
             task_set["task_names"] = list(task_set["task_names"])
         values["task_sets"] = list(values["task_sets"])
+        values["task_vocabulary"] = list(values["task_vocabulary"])
         return values
 
     @classmethod
@@ -121,6 +126,7 @@ class AgentContext:
             task_sets=task_sets,
             training_steps=int(values.get("training_steps", 0)),
             preparation_examples=int(values.get("preparation_examples", 0)),
+            task_vocabulary=tuple(values.get("task_vocabulary", ())),
         )
 
     def task_set(self, task_names: Sequence[str]) -> TaskSetSettings | None:

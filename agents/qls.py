@@ -12,6 +12,9 @@ carries those settings and the task sets it was trained on:
   any ``K`` and order; on a task set it was trained on it uses that set's settings, on another the
   benchmark's own probe settings and ``decision_steps`` (given to `prepare`), else those of the
   first task set it was trained on.
+- an agent whose network reads task identities (``task_identity``) gets each run task's identity
+  from the vocabulary it stores (`mtl_sched.envs.observation.vocabulary_ids`): the same task
+  keeps its identity in any order, and a task outside the vocabulary gets identity 0.
 
 Settings passed explicitly must agree with the stored ones of a trained task set (a mismatch is an
 error, never silently replaced); agents without a stored context take them as given. With
@@ -32,7 +35,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from mtl_sched.agents.context import AgentContext, agent_context, attach_context
 from mtl_sched.data.task import Task
-from mtl_sched.envs.observation import ObservationKind, SchedulingObservation
+from mtl_sched.envs.observation import ObservationKind, SchedulingObservation, vocabulary_ids
 from mtl_sched.errors import AgentMismatchError
 from mtl_sched.observation.probing import ProbeConfig
 from mtl_sched.observation.recency import check_recency_decay
@@ -234,7 +237,8 @@ class QLSScheduler(Scheduler):
         shape = self.agent.observation_space.shape
         bins = self._probe.bins
         if self.observation_kind == "task-features":
-            width = task_feature_size(bins) + 1
+            identity = bool(self.context is not None and self.context.task_vocabulary)
+            width = task_feature_size(bins) + 1 + int(identity)
             if shape is None or len(shape) != 2 or shape[1] != width:
                 raise AgentMismatchError(
                     f"the agent reads task rows of shape {shape}, but {bins}-bin probes give "
@@ -262,8 +266,14 @@ class QLSScheduler(Scheduler):
         super().reset(tasks, seed)
         self._resolve_settings(self.task_names)
         self._current = None
+        vocabulary = () if self.context is None else self.context.task_vocabulary
         self._observation = SchedulingObservation(
-            self.observation_kind, self.num_tasks, self._probe.bins, self.recency_decay
+            self.observation_kind,
+            self.num_tasks,
+            self._probe.bins,
+            self.recency_decay,
+            task_ids=vocabulary_ids(self.task_names, vocabulary) if vocabulary else None,
+            vocabulary_size=len(vocabulary),
         )
         self._check_shapes()
         self._started = False

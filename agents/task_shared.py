@@ -16,6 +16,17 @@ Why
     real task rows permutes the Q-values), and lets one trained agent score a task set of
     another size: ``agent.q_net(obs_tensor)`` accepts any ``M`` at forward time.
 
+Task identity
+    With ``task_identity=True`` the column before the mask holds each row's task identity, an
+    integer in ``[0, V]`` (`mtl_sched.envs.MTLSchedulingEnv`'s ``task_vocabulary``): ``V`` is read
+    from the observation space's upper bound of that column. The encoder then reads the row's
+    features together with a learned embedding of the identity (``nn.Embedding(V + 1, 8)``,
+    index 0, a task outside the vocabulary, fixed at zero), so tasks that look alike in every
+    feature (two tasks at chance before either has learned anything) still get their own
+    Q-values. The parameter count then depends on ``V``, never on ``M``; any number of tasks in
+    any order still works, and tasks outside the vocabulary are scored from their features
+    alone.
+
 Mask contract
     The last column of each row is a mask: ``1.0`` for a real task, ``0.0`` for padding (a run
     with ``K < M`` tasks fills slots ``K .. M-1`` with zeros). The first ``D - 1`` columns are the
@@ -40,6 +51,9 @@ from torch import nn
 
 from mtl_sched.observation.task_features import MASK_THRESHOLD
 from mtl_sched.observation.task_features import task_mask as rows_mask
+
+# width of a task identity's learned embedding: a handful of known tasks needs few dimensions
+IDENTITY_EMBEDDING_DIM = 8
 
 
 def check_task_table_space(observation_space: gym.Space, action_space: gym.Space) -> None:
@@ -90,6 +104,29 @@ def task_mask(observation: np.ndarray) -> np.ndarray:
     return mask
 
 
+def identity_vocabulary_size(observation_space: gym.Space) -> int:
+    """The vocabulary size ``V`` of a task table whose column before the mask holds task
+    identities: that column's upper bound.
+
+    :param observation_space: a task-table ``Box`` of shape ``(M, D)`` with ``D >= 3``.
+    :raises ValueError: when the space has no identity column (lower bound 0, integer upper
+        bound of at least 1).
+    """
+    if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 2:
+        raise ValueError(f"task identity needs a task-table Box; got {observation_space}")
+    if observation_space.shape[1] < 3:
+        raise ValueError("task identity needs a column of task identities before the mask")
+    low, high = observation_space.low[:, -2], observation_space.high[:, -2]
+    size = float(high.max())
+    if (low != 0).any() or (high != size).any() or size < 1 or size != round(size):
+        raise ValueError(
+            "task identity needs the observation's column before the mask to hold task "
+            "identities in [0, V] (an environment with task_vocabulary); its bounds are "
+            f"[{low.min()}, {high.max()}]"
+        )
+    return int(size)
+
+
 class TaskRowsExtractor(BaseFeaturesExtractor):
     """Passes the task table through unchanged, keeping its ``(n, M, D)`` shape (SB3's
     ``FlattenExtractor`` would mix the slots into one vector).
@@ -117,6 +154,8 @@ class TaskSharedQNetwork(QNetwork):
         ``net_arch[-1]`` units. Default ``[64, 64]``.
     :param activation_fn: activation of both MLPs.
     :param normalize_images: unused (the table is not an image); kept for SB3's interface.
+    :param task_identity: read the column before the mask as the task's identity (see the
+        module docstring).
     """
 
     def __init__(
@@ -128,8 +167,10 @@ class TaskSharedQNetwork(QNetwork):
         net_arch: list[int] | None = None,
         activation_fn: type[nn.Module] = nn.ReLU,
         normalize_images: bool = True,
+        task_identity: bool = False,
     ) -> None:
         check_task_table_space(observation_space, action_space)
+        vocabulary_size = identity_vocabulary_size(observation_space) if task_identity else 0
         net_arch = [64, 64] if net_arch is None else list(net_arch)
         if not net_arch or any(int(width) < 1 for width in net_arch):
             raise ValueError(
@@ -147,9 +188,17 @@ class TaskSharedQNetwork(QNetwork):
         self.activation_fn = activation_fn
         self.features_dim = features_dim
         embedding_dim = net_arch[-1]
-        self.task_encoder = nn.Sequential(
-            *create_mlp(features_dim - 1, -1, net_arch, activation_fn)
-        )
+        self.task_identity = bool(task_identity)
+        # row layout: features, then the identity column (with task_identity), then the mask
+        self.feature_columns = features_dim - 1 - int(self.task_identity)
+        encoder_inputs = self.feature_columns
+        self.identity_embedding: nn.Embedding | None = None
+        if self.task_identity:
+            self.identity_embedding = nn.Embedding(
+                vocabulary_size + 1, IDENTITY_EMBEDDING_DIM, padding_idx=0
+            )
+            encoder_inputs += IDENTITY_EMBEDDING_DIM
+        self.task_encoder = nn.Sequential(*create_mlp(encoder_inputs, -1, net_arch, activation_fn))
         # input: the task's embedding, then the mean and the max of all real tasks' embeddings
         self.score_head = nn.Sequential(
             *create_mlp(3 * embedding_dim, 1, [embedding_dim], activation_fn)
@@ -162,7 +211,12 @@ class TaskSharedQNetwork(QNetwork):
         :return: ``Q(s, k)`` of shape ``(n, M')``; ``-inf`` on padded slots.
         """
         table = self.extract_features(obs, self.features_extractor)
-        features, mask = table[..., :-1], table[..., -1] > MASK_THRESHOLD
+        features, mask = table[..., : self.feature_columns], table[..., -1] > MASK_THRESHOLD
+        if self.identity_embedding is not None:
+            identity = (
+                table[..., -2].round().long().clamp(0, self.identity_embedding.num_embeddings - 1)
+            )
+            features = th.cat([features, self.identity_embedding(identity)], dim=-1)
         embeddings = self.task_encoder(features)
         has_task = mask.any(dim=1, keepdim=True)
         row_mask = mask.unsqueeze(-1)
@@ -191,6 +245,8 @@ class TaskSharedDQNPolicy(DQNPolicy):
     :param normalize_images: unused (the table is not an image).
     :param optimizer_class: the optimizer, ``th.optim.Adam`` by default.
     :param optimizer_kwargs: optimizer keyword arguments, the learning rate excluded.
+    :param task_identity: the networks read each row's task identity (see the module
+        docstring); the environment must write it (``task_vocabulary``).
     """
 
     q_net: TaskSharedQNetwork
@@ -208,8 +264,13 @@ class TaskSharedDQNPolicy(DQNPolicy):
         normalize_images: bool = True,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
+        task_identity: bool = False,
     ) -> None:
         check_task_table_space(observation_space, action_space)
+        if task_identity:
+            identity_vocabulary_size(observation_space)  # fails early, naming the cause
+        # read by make_q_net, which DQNPolicy.__init__ calls
+        self.task_identity = bool(task_identity)
         if not (
             isinstance(features_extractor_class, type)
             and issubclass(features_extractor_class, TaskRowsExtractor)
@@ -235,4 +296,7 @@ class TaskSharedDQNPolicy(DQNPolicy):
         # a fresh features extractor per network, as DQNPolicy does, so target and online
         # networks share no modules
         net_args = self._update_features_extractor(self.net_args, features_extractor=None)
-        return TaskSharedQNetwork(**net_args).to(self.device)
+        return TaskSharedQNetwork(**net_args, task_identity=self.task_identity).to(self.device)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "task_identity": self.task_identity}

@@ -4,6 +4,7 @@ histograms (with optional recency features) or the padded per-task feature rows 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -19,6 +20,27 @@ DEFAULT_TASK_FEATURE_DECAY = 0.9
 
 # bounds of every per-task feature and of the mask column (see mtl_sched.observation.task_features)
 _FEATURE_LOW, _FEATURE_HIGH = -1.0, 4.0
+
+
+def vocabulary_ids(task_names: Sequence[str], vocabulary: Sequence[str]) -> list[int]:
+    """Each task's identity in ``vocabulary``: its index there plus one, 0 for a name outside it.
+
+    :param task_names: a run's tasks.
+    :param vocabulary: the task names an agent knows.
+    """
+    index = {name: i + 1 for i, name in enumerate(vocabulary)}
+    return [index.get(name, 0) for name in task_names]
+
+
+def check_task_ids(task_ids: np.ndarray, num_tasks: int, vocabulary_size: int) -> None:
+    """Raise ``ValueError`` unless ``task_ids`` holds one integer in ``[0, vocabulary_size]`` per
+    task."""
+    if task_ids.shape != (num_tasks,):
+        raise ValueError(f"task_ids needs one identity per task ({num_tasks}); got {task_ids}")
+    if vocabulary_size < 1 or task_ids.min() < 0 or task_ids.max() > vocabulary_size:
+        raise ValueError(
+            f"task_ids must lie in [0, vocabulary_size={vocabulary_size}]; got {task_ids}"
+        )
 
 
 class TrainingCounters(Protocol):
@@ -51,6 +73,10 @@ class SchedulingObservation:
         trace out; with ``"task-features"``, ``None`` uses 0.9.
     :param max_tasks: rows of a ``"task-features"`` observation (default ``K``); must be left
         ``None`` with ``"histogram"``.
+    :param task_ids: with ``"task-features"`` only, each task's identity: its index plus one in a
+        vocabulary of ``vocabulary_size`` task names, 0 for a name outside it; written in a
+        column before the mask (padded rows: 0).
+    :param vocabulary_size: the vocabulary's size (the identity column's upper bound).
     """
 
     def __init__(
@@ -60,15 +86,20 @@ class SchedulingObservation:
         bins: int,
         recency_decay: float | None = None,
         max_tasks: int | None = None,
+        task_ids: Sequence[int] | None = None,
+        vocabulary_size: int = 0,
     ) -> None:
         if kind not in OBSERVATION_KINDS:
             raise ValueError(f"observation must be one of {OBSERVATION_KINDS}; got {kind!r}")
         self.kind: ObservationKind = kind
         self.num_tasks = num_tasks
         self.tracker: TaskFeatureTracker | None = None
+        self.task_ids = None if task_ids is None else np.asarray(task_ids, dtype=np.float32)
         if kind == "histogram":
             if max_tasks is not None:
                 raise ValueError("max_tasks applies to observation='task-features' only")
+            if task_ids is not None:
+                raise ValueError("task_ids apply to observation='task-features' only")
             self.max_tasks = num_tasks
             self.recency = ChoiceTrace(num_tasks, recency_decay)
             self.space = spaces.Box(
@@ -82,12 +113,14 @@ class SchedulingObservation:
         self.recency = ChoiceTrace(num_tasks, None)
         decay = DEFAULT_TASK_FEATURE_DECAY if recency_decay is None else recency_decay
         self.tracker = TaskFeatureTracker(num_tasks, bins, decay)
-        self.space = spaces.Box(
-            low=_FEATURE_LOW,
-            high=_FEATURE_HIGH,
-            shape=(self.max_tasks, self.tracker.size + 1),
-            dtype=np.float32,
-        )
+        width = self.tracker.size + 1
+        low = np.full((self.max_tasks, width), _FEATURE_LOW, dtype=np.float32)
+        high = np.full((self.max_tasks, width), _FEATURE_HIGH, dtype=np.float32)
+        if self.task_ids is not None:
+            check_task_ids(self.task_ids, num_tasks, vocabulary_size)
+            low = np.insert(low, -1, 0.0, axis=1)
+            high = np.insert(high, -1, float(vocabulary_size), axis=1)
+        self.space = spaces.Box(low=low, high=high, dtype=np.float32)
 
     @property
     def recency_decay(self) -> float | None:
@@ -131,7 +164,12 @@ class SchedulingObservation:
         features = self.tracker.features(
             probe, trainer.examples_per_task, int(trainer.examples_seen), trainer_budget(trainer)
         )
-        return pad_task_features(features, self.max_tasks)
+        rows = pad_task_features(features, self.max_tasks)
+        if self.task_ids is None:
+            return rows
+        identity = np.zeros(self.max_tasks, dtype=np.float32)
+        identity[: self.num_tasks] = self.task_ids
+        return np.insert(rows, -1, identity, axis=1)
 
     def get_state(self) -> dict[str, Any]:
         """The flat recency trace and the per-task tracker's state (``None`` for histograms)."""

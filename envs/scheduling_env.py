@@ -29,7 +29,10 @@ Spaces
       0.9), ``example_share`` (the task's share of the examples trained on), ``progress`` (examples
       trained on over the trainer's budget, in ``[0, 1]``), ``inverse_task_count`` (``1 / K``), and
       last the mask column, 1. Rows ``K .. M-1`` are all 0 (mask 0;
-      `mtl_sched.observation.task_features.task_mask`).
+      `mtl_sched.observation.task_features.task_mask`). With ``task_vocabulary`` (``V`` names),
+      each row has one more column before the mask, the task's identity: its name's index in the
+      vocabulary plus one, 0 for a name outside it and for padded rows (bounds ``[0, V]``), so
+      that a task-shared network can tell tasks apart that look alike in every feature.
 
 Reward
     ``reward="loss"`` (seed 002): ``-sum_k L_k``, the summed mean validation loss of all tasks
@@ -103,7 +106,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mtl_sched.benchmarks import Benchmark
-from mtl_sched.envs.observation import ObservationKind, SchedulingObservation
+from mtl_sched.envs.observation import ObservationKind, SchedulingObservation, vocabulary_ids
 from mtl_sched.envs.reward import (
     ACCURACY_WEIGHT,
     REWARD_KINDS,
@@ -161,6 +164,10 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
     :param max_tasks: task slots ``M`` of a ``"task-features"`` observation and of the action
         space, at least ``K`` (default ``K``), so that agents for up to ``M`` tasks share one
         space; only with ``"task-features"``.
+    :param task_vocabulary: the task names an agent tells apart (only with
+        ``"task-features"``): each row then carries its task's identity, the name's index in
+        this list plus one (0 for a name outside it), in a column before the mask (see
+        Spaces above). ``None`` (the default) leaves the column out.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
@@ -186,6 +193,7 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         accuracy_weight: float = ACCURACY_WEIGHT,
         observation: ObservationKind = "task-features",
         max_tasks: int | None = None,
+        task_vocabulary: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         source = TrainerSource.resolve(
@@ -214,8 +222,24 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         self._references = check_reference_accuracies(reference_accuracies, len(self.task_names))
 
         num_tasks = len(self.task_names)
+        self.task_vocabulary = None if task_vocabulary is None else tuple(task_vocabulary)
+        task_ids = None
+        if self.task_vocabulary is not None:
+            if not self.task_vocabulary or len(set(self.task_vocabulary)) != len(
+                self.task_vocabulary
+            ):
+                raise ValueError(
+                    f"task_vocabulary must name distinct tasks; got {list(self.task_vocabulary)}"
+                )
+            task_ids = vocabulary_ids(self.task_names, self.task_vocabulary)
         self._observation = SchedulingObservation(
-            observation, num_tasks, self.probe_config.bins, recency_decay, max_tasks
+            observation,
+            num_tasks,
+            self.probe_config.bins,
+            recency_decay,
+            max_tasks,
+            task_ids=task_ids,
+            vocabulary_size=len(self.task_vocabulary or ()),
         )
         self.observation_kind: ObservationKind = observation
         self.max_tasks = self._observation.max_tasks
