@@ -211,6 +211,9 @@ def test_settings_build_identity_environments_and_networks():
     assert env.envs[1].task_vocabulary == ("easy", "medium", "hard", "noise", "base", "composite")
     agent = settings.make_agent(env, seed=0)
     assert agent.q_net.identity_embedding.num_embeddings == 7
+    # environments stepped as one batched model write the identities too
+    batched = AgentSettings(task_identity=True, n_envs=2).make_vec_env(harmful, seed=0)
+    np.testing.assert_array_equal(batched.reset()[:, :, -2], [[1, 2, 3, 4], [1, 2, 3, 4]])
     with pytest.raises(ValueError, match="task_identity"):
         AgentSettings(task_identity=True, policy="flat", observation="histogram")
 
