@@ -11,8 +11,9 @@ Spaces
     Those of the task sets' environments (``observation="task-features"``): observation
     ``Box(-1, 4, (max_tasks, F + 1))``, action ``Discrete(max_tasks)``; the rows and actions of
     a task set with fewer tasks than ``max_tasks`` are padding (mask column 0, `action_masks`
-    False), and an action on a padded slot is an error. With ``task_vocabulary`` (the same for every task set), each
-    row has one more column before the mask, its task's identity (`MTLSchedulingEnv`).
+    False), and an action on a padded slot is an error. With ``task_vocabulary`` (the same for
+    every task set), each row has one more column before the mask, its task's identity
+    (`MTLSchedulingEnv`).
 
 Seeding
     ``reset(seed=s)`` seeds this environment's generator; every reset draws from it the task set
