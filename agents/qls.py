@@ -35,7 +35,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from mtl_sched.agents.context import AgentContext, agent_context, attach_context
 from mtl_sched.data.task import Task
-from mtl_sched.envs.observation import ObservationKind, SchedulingObservation, vocabulary_ids
+from mtl_sched.envs.observation import ObservationKind, SchedulingObservation
 from mtl_sched.errors import AgentMismatchError
 from mtl_sched.observation.probing import ProbeConfig
 from mtl_sched.observation.recency import check_recency_decay
@@ -237,7 +237,8 @@ class QLSScheduler(Scheduler):
         shape = self.agent.observation_space.shape
         bins = self._probe.bins
         if self.observation_kind == "task-features":
-            identity = bool(self.context is not None and self.context.task_vocabulary)
+            assert self._observation is not None
+            identity = self._observation.task_ids is not None
             width = task_feature_size(bins) + 1 + int(identity)
             if shape is None or len(shape) != 2 or shape[1] != width:
                 raise AgentMismatchError(
@@ -266,14 +267,14 @@ class QLSScheduler(Scheduler):
         super().reset(tasks, seed)
         self._resolve_settings(self.task_names)
         self._current = None
-        vocabulary = () if self.context is None else self.context.task_vocabulary
+        vocabulary = None if self.context is None else self.context.task_vocabulary
         self._observation = SchedulingObservation(
             self.observation_kind,
             self.num_tasks,
             self._probe.bins,
             self.recency_decay,
-            task_ids=vocabulary_ids(self.task_names, vocabulary) if vocabulary else None,
-            vocabulary_size=len(vocabulary),
+            task_names=self.task_names,
+            task_vocabulary=vocabulary or None,
         )
         self._check_shapes()
         self._started = False

@@ -32,15 +32,15 @@ def vocabulary_ids(task_names: Sequence[str], vocabulary: Sequence[str]) -> list
     return [index.get(name, 0) for name in task_names]
 
 
-def check_task_ids(task_ids: np.ndarray, num_tasks: int, vocabulary_size: int) -> None:
-    """Raise ``ValueError`` unless ``task_ids`` holds one integer in ``[0, vocabulary_size]`` per
-    task."""
-    if task_ids.shape != (num_tasks,):
-        raise ValueError(f"task_ids needs one identity per task ({num_tasks}); got {task_ids}")
-    if vocabulary_size < 1 or task_ids.min() < 0 or task_ids.max() > vocabulary_size:
-        raise ValueError(
-            f"task_ids must lie in [0, vocabulary_size={vocabulary_size}]; got {task_ids}"
-        )
+def _identity_column(
+    task_names: Sequence[str], task_vocabulary: Sequence[str], num_tasks: int
+) -> np.ndarray:
+    """The identities of ``task_names`` in ``task_vocabulary``, checked."""
+    if not task_vocabulary or len(set(task_vocabulary)) != len(task_vocabulary):
+        raise ValueError(f"task_vocabulary must name distinct tasks; got {list(task_vocabulary)}")
+    if len(task_names) != num_tasks:
+        raise ValueError(f"task_vocabulary needs the {num_tasks} task names; got {task_names}")
+    return np.asarray(vocabulary_ids(task_names, task_vocabulary), dtype=np.float32)
 
 
 class TrainingCounters(Protocol):
@@ -73,10 +73,10 @@ class SchedulingObservation:
         trace out; with ``"task-features"``, ``None`` uses 0.9.
     :param max_tasks: rows of a ``"task-features"`` observation (default ``K``); must be left
         ``None`` with ``"histogram"``.
-    :param task_ids: with ``"task-features"`` only, each task's identity: its index plus one in a
-        vocabulary of ``vocabulary_size`` task names, 0 for a name outside it; written in a
-        column before the mask (padded rows: 0).
-    :param vocabulary_size: the vocabulary's size (the identity column's upper bound).
+    :param task_names: the run's tasks, in row order (needed with ``task_vocabulary``).
+    :param task_vocabulary: with ``"task-features"`` only, the task names an agent tells apart:
+        each row then carries its task's identity (`vocabulary_ids`) in a column before the mask
+        (padded rows: 0), bounded by the vocabulary's size.
     """
 
     def __init__(
@@ -86,20 +86,22 @@ class SchedulingObservation:
         bins: int,
         recency_decay: float | None = None,
         max_tasks: int | None = None,
-        task_ids: Sequence[int] | None = None,
-        vocabulary_size: int = 0,
+        task_names: Sequence[str] = (),
+        task_vocabulary: Sequence[str] | None = None,
     ) -> None:
         if kind not in OBSERVATION_KINDS:
             raise ValueError(f"observation must be one of {OBSERVATION_KINDS}; got {kind!r}")
         self.kind: ObservationKind = kind
         self.num_tasks = num_tasks
         self.tracker: TaskFeatureTracker | None = None
-        self.task_ids = None if task_ids is None else np.asarray(task_ids, dtype=np.float32)
+        self.task_ids: np.ndarray | None = None
+        if task_vocabulary is not None:
+            self.task_ids = _identity_column(task_names, task_vocabulary, num_tasks)
         if kind == "histogram":
             if max_tasks is not None:
                 raise ValueError("max_tasks applies to observation='task-features' only")
-            if task_ids is not None:
-                raise ValueError("task_ids apply to observation='task-features' only")
+            if task_vocabulary is not None:
+                raise ValueError("task_vocabulary applies to observation='task-features' only")
             self.max_tasks = num_tasks
             self.recency = ChoiceTrace(num_tasks, recency_decay)
             self.space = spaces.Box(
@@ -116,10 +118,9 @@ class SchedulingObservation:
         width = self.tracker.size + 1
         low = np.full((self.max_tasks, width), _FEATURE_LOW, dtype=np.float32)
         high = np.full((self.max_tasks, width), _FEATURE_HIGH, dtype=np.float32)
-        if self.task_ids is not None:
-            check_task_ids(self.task_ids, num_tasks, vocabulary_size)
+        if task_vocabulary is not None:
             low = np.insert(low, -1, 0.0, axis=1)
-            high = np.insert(high, -1, float(vocabulary_size), axis=1)
+            high = np.insert(high, -1, float(len(task_vocabulary)), axis=1)
         self.space = spaces.Box(low=low, high=high, dtype=np.float32)
 
     @property

@@ -106,7 +106,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mtl_sched.benchmarks import Benchmark
-from mtl_sched.envs.observation import ObservationKind, SchedulingObservation, vocabulary_ids
+from mtl_sched.envs.observation import ObservationKind, SchedulingObservation
 from mtl_sched.envs.reward import (
     ACCURACY_WEIGHT,
     REWARD_KINDS,
@@ -223,23 +223,14 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
 
         num_tasks = len(self.task_names)
         self.task_vocabulary = None if task_vocabulary is None else tuple(task_vocabulary)
-        task_ids = None
-        if self.task_vocabulary is not None:
-            if not self.task_vocabulary or len(set(self.task_vocabulary)) != len(
-                self.task_vocabulary
-            ):
-                raise ValueError(
-                    f"task_vocabulary must name distinct tasks; got {list(self.task_vocabulary)}"
-                )
-            task_ids = vocabulary_ids(self.task_names, self.task_vocabulary)
         self._observation = SchedulingObservation(
             observation,
             num_tasks,
             self.probe_config.bins,
             recency_decay,
             max_tasks,
-            task_ids=task_ids,
-            vocabulary_size=len(self.task_vocabulary or ()),
+            task_names=self.task_names,
+            task_vocabulary=self.task_vocabulary,
         )
         self.observation_kind: ObservationKind = observation
         self.max_tasks = self._observation.max_tasks
