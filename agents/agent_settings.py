@@ -23,7 +23,7 @@ from mtl_sched.agents.boltzmann_gumbel import DEFAULT_NET_ARCH, DQN_DEFAULTS, Bo
 from mtl_sched.agents.exploration import ExplorationKind, ExplorationScale, TemperatureSchedule
 from mtl_sched.benchmarks import Benchmark
 from mtl_sched.envs.batched import make_scheduling_vec_env
-from mtl_sched.envs.observation import ObservationKind
+from mtl_sched.envs.observation import ObservationKind, union_vocabulary
 from mtl_sched.envs.reward import ACCURACY_WEIGHT, RewardKind
 from mtl_sched.envs.scheduling_env import MTLSchedulingEnv
 from mtl_sched.envs.task_sets import TaskSetSamplingEnv
@@ -64,7 +64,15 @@ class AgentSettings:
         of its name, over the names of every trained task set; see
         `mtl_sched.agents.task_shared`), so that it can tell apart tasks that look alike in every
         feature; tasks it was not trained on are scored from their features alone. Only with
-        ``policy="task-shared"``.
+        ``policy="task-shared"``. ``None`` (the default) is on for an agent of the task-shared
+        network trained on one task set and off for one trained on several, which is meant for
+        task sets it never saw (`identity_for`): chosen on validation (the documentation's
+        results, "Learned against best schedules"), where identity helped the worst member of
+        the synthetic family most and made transfer to an unseen task set worse.
+    :param identity_dropout: probability that a task's identity is hidden for a training episode
+        (`MTLSchedulingEnv`'s ``identity_dropout``), so that the network also learns to score
+        tasks outside its vocabulary, as when it is run on task sets it never saw. Applies when
+        identities are on (`identity_for`).
     :param gamma: discount factor.
     :param learning_rate: Q-network learning rate.
     :param exploration: ``"boltzmann-gumbel"`` (count-scaled Gumbel noise, seed 002) or
@@ -110,7 +118,8 @@ class AgentSettings:
     observation: ObservationKind = "task-features"
     policy: PolicyKind = "task-shared"
     max_tasks: int | None = None
-    task_identity: bool = False
+    task_identity: bool | None = None
+    identity_dropout: float = 0.0
     gamma: float = DQN_DEFAULTS["gamma"]
     learning_rate: float = DQN_DEFAULTS["learning_rate"]
     exploration: ExplorationKind = "boltzmann-gumbel"
@@ -143,6 +152,10 @@ class AgentSettings:
                 raise ValueError(f"agent setting {name!r} must be at least {low}; got {value}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"agent setting 'gamma' must lie in [0, 1]; got {self.gamma}")
+        if not 0.0 <= self.identity_dropout < 1.0:
+            raise ValueError(
+                f"agent setting 'identity_dropout' must lie in [0, 1); got {self.identity_dropout}"
+            )
         if not self.learning_rate > 0:
             raise ValueError(
                 f"agent setting 'learning_rate' must be positive; got {self.learning_rate}"
@@ -161,11 +174,25 @@ class AgentSettings:
                 "agent setting 'task_identity' feeds the task-shared network; the flat network "
                 "is tied to its tasks' order already (use policy 'task-shared')"
             )
+        if self.identity_dropout and (self.task_identity is False or self.policy == "flat"):
+            raise ValueError(
+                "agent setting 'identity_dropout' hides task identities: it needs 'task_identity'"
+            )
         if self.max_tasks is not None and self.observation != "task-features":
             raise ValueError(
                 "agent setting 'max_tasks' pads per-task rows: it needs observation "
                 f"'task-features'; got observation={self.observation!r}"
             )
+
+    def identity_for(self, task_sets: Sequence[Benchmark]) -> bool:
+        """Whether an agent of these settings trained on ``task_sets`` reads task identities:
+        ``task_identity`` when given, otherwise on with the task-shared network and one task set.
+
+        :param task_sets: the task sets trained on.
+        """
+        if self.task_identity is not None:
+            return self.task_identity
+        return self.policy == "task-shared" and len(task_sets) == 1
 
     def env_kwargs(self, task_sets: Sequence[Benchmark] = ()) -> dict[str, Any]:
         """Keyword arguments of the `MTLSchedulingEnv` of every task set (``max_tasks`` aside).
@@ -173,12 +200,12 @@ class AgentSettings:
         :param task_sets: the task sets trained on; with ``task_identity``, their task names in
             order of first appearance are the environments' ``task_vocabulary``.
         """
-        identity: dict[str, Any] = {}
-        if self.task_identity:
-            names = [name for b in task_sets for name in b.task_names]
-            identity["task_vocabulary"] = tuple(dict.fromkeys(names))
+        identity = self.identity_for(task_sets)
         return {
-            **identity,
+            "task_vocabulary": union_vocabulary([b.task_names for b in task_sets])
+            if identity
+            else None,
+            "identity_dropout": self.identity_dropout if identity else 0.0,
             "reward": self.reward,
             "reference_accuracies": "auto" if self.use_penalty else None,
             "steps_per_action": self.steps_per_action,
@@ -281,6 +308,10 @@ class AgentSettings:
         buffer_size = self.buffer_size
         if total_steps is not None:
             buffer_size = min(buffer_size, total_steps)
+        # with task_identity unset the policy reads identities when the environment writes them
+        identity = {}
+        if self.policy == "task-shared" and self.task_identity is not None:
+            identity = {"task_identity": self.task_identity}
         return {
             "gamma": self.gamma,
             "learning_rate": self.learning_rate,
@@ -291,7 +322,7 @@ class AgentSettings:
             "target_update_interval": self.target_update_interval,
             "policy_kwargs": {
                 "net_arch": list(self.net_arch),
-                **({"task_identity": True} if self.task_identity else {}),
+                **identity,
             },
             "seed": seed,
             "device": "auto",
@@ -335,10 +366,13 @@ class AgentSettings:
         """Settings from a ``settings.json`` entry; unknown keys are an error naming them.
 
         Settings added since the file was written take their defaults, except that a file
-        without ``observation`` is of a run of seed 002's flat network on histograms.
+        without ``observation`` is of a run of seed 002's flat network on histograms, and one
+        without ``task_identity`` of a network without identities.
 
         :param values: the stored settings.
         """
         if "observation" not in values:
             values = {"observation": "histogram", "policy": "flat", **values}
+        if "task_identity" not in values:
+            values = {"task_identity": False, **values}
         return cls.from_options(values)

@@ -18,14 +18,15 @@ Why
 
 Task identity
     With ``task_identity=True`` the column before the mask holds each row's task identity, an
-    integer in ``[0, V]`` (`mtl_sched.envs.MTLSchedulingEnv`'s ``task_vocabulary``): ``V`` is read
-    from the observation space's upper bound of that column. The encoder then reads the row's
-    features together with a learned embedding of the identity (``nn.Embedding(V + 1, 8)``,
-    index 0, a task outside the vocabulary, fixed at zero), so tasks that look alike in every
-    feature (two tasks at chance before either has learned anything) still get their own
-    Q-values. The parameter count then depends on ``V``, never on ``M``; any number of tasks in
-    any order still works, and tasks outside the vocabulary are scored from their features
-    alone.
+    integer in ``[0, V]`` (`mtl_sched.envs.MTLSchedulingEnv`'s ``task_vocabulary``, written by
+    default): ``V`` is read from the observation space's upper bound of that column. The policy
+    reads identities whenever the space has that column unless told ``task_identity=False``.
+    The encoder then reads the row's features together with a learned embedding of the identity
+    (``nn.Embedding(V + 1, 8)``, index 0, a task outside the vocabulary, fixed at zero), so
+    tasks that look alike in every feature (two tasks at chance before either has learned
+    anything) still get their own Q-values. The parameter count then depends on ``V``, never on
+    ``M``; any number of tasks in any order still works, and tasks outside the vocabulary are
+    scored from their features alone.
 
 Mask contract
     The last column of each row is a mask: ``1.0`` for a real task, ``0.0`` for padding (a run
@@ -125,6 +126,21 @@ def identity_vocabulary_size(observation_space: gym.Space) -> int:
             f"[{low.min()}, {high.max()}]"
         )
     return int(size)
+
+
+def has_identity_column(observation_space: gym.Space) -> bool:
+    """Whether a task table's column before the mask holds task identities: bounds ``[0, V]``
+    for a whole number ``V >= 1`` in every row (`identity_vocabulary_size`), as
+    `mtl_sched.envs.MTLSchedulingEnv` writes them; every other column of its tables is bounded
+    below by -1.
+
+    :param observation_space: the environment's observation space.
+    """
+    try:
+        identity_vocabulary_size(observation_space)
+    except ValueError:
+        return False
+    return True
 
 
 class TaskRowsExtractor(BaseFeaturesExtractor):
@@ -246,7 +262,10 @@ class TaskSharedDQNPolicy(DQNPolicy):
     :param optimizer_class: the optimizer, ``th.optim.Adam`` by default.
     :param optimizer_kwargs: optimizer keyword arguments, the learning rate excluded.
     :param task_identity: the networks read each row's task identity (see the module
-        docstring); the environment must write it (``task_vocabulary``).
+        docstring); the environment must write it (``task_vocabulary``). ``None`` (the default)
+        reads it when the observation space has the column (`has_identity_column`), as the
+        environment's defaults write it; ``False`` reads the table without identities (an
+        identity column is then one more feature).
     """
 
     q_net: TaskSharedQNetwork
@@ -264,10 +283,12 @@ class TaskSharedDQNPolicy(DQNPolicy):
         normalize_images: bool = True,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
-        task_identity: bool = False,
+        task_identity: bool | None = None,
     ) -> None:
         check_task_table_space(observation_space, action_space)
-        if task_identity:
+        if task_identity is None:
+            task_identity = has_identity_column(observation_space)
+        elif task_identity:
             identity_vocabulary_size(observation_space)  # fails early, naming the cause
         # read by make_q_net, which DQNPolicy.__init__ calls
         self.task_identity = bool(task_identity)

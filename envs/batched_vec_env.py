@@ -124,6 +124,7 @@ class BatchedSchedulingVecEnv(InProcessVecEnv):
             "episode_steps": template.episode_steps,
             "steps_per_action": template.steps_per_action,
             "reference_accuracies": template.reference_accuracies,
+            "task_vocabulary": template.task_vocabulary,
         }
         self.envs = [
             MTLSchedulingEnv(

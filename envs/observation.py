@@ -18,6 +18,10 @@ ObservationKind = Literal["histogram", "task-features"]
 OBSERVATION_KINDS: tuple[str, ...] = ("histogram", "task-features")
 DEFAULT_TASK_FEATURE_DECAY = 0.9
 
+# ``task_vocabulary`` value that names the environment's own tasks
+OWN_TASKS = "own"
+TaskVocabulary = Sequence[str] | Literal["own"] | None
+
 # bounds of every per-task feature and of the mask column (see mtl_sched.observation.task_features)
 _FEATURE_LOW, _FEATURE_HIGH = -1.0, 4.0
 
@@ -30,6 +34,36 @@ def vocabulary_ids(task_names: Sequence[str], vocabulary: Sequence[str]) -> list
     """
     index = {name: i + 1 for i, name in enumerate(vocabulary)}
     return [index.get(name, 0) for name in task_names]
+
+
+def union_vocabulary(task_name_lists: Sequence[Sequence[str]]) -> tuple[str, ...]:
+    """The task names of several task sets, each once, in order of first appearance: the
+    vocabulary of an agent trained on all of them.
+
+    :param task_name_lists: each task set's task names.
+    """
+    return tuple(dict.fromkeys(name for names in task_name_lists for name in names))
+
+
+def resolve_task_vocabulary(
+    task_vocabulary: TaskVocabulary, task_names: Sequence[str], kind: str
+) -> tuple[str, ...] | None:
+    """The vocabulary an observation of ``kind`` writes identities from.
+
+    :param task_vocabulary: names, ``"own"`` (``task_names`` for ``"task-features"``, no
+        identities for ``"histogram"``, whose flat vector has no rows to carry them) or ``None``
+        (no identities).
+    :param task_names: the run's tasks.
+    :param kind: the observation kind.
+    """
+    if isinstance(task_vocabulary, str):
+        if task_vocabulary != OWN_TASKS:
+            raise ValueError(
+                f"task_vocabulary must be a list of task names, {OWN_TASKS!r} or None; "
+                f"got {task_vocabulary!r}"
+            )
+        return tuple(task_names) if kind == "task-features" else None
+    return None if task_vocabulary is None else tuple(task_vocabulary)
 
 
 def _identity_column(
@@ -95,6 +129,8 @@ class SchedulingObservation:
         self.num_tasks = num_tasks
         self.tracker: TaskFeatureTracker | None = None
         self.task_ids: np.ndarray | None = None
+        # tasks whose identity this episode writes as 0, a task outside the vocabulary
+        self.hidden_identities = np.zeros(num_tasks, dtype=bool)
         if task_vocabulary is not None:
             self.task_ids = _identity_column(task_names, task_vocabulary, num_tasks)
         if kind == "histogram":
@@ -169,14 +205,16 @@ class SchedulingObservation:
         if self.task_ids is None:
             return rows
         identity = np.zeros(self.max_tasks, dtype=np.float32)
-        identity[: self.num_tasks] = self.task_ids
+        identity[: self.num_tasks] = np.where(self.hidden_identities, 0.0, self.task_ids)
         return np.insert(rows, -1, identity, axis=1)
 
     def get_state(self) -> dict[str, Any]:
-        """The flat recency trace and the per-task tracker's state (``None`` for histograms)."""
+        """The flat recency trace, the per-task tracker's state (``None`` for histograms) and the
+        tasks whose identity is hidden."""
         return {
             "recency": self.recency.values.copy(),
             "task_features": None if self.tracker is None else self.tracker.get_state(),
+            "hidden_identities": self.hidden_identities.copy(),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -185,6 +223,7 @@ class SchedulingObservation:
         :param state: the stored state.
         """
         self.recency.values[:] = state["recency"]
+        self.hidden_identities[:] = state.get("hidden_identities", False)
         stored = state.get("task_features")
         if self.tracker is not None and stored is not None:
             self.tracker.set_state(stored)

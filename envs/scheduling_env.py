@@ -3,10 +3,11 @@
 Defaults
     The defaults are the settings the measurements in the README support, shared with
     `mtl_sched.agents.AgentSettings` and ``train-agent``: per-task feature rows
-    (``observation="task-features"``, read by the task-shared Q-network),
-    ``reward="loss-and-accuracy"`` and no accuracy penalty (``reference_accuracies=None``). Seed
-    002's environment is ``observation="histogram", reward="loss", reference_accuracies="auto"``
-    with one minibatch per decision (``steps_per_action=1``).
+    (``observation="task-features"``, read by the task-shared Q-network) with each task's
+    identity (``task_vocabulary="own"``), ``reward="loss-and-accuracy"`` and no accuracy penalty
+    (``reference_accuracies=None``). Seed 002's environment is ``observation="histogram",
+    reward="loss", reference_accuracies="auto"`` with one minibatch per decision
+    (``steps_per_action=1``).
 
 Spaces
     - Action: ``Discrete(K)``, the task whose minibatch trains the model next; ``Discrete(M)``
@@ -21,18 +22,20 @@ Spaces
       K,))``): an exponential moving average of the one-hot actions with decay ``d`` per step
       (`mtl_sched.observation.recency.ChoiceTrace`), all 0 after ``reset``.
     - Observation, ``observation="task-features"`` (the default): ``Box(-1, 4, (M, F + 1),
-      float32)`` with ``F = bins + 7`` (`mtl_sched.observation.task_features`), one row per task
-      slot. Row ``k < K`` is task ``k``'s histogram (``bins`` columns), then ``relative_loss``
-      (probe loss over the loss after ``reset``, clipped to ``[0, 4]``), ``accuracy`` (probe
-      accuracy), ``loss_change`` (loss fall since the previous step over the loss after ``reset``,
-      clipped to ``[-1, 1]``), ``recency`` (the trace above with decay ``recency_decay``, default
-      0.9), ``example_share`` (the task's share of the examples trained on), ``progress`` (examples
-      trained on over the trainer's budget, in ``[0, 1]``), ``inverse_task_count`` (``1 / K``), and
-      last the mask column, 1. Rows ``K .. M-1`` are all 0 (mask 0;
-      `mtl_sched.observation.task_features.task_mask`). With ``task_vocabulary`` (``V`` names),
-      each row has one more column before the mask, the task's identity: its name's index in the
-      vocabulary plus one, 0 for a name outside it and for padded rows (bounds ``[0, V]``), so
-      that a task-shared network can tell tasks apart that look alike in every feature.
+      float32)`` without task identities (``task_vocabulary=None``), with ``F = bins + 7``
+      (`mtl_sched.observation.task_features`), one row per task slot. Row ``k < K`` is task ``k``'s
+      histogram (``bins`` columns), then ``relative_loss`` (probe loss over the loss after
+      ``reset``, clipped to ``[0, 4]``), ``accuracy`` (probe accuracy), ``loss_change`` (loss fall
+      since the previous step over the loss after ``reset``, clipped to ``[-1, 1]``), ``recency``
+      (the trace above with decay ``recency_decay``, default 0.9), ``example_share`` (the task's
+      share of the examples trained on), ``progress`` (examples trained on over the trainer's
+      budget, in ``[0, 1]``), ``inverse_task_count`` (``1 / K``), and last the mask column, 1. Rows
+      ``K .. M-1`` are all 0 (mask 0; `mtl_sched.observation.task_features.task_mask`). With a
+      ``task_vocabulary`` (``V`` names; by default the environment's own ``K`` tasks), each row has
+      one more column before the mask, ``Box(.., (M, F + 2))``: the task's identity, its name's
+      index in the vocabulary plus one, 0 for a name outside it and for padded rows (bounds ``[0,
+      V]``, the only column not bounded below by -1), so that a task-shared network can tell tasks
+      apart that look alike in every feature; ``task_vocabulary=None`` leaves it out.
 
 Reward
     ``reward="loss"`` (seed 002): ``-sum_k L_k``, the summed mean validation loss of all tasks
@@ -76,8 +79,9 @@ Episodes
 
 Seeding
     ``reset(seed=s)`` seeds the environment's generator; each reset draws the trainer seed (model
-    initialization and data order) from it, so the same seed and actions reproduce the same
-    observations and rewards exactly on CPU.
+    initialization and data order) from it, then, with ``identity_dropout``, which tasks' identities
+    the episode hides, so the same seed and actions reproduce the same observations and rewards
+    exactly on CPU.
 
 ``info`` keys (``reset`` returns those marked *)
     - ``task`` (int): the task index that was trained.
@@ -106,7 +110,13 @@ import numpy as np
 from gymnasium import spaces
 
 from mtl_sched.benchmarks import Benchmark
-from mtl_sched.envs.observation import ObservationKind, SchedulingObservation
+from mtl_sched.envs.observation import (
+    OWN_TASKS,
+    ObservationKind,
+    SchedulingObservation,
+    TaskVocabulary,
+    resolve_task_vocabulary,
+)
 from mtl_sched.envs.reward import (
     ACCURACY_WEIGHT,
     REWARD_KINDS,
@@ -167,7 +177,14 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
     :param task_vocabulary: the task names an agent tells apart (only with
         ``"task-features"``): each row then carries its task's identity, the name's index in
         this list plus one (0 for a name outside it), in a column before the mask (see
-        Spaces above). ``None`` (the default) leaves the column out.
+        Spaces above). ``"own"`` (the default) is this environment's task names with
+        ``"task-features"`` and no column with ``"histogram"``; ``None`` leaves the column out.
+        An agent trained on several task sets needs one vocabulary for all of them
+        (`mtl_sched.envs.TaskSetSamplingEnv` builds it).
+    :param identity_dropout: probability that a task's identity is hidden for a whole episode
+        (written as 0, as for a task outside the vocabulary), drawn for each task at ``reset``
+        from the environment's generator, so that an agent also learns to score tasks it was
+        never trained on. Default 0 (no draw); needs a ``task_vocabulary``.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
@@ -193,7 +210,8 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         accuracy_weight: float = ACCURACY_WEIGHT,
         observation: ObservationKind = "task-features",
         max_tasks: int | None = None,
-        task_vocabulary: Sequence[str] | None = None,
+        task_vocabulary: TaskVocabulary = OWN_TASKS,
+        identity_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         source = TrainerSource.resolve(
@@ -222,7 +240,9 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         self._references = check_reference_accuracies(reference_accuracies, len(self.task_names))
 
         num_tasks = len(self.task_names)
-        self.task_vocabulary = None if task_vocabulary is None else tuple(task_vocabulary)
+        self.task_vocabulary = resolve_task_vocabulary(
+            task_vocabulary, self.task_names, observation
+        )
         self._observation = SchedulingObservation(
             observation,
             num_tasks,
@@ -233,6 +253,11 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
             task_vocabulary=self.task_vocabulary,
         )
         self.observation_kind: ObservationKind = observation
+        if not 0.0 <= identity_dropout < 1.0:
+            raise ValueError(f"identity_dropout must lie in [0, 1); got {identity_dropout}")
+        if identity_dropout > 0 and self.task_vocabulary is None:
+            raise ValueError("identity_dropout hides task identities: it needs a task_vocabulary")
+        self.identity_dropout = float(identity_dropout)
         self.max_tasks = self._observation.max_tasks
         self.recency = self._observation.recency
         self.action_space = spaces.Discrete(self.max_tasks)
@@ -322,6 +347,9 @@ class MTLSchedulingEnv(gym.Env[np.ndarray, np.int64]):
         super().reset(seed=seed)
         trainer_seed = int(self.np_random.integers(_SEED_LIMIT))
         self._trainer_seed = trainer_seed
+        if self.identity_dropout > 0:
+            hidden = self.np_random.random(len(self.task_names)) < self.identity_dropout
+            self._observation.hidden_identities[:] = hidden
         self.trainer = self._factory(trainer_seed)
         if self.trainer.task_names != self.task_names:
             raise ValueError(

@@ -11,9 +11,12 @@ Spaces
     Those of the task sets' environments (``observation="task-features"``): observation
     ``Box(-1, 4, (max_tasks, F + 1))``, action ``Discrete(max_tasks)``; the rows and actions of
     a task set with fewer tasks than ``max_tasks`` are padding (mask column 0, `action_masks`
-    False), and an action on a padded slot is an error. With ``task_vocabulary`` (the same for
-    every task set), each row has one more column before the mask, its task's identity
-    (`MTLSchedulingEnv`).
+    False), and an action on a padded slot is an error. With ``task_vocabulary``, each row has
+    one more column before the mask, its task's identity (`MTLSchedulingEnv`), in one vocabulary
+    for every task set: ``"own"`` is the task names of all task sets, in order of first
+    appearance (`mtl_sched.envs.observation.union_vocabulary`). By default there is none: an
+    agent trained on several task sets is meant for task sets it never saw, where identities
+    were found to hurt (`mtl_sched.agents.AgentSettings`'s ``task_identity``).
 
 Seeding
     ``reset(seed=s)`` seeds this environment's generator; every reset draws from it the task set
@@ -35,6 +38,7 @@ import gymnasium as gym
 import numpy as np
 
 from mtl_sched.benchmarks import Benchmark, get_benchmark
+from mtl_sched.envs.observation import OWN_TASKS, union_vocabulary
 from mtl_sched.envs.scheduling_env import MTLSchedulingEnv
 
 _SEED_LIMIT = 2**31 - 1
@@ -71,8 +75,9 @@ class TaskSetSamplingEnv(gym.Env[np.ndarray, np.int64]):
         most tasks of any task set).
     :param weights: probability of drawing each task set (default: equal).
     :param env_kwargs: keyword arguments of every task set's `MTLSchedulingEnv` (``reward``,
-        ``steps_per_action``, ``probe``, ``recency_decay``, ...); ``observation`` is always
-        ``"task-features"``.
+        ``steps_per_action``, ``probe``, ``recency_decay``, ``task_vocabulary``, ...);
+        ``observation`` is always ``"task-features"``; ``task_vocabulary`` is ``None`` by
+        default, and ``"own"`` is every task set's names.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
@@ -95,6 +100,9 @@ class TaskSetSamplingEnv(gym.Env[np.ndarray, np.int64]):
             )
         env_kwargs.pop("observation", None)
         benchmarks = [get_benchmark(b) if isinstance(b, str) else b for b in task_sets]
+        if env_kwargs.get("task_vocabulary") == OWN_TASKS:
+            env_kwargs["task_vocabulary"] = union_vocabulary([b.task_names for b in benchmarks])
+        env_kwargs.setdefault("task_vocabulary", None)
         largest = max(b.num_tasks for b in benchmarks)
         self.max_tasks = largest if max_tasks is None else int(max_tasks)
         if self.max_tasks < largest:

@@ -6,13 +6,14 @@ import numpy as np
 
 from mtl_sched.envs import MTLSchedulingEnv
 
-# a "task-features" row past its histogram: 7 features, then the mask column
-TASK_ROW_EXTRA_COLUMNS = 8
+# a "task-features" row past its histogram: 7 features, the task's identity (written by
+# default), then the mask column
+TASK_ROW_EXTRA_COLUMNS = 9
 
 
 def observation_shape(kind: str, num_tasks: int, bins: int) -> tuple[int, ...]:
     """The observation shape of ``num_tasks`` tasks with ``bins``-bin histograms (no recency
-    features, no padded task slots).
+    features, no padded task slots, the default task identities).
 
     :param kind: ``"histogram"`` or ``"task-features"``.
     :param num_tasks: the number of tasks ``K``.

@@ -6,6 +6,7 @@ import inspect
 import pytest
 
 from mtl_sched.agents.settings import AgentSettings
+from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.cli.keys import check_setting_keys
 from mtl_sched.envs import MTLSchedulingEnv
 from mtl_sched.script_args import UnknownKeyError
@@ -38,5 +39,9 @@ def test_from_options_keeps_the_given_values_and_the_defaults_elsewhere():
 def test_the_environment_defaults_are_the_agent_settings_defaults():
     # one set of defaults: an environment built without arguments trains like train-agent's
     parameters = inspect.signature(MTLSchedulingEnv).parameters
-    for name, value in AgentSettings().env_kwargs().items():
-        assert parameters[name].default == value, name
+    benchmark = get_benchmark("synthetic")
+    for name, value in AgentSettings().env_kwargs([benchmark]).items():
+        default = parameters[name].default
+        if name == "task_vocabulary":  # "own": the environment's task names
+            default = MTLSchedulingEnv(benchmark).task_vocabulary
+        assert default == value, name

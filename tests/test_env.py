@@ -267,7 +267,7 @@ def test_a_user_trainer_factory_defines_tasks_and_spaces(tiny_benchmark, observa
 
 
 @pytest.mark.parametrize(
-    ("observation", "shape"), [("task-features", (K, 5 + 7 + 1)), ("histogram", (K * 5,))]
+    ("observation", "shape"), [("task-features", (K, 5 + 7 + 2)), ("histogram", (K * 5,))]
 )
 def test_a_factory_whose_tasks_differ_from_the_given_names_is_rejected(
     tiny_benchmark, observation, shape

@@ -3,6 +3,8 @@ embedding that reads it, and agents that tell apart tasks alike in every feature
 
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -10,7 +12,11 @@ import torch
 from gymnasium import spaces
 
 from mtl_sched.agents import AgentSettings, BoltzmannGumbelDQN, QLSScheduler, attach_context
-from mtl_sched.agents.task_shared import IDENTITY_EMBEDDING_DIM, identity_vocabulary_size
+from mtl_sched.agents.task_shared import (
+    IDENTITY_EMBEDDING_DIM,
+    has_identity_column,
+    identity_vocabulary_size,
+)
 from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.envs import MTLSchedulingEnv
 from mtl_sched.envs.observation import vocabulary_ids
@@ -52,7 +58,7 @@ class PickByNameEnv(gym.Env):
         return np.zeros_like(self.table), reward, True, False, {}
 
 
-def make_agent(task_identity: bool, seed: int = 0, env=None) -> BoltzmannGumbelDQN:
+def make_agent(task_identity: bool | None, seed: int = 0, env=None) -> BoltzmannGumbelDQN:
     return BoltzmannGumbelDQN(
         "TaskSharedPolicy",
         env or PickByNameEnv(),
@@ -92,7 +98,7 @@ def test_the_identity_column_sits_before_the_mask():
     env = MTLSchedulingEnv(
         "synthetic-prerequisite", task_vocabulary=["x", "composite", "base"], max_tasks=3
     )
-    plain = MTLSchedulingEnv("synthetic-prerequisite", max_tasks=3)
+    plain = MTLSchedulingEnv("synthetic-prerequisite", max_tasks=3, task_vocabulary=None)
     table, _ = env.reset(seed=4)
     reference, _ = plain.reset(seed=4)
     assert table.shape == (3, reference.shape[1] + 1)
@@ -122,12 +128,78 @@ def test_bad_vocabularies_are_refused(kwargs, match):
         MTLSchedulingEnv("synthetic-prerequisite", **kwargs)
 
 
+def test_identity_dropout_hides_whole_episodes_by_seed():
+    env = MTLSchedulingEnv("synthetic-harmful", identity_dropout=0.5)
+    patterns = []
+    for seed in range(12):
+        table, _ = env.reset(seed=seed)
+        identity = table[:, -2]
+        hidden = identity == 0
+        # a hidden task is written as outside the vocabulary, a shown one keeps its identity
+        np.testing.assert_array_equal(identity[~hidden], np.arange(1, 5)[~hidden])
+        for action in (0, 1):
+            table, *_ = env.step(action)
+            np.testing.assert_array_equal(table[:, -2] == 0, hidden)
+        patterns.append(tuple(hidden))
+    assert len(set(patterns)) > 3
+    again = MTLSchedulingEnv("synthetic-harmful", identity_dropout=0.5)
+    assert [tuple(again.reset(seed=s)[0][:, -2] == 0) for s in range(12)] == patterns
+    # no dropout draws nothing: the episodes are those of the plain environment
+    plain, _ = MTLSchedulingEnv("synthetic-harmful").reset(seed=3)
+    none, _ = MTLSchedulingEnv("synthetic-harmful", identity_dropout=0.0).reset(seed=3)
+    np.testing.assert_array_equal(plain, none)
+
+
+def test_identity_dropout_survives_a_state_round_trip():
+    env = MTLSchedulingEnv("synthetic-harmful", identity_dropout=0.5)
+    seed = next(s for s in range(50) if (env.reset(seed=s)[0][:4, -2] == 0).any())
+    state = env.get_state()
+    hidden = env.reset(seed=seed)[0][:, -2] == 0
+    other = MTLSchedulingEnv("synthetic-harmful", identity_dropout=0.5)
+    other.reset(seed=seed + 1)
+    other.set_state(state)
+    table, *_ = other.step(0)
+    np.testing.assert_array_equal(table[:, -2] == 0, hidden)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"identity_dropout": 1.0}, r"\[0, 1\)"),
+        ({"identity_dropout": -0.1}, r"\[0, 1\)"),
+        ({"identity_dropout": 0.2, "task_vocabulary": None}, "needs a task_vocabulary"),
+    ],
+)
+def test_bad_identity_dropouts_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MTLSchedulingEnv("synthetic-harmful", **kwargs)
+    setting = {"task_identity": False} if "task_vocabulary" in kwargs else {}
+    with pytest.raises(ValueError, match="identity_dropout"):
+        AgentSettings(identity_dropout=kwargs["identity_dropout"], **setting)
+
+
 def test_a_space_without_identities_is_refused():
-    plain = MTLSchedulingEnv("synthetic-prerequisite")
+    plain = MTLSchedulingEnv("synthetic-prerequisite", task_vocabulary=None)
     with pytest.raises(ValueError, match="task_vocabulary"):
         identity_vocabulary_size(plain.observation_space)
     with pytest.raises(ValueError, match="task_vocabulary"):
         make_agent(True, env=plain)
+
+
+def test_the_defaults_write_and_read_each_tasks_own_identity():
+    env = MTLSchedulingEnv("synthetic-prerequisite")
+    assert env.task_vocabulary == ("base", "composite")
+    np.testing.assert_array_equal(env.reset(seed=0)[0][:, -2], [1.0, 2.0])
+    assert has_identity_column(env.observation_space)
+    assert make_agent(None, env=env).q_net.identity_embedding.num_embeddings == 3
+    # without the column the default policy reads plain features; the histogram has no rows
+    plain = MTLSchedulingEnv("synthetic-prerequisite", task_vocabulary=None)
+    assert not has_identity_column(plain.observation_space)
+    assert make_agent(None, env=plain).q_net.identity_embedding is None
+    histogram = MTLSchedulingEnv("synthetic-prerequisite", observation="histogram")
+    assert histogram.task_vocabulary is None
+    with pytest.raises(ValueError, match="list of task names"):
+        MTLSchedulingEnv("synthetic-prerequisite", task_vocabulary="base")
 
 
 def test_the_embedding_adds_parameters_independent_of_the_slots():
@@ -206,7 +278,20 @@ def test_settings_build_identity_environments_and_networks():
     settings = AgentSettings(task_identity=True)
     vocabulary = settings.env_kwargs([harmful.with_tasks(["noise", "easy"]), harmful])
     assert vocabulary["task_vocabulary"] == ("noise", "easy", "medium", "hard")
-    assert "task_vocabulary" not in AgentSettings().env_kwargs([harmful])
+    assert AgentSettings(task_identity=False).env_kwargs([harmful])["task_vocabulary"] is None
+    # by default: identities for one task set, none for an agent meant for unseen task sets
+    assert AgentSettings().env_kwargs([harmful])["task_vocabulary"] == harmful.task_names
+    assert AgentSettings().env_kwargs([harmful, prerequisite])["task_vocabulary"] is None
+    assert not AgentSettings(policy="flat", observation="histogram").identity_for([harmful])
+    mixed = AgentSettings().make_task_set_env([harmful, prerequisite])
+    single = AgentSettings().make_env(harmful)
+    assert mixed.observation_space.shape[1] == single.observation_space.shape[1] - 1
+    assert AgentSettings().make_agent(mixed, seed=0).q_net.identity_embedding is None
+    assert AgentSettings(identity_dropout=0.25).env_kwargs([harmful])["identity_dropout"] == 0.25
+    # settings stored before identities were the default read as a network without them
+    stored = {k: v for k, v in dataclasses.asdict(AgentSettings()).items() if k != "task_identity"}
+    assert AgentSettings.from_dict(stored).task_identity is False
+    assert AgentSettings.from_dict({**stored, "task_identity": True}).task_identity is True
     env = settings.make_task_set_env([harmful, prerequisite])
     assert env.envs[1].task_vocabulary == ("easy", "medium", "hard", "noise", "base", "composite")
     agent = settings.make_agent(env, seed=0)
