@@ -29,6 +29,7 @@ import torch
 from benchmark_args import BenchmarkArgs
 from scipy.stats import spearmanr
 
+from mtl_sched.agents.context import agent_context
 from mtl_sched.agents.loading import load_trained_agent
 from mtl_sched.envs import MTLSchedulingEnv
 from mtl_sched.observation.task_features import TASK_FEATURE_NAMES
@@ -69,10 +70,15 @@ def main(args: Args) -> float:
         raise SystemExit(f"--agent {args.agent}: its policy has no Q-network scoring each task")
     if args.follow not in ("round-robin", "agent"):
         raise SystemExit(f"--follow must be round-robin or agent; got {args.follow!r}")
-    env = MTLSchedulingEnv(args.make_benchmark(), observation="task-features")
+    # the agent's observation: with the identities of its vocabulary when it read them
+    context = agent_context(agent)
+    vocabulary = context.task_vocabulary if context is not None else ()
+    env = MTLSchedulingEnv(
+        args.make_benchmark(), observation="task-features", task_vocabulary=vocabulary or None
+    )
     observation, _ = env.reset(seed=args.seed)
     num_tasks = env.action_space.n
-    bins = observation.shape[1] - 1 - len(TASK_FEATURE_NAMES)
+    bins = observation.shape[1] - 1 - int(bool(vocabulary)) - len(TASK_FEATURE_NAMES)
 
     def scored(observation: np.ndarray) -> np.ndarray:
         with torch.no_grad():
