@@ -97,8 +97,9 @@ def test_train_agent_on_four_envs_resumes_from_its_checkpoint(tmp_path):
     assert result.agent.replay_buffer.size() * 4 == 80
     evaluations = (out / "evaluations.csv").read_text().splitlines()[1:]
     assert [int(row.split(",")[0]) for row in evaluations] == [24, 48, 72, 80]
-    # the default task-feature rows: 4 tasks x (20 histogram bins + 7 features + the mask)
-    assert load_trained_agent(out).agent.observation_space.shape == (4, 28)
+    # the default task-feature rows: 4 tasks x (20 histogram bins + 7 features + the task's
+    # identity + the mask)
+    assert load_trained_agent(out).agent.observation_space.shape == (4, 29)
     with pytest.raises(ValueError, match="agent"):
         other = config(out, 100)
         other.agent = AgentSettings(n_envs=2, learning_starts=8, steps_per_action=2)

@@ -31,8 +31,11 @@ def probe(histograms, losses, accuracies):
 
 
 def make_env(benchmark, **kwargs):
+    """The feature table without the identity column (tests/test_task_identity.py tests it)."""
     kwargs.setdefault("reference_accuracies", None)
     kwargs.setdefault("observation", "task-features")
+    if kwargs["observation"] == "task-features":
+        kwargs.setdefault("task_vocabulary", None)
     return MTLSchedulingEnv(benchmark, **kwargs)
 
 
@@ -284,10 +287,11 @@ def test_batched_env_follows_single_environments(tiny_benchmark):
     tolerance[COLUMN["accuracy"] - BINS] = 1.0 / pool + 1e-6
 
     def assert_close(obs, single_obs):
-        assert obs.shape == (max_tasks, F + 1)
+        # the default rows: features, each task's identity, the mask
+        assert obs.shape == (max_tasks, F + 2)
         assert np.abs(obs[:, :BINS] - single_obs[:, :BINS]).sum(axis=1).max() <= 2 / pool + 1e-5
         assert (np.abs(obs[:, BINS:F] - single_obs[:, BINS:F]) <= tolerance[BINS:]).all()
-        np.testing.assert_array_equal(obs[:, F], single_obs[:, F])
+        np.testing.assert_array_equal(obs[:, F:], single_obs[:, F:])
 
     venv.seed(seed)
     obs = venv.reset()
