@@ -72,13 +72,14 @@ def main(args: Args) -> float:
         raise SystemExit(f"--follow must be round-robin or agent; got {args.follow!r}")
     # the agent's observation: with the identities of its vocabulary when it read them
     context = agent_context(agent)
-    vocabulary = context.task_vocabulary if context is not None else ()
     env = MTLSchedulingEnv(
-        args.make_benchmark(), observation="task-features", task_vocabulary=vocabulary or None
+        args.make_benchmark(),
+        observation="task-features",
+        task_vocabulary=(context.task_vocabulary or None) if context is not None else None,
     )
     observation, _ = env.reset(seed=args.seed)
     num_tasks = env.action_space.n
-    bins = observation.shape[1] - 1 - int(bool(vocabulary)) - len(TASK_FEATURE_NAMES)
+    bins = env.probe_config.bins
 
     def scored(observation: np.ndarray) -> np.ndarray:
         with torch.no_grad():
