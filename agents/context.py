@@ -168,3 +168,13 @@ def agent_context(agent: Any) -> AgentContext | None:
     """
     values = getattr(agent, CONTEXT_ATTRIBUTE, None)
     return None if values is None else AgentContext.from_dict(values)
+
+
+def read_vocabulary(context: AgentContext | None) -> tuple[str, ...] | None:
+    """The task names whose identities an agent's observation carried, or ``None`` when it read
+    no identities (or was saved without a context): the ``task_vocabulary`` to rebuild that
+    observation with.
+
+    :param context: the agent's context (`agent_context`).
+    """
+    return (context.task_vocabulary or None) if context is not None else None

@@ -33,7 +33,12 @@ import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from mtl_sched.agents.context import AgentContext, agent_context, attach_context
+from mtl_sched.agents.context import (
+    AgentContext,
+    agent_context,
+    attach_context,
+    read_vocabulary,
+)
 from mtl_sched.data.task import Task
 from mtl_sched.envs.observation import ObservationKind, SchedulingObservation
 from mtl_sched.errors import AgentMismatchError
@@ -267,14 +272,13 @@ class QLSScheduler(Scheduler):
         super().reset(tasks, seed)
         self._resolve_settings(self.task_names)
         self._current = None
-        vocabulary = None if self.context is None else self.context.task_vocabulary
         self._observation = SchedulingObservation(
             self.observation_kind,
             self.num_tasks,
             self._probe.bins,
             self.recency_decay,
             task_names=self.task_names,
-            task_vocabulary=vocabulary or None,
+            task_vocabulary=read_vocabulary(self.context),
         )
         self._check_shapes()
         self._started = False

@@ -29,7 +29,7 @@ import torch
 from benchmark_args import BenchmarkArgs
 from scipy.stats import spearmanr
 
-from mtl_sched.agents.context import agent_context
+from mtl_sched.agents.context import agent_context, read_vocabulary
 from mtl_sched.agents.loading import load_trained_agent
 from mtl_sched.envs import MTLSchedulingEnv
 from mtl_sched.observation.task_features import TASK_FEATURE_NAMES
@@ -71,11 +71,10 @@ def main(args: Args) -> float:
     if args.follow not in ("round-robin", "agent"):
         raise SystemExit(f"--follow must be round-robin or agent; got {args.follow!r}")
     # the agent's observation: with the identities of its vocabulary when it read them
-    context = agent_context(agent)
     env = MTLSchedulingEnv(
         args.make_benchmark(),
         observation="task-features",
-        task_vocabulary=(context.task_vocabulary or None) if context is not None else None,
+        task_vocabulary=read_vocabulary(agent_context(agent)),
     )
     observation, _ = env.reset(seed=args.seed)
     num_tasks = env.action_space.n
