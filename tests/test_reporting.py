@@ -64,6 +64,7 @@ def write_trial(
     series=None,
     prep=0.0,
     params=None,
+    cpu=None,
 ):
     """One trial in the sweep's format; validation scores are the test scores minus 0.1."""
     config = trial_config(scheduler, comparison, kind, left_out, params)
@@ -83,6 +84,8 @@ def write_trial(
         MetricRow("run", "all", "steps", 100 + seed),
         MetricRow("run", "all", "wall_time", 10.0 + seed),
     ]
+    if cpu is not None:
+        rows.append(MetricRow("run", "all", "cpu_time", cpu + seed))
     if transfer is not None:
         rows.append(MetricRow("transfer", left_out, "score", transfer))
         rows += [MetricRow("transfer", left_out, f"fold{i}", transfer) for i in range(5)]
@@ -147,7 +150,9 @@ def store_path(tmp_path):
                     "schedule": schedule(selection=scheduler == "greedy"),
                 }
                 prep = 400.0 + 100 * seed if scheduler == "hand-crafted" else 0.0
-                write_trial(store, scheduler, seed, scores, series=series, prep=prep)
+                # greedy's seed 0 stands for a trial stored before CPU time was measured
+                cpu = 8.0 if scheduler == "greedy" and seed > 0 else None
+                write_trial(store, scheduler, seed, scores, series=series, prep=prep, cpu=cpu)
         for seed in SEEDS:
             write_trial(store, "uniform", seed, {"a": 0.1, "b": 0.1}, comparison="c-old")
         for left_out, per_scheduler in TRANSFER.items():
@@ -309,6 +314,9 @@ def test_values_and_costs(store_path):
         cost = {c.scheduler: c for c in collect.costs(store, main)}
         # wall time comes from the run row (10 + seed), not the trial's 99 seconds
         assert cost["uniform"].wall_time == pytest.approx(11.0)
+        # CPU time averages the runs that measured it: greedy's seeds 1 and 2 (8 + seed)
+        assert cost["greedy"].cpu_time == pytest.approx(9.5)
+        assert math.isnan(cost["uniform"].cpu_time)
         assert cost["uniform"].optimizer_steps == pytest.approx(101.0)
         assert cost["uniform"].examples_seen == 1000
         assert cost["hand-crafted"].preparation_examples == pytest.approx(500.0)
@@ -376,7 +384,8 @@ def test_report_files_and_text(store_path, tmp_path):
     assert "| a | 82.0 ± 1.6 ² | 91.0 ± 0.8 ¹ ▲ | 71.0 ± 0.8 ³ ▼ |" in text
     assert "| left-out task | uniform (baseline) | greedy |" in text
     assert "| a | 75.0 ± 5.0 ² | 90.0 ± 0.0 ¹ ▲ |" in text
-    assert "| hand-crafted | 3 | 11.0 | 1,000 | 101 | 500 |" in text
+    assert "| hand-crafted | 3 | 11.0 | - | 1,000 | 101 | 500 |" in text
+    assert "| greedy | 3 | 11.0 | 9.5 | 1,000 | 101 | 0 |" in text
     assert (
         text.index("Test score per task")
         < text.index("Cost per run")
@@ -401,6 +410,8 @@ def test_report_files_and_text(store_path, tmp_path):
     with (out / "toy-cost.csv").open() as handle:
         cost = {row["scheduler"]: row for row in csv.DictReader(handle)}
     assert float(cost["uniform"]["wall_time"]) == pytest.approx(11.0)
+    assert float(cost["greedy"]["cpu_time"]) == pytest.approx(9.5)
+    assert "| uniform | 3 | 11.0 | - |" in text
     assert float(cost["hand-crafted"]["preparation_examples"]) == pytest.approx(500.0)
 
 

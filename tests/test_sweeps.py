@@ -25,8 +25,9 @@ from mtl_sched.sweeps.spec import result_rows, result_series
 SMALL = {"small": True}
 TASKS = get_benchmark("synthetic", small=True).task_names
 # rows of a plain trial: score and loss per task and average, on two splits; examples per
-# task; four run numbers
-ROWS_PER_TRIAL = 2 * 2 * (len(TASKS) + 1) + len(TASKS) + 4
+# task; five run numbers
+ROWS_PER_TRIAL = 2 * 2 * (len(TASKS) + 1) + len(TASKS) + 5
+TIMES = ("wall_time", "cpu_time")
 
 
 def stored_rows(store: ResultsStore) -> dict[tuple, list[tuple]]:
@@ -62,6 +63,7 @@ def test_trial_rows_and_series_describe_the_run() -> None:
     examples = [rows[("train", name, "examples")] for name in TASKS]
     assert sum(examples) == result.examples_seen == benchmark.trainer_config.budget
     assert rows[("run", "all", "steps")] == result.steps
+    assert 0 < rows[("run", "all", "cpu_time")] == result.cpu_time
     series = result_series(result)
     counts = np.array(series["schedule"]["counts"])
     assert counts.shape == (result.steps, len(TASKS))
@@ -112,9 +114,9 @@ def test_second_run_adds_nothing_and_seeds_reproduce(tmp_path: Path) -> None:
         rows_a, rows_b = stored_rows(a), stored_rows(b)
         assert len(a.trials()) == 4
         assert all(len(rows) == ROWS_PER_TRIAL for rows in rows_a.values())
-        # same seed, same scheduler, another store: the same numbers (wall time aside)
-        timeless = [r for r in rows_a[("uniform", 0)] if r[2] != "wall_time"]
-        assert timeless == [r for r in rows_b[("uniform", 0)] if r[2] != "wall_time"]
+        # same seed, same scheduler, another store: the same numbers (times aside)
+        timeless = [r for r in rows_a[("uniform", 0)] if r[2] not in TIMES]
+        assert timeless == [r for r in rows_b[("uniform", 0)] if r[2] not in TIMES]
         assert rows_a[("uniform", 0)] != rows_a[("uniform", 1)]
         record = a.trials(scheduler="random")[0]
         assert record.config["comparison"] == a.trials(scheduler="uniform")[0].config["comparison"]

@@ -129,6 +129,8 @@ class SchedulerCost:
     :param scheduler: the scheduler label.
     :param seeds: how many seeds it ran.
     :param wall_time: seconds per run (``("run", "all", "wall_time")``, else the trial's).
+    :param cpu_time: CPU seconds per run, over the runs that measured it
+        (``("run", "all", "cpu_time")``; NaN when none did).
     :param examples_seen: training examples per run (the trial's ``examples_seen``).
     :param optimizer_steps: optimizer updates per run (the trial's ``optimizer_steps``).
     :param preparation_examples: examples spent before the run outside the budget, such as
@@ -139,6 +141,7 @@ class SchedulerCost:
     scheduler: str
     seeds: int
     wall_time: float
+    cpu_time: float
     examples_seen: float
     optimizer_steps: float
     preparation_examples: float
@@ -285,12 +288,14 @@ def costs(store: ResultsStore, comparison: Comparison) -> list[SchedulerCost]:
     for scheduler, seeds in _seeds_by_scheduler(comparison).items():
         trials = [t for t in comparison.trials if t.key.scheduler == scheduler]
         wall = [run.get((t.key, "wall_time"), t.wall_time) for t in trials]
+        cpu = [run.get((t.key, "cpu_time"), math.nan) for t in trials]
         prep = [run.get((t.key, "preparation_examples"), 0.0) for t in trials]
         out.append(
             SchedulerCost(
                 scheduler,
                 len(seeds),
                 _mean(wall),
+                _mean(cpu),
                 _mean([t.examples_seen for t in trials]),
                 _mean([t.optimizer_steps for t in trials]),
                 _mean(prep),

@@ -46,6 +46,7 @@ COST_FIELDS = (
     "scheduler",
     "seeds",
     "wall_time",
+    "cpu_time",
     "examples_seen",
     "optimizer_steps",
     "preparation_examples",
@@ -80,6 +81,7 @@ def cost_markdown(rows: Sequence[SchedulerCost]) -> str:
             c.scheduler,
             str(c.seeds),
             _number(c.wall_time, 1),
+            _number(c.cpu_time, 1),
             _number(c.examples_seen),
             _number(c.optimizer_steps),
             _number(c.preparation_examples),
@@ -90,12 +92,14 @@ def cost_markdown(rows: Sequence[SchedulerCost]) -> str:
         "scheduler",
         "seeds",
         "wall time (s)",
+        "CPU time (s)",
         "examples seen",
         "optimizer steps",
         "search examples",
     ]
     legend = (
-        "Means over each scheduler's runs. Search examples: training examples spent before the "
+        'Means over each scheduler\'s runs (CPU time: over the runs that measured it; "-" '
+        "where none did). Search examples: training examples spent before the "
         "run, outside the budget (hand-crafted's weight search, the single-task reference runs "
         "of adaptive and prior, the training of qls's agent: its episodes and greedy "
         "evaluations)."
@@ -113,6 +117,7 @@ def _cost_csv(rows: Sequence[SchedulerCost], path: Path) -> Path:
                     c.scheduler,
                     c.seeds,
                     repr(c.wall_time),
+                    repr(c.cpu_time),
                     repr(c.examples_seen),
                     repr(c.optimizer_steps),
                     repr(c.preparation_examples),

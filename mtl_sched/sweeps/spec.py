@@ -10,6 +10,7 @@ runs it.
 
 from __future__ import annotations
 
+import math
 import typing
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
@@ -190,8 +191,8 @@ def result_rows(result: RunResult) -> list[MetricRow]:
     ``validation`` and ``test`` rows hold ``score`` and ``loss`` per task and for ``average``
     (the selected model's); ``train`` rows the ``examples`` each task got; ``run``/``all``
     rows ``best_examples_seen``, ``preparation_examples`` (spent outside the budget, e.g.
-    hand-crafted's weight search, single-task reference runs), ``steps`` and ``wall_time``
-    (seconds).
+    hand-crafted's weight search, single-task reference runs), ``steps``, ``wall_time`` and
+    ``cpu_time`` (seconds; no ``cpu_time`` row where it was not measured).
 
     :param result: the run.
     """
@@ -207,6 +208,8 @@ def result_rows(result: RunResult) -> list[MetricRow]:
         MetricRow("run", "all", "steps", float(result.steps)),
         MetricRow("run", "all", "wall_time", float(result.wall_time)),
     ]
+    if math.isfinite(result.cpu_time):
+        rows.append(MetricRow("run", "all", "cpu_time", float(result.cpu_time)))
     return rows
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,8 @@ class RunResult:
     :param examples_seen: examples consumed (equals the budget).
     :param steps: training steps taken (skipped ones included).
     :param wall_time: seconds spent in the run.
+    :param cpu_time: CPU seconds the run's process spent in the run, every thread of it (NaN
+        where it was not measured).
     :param preparation_examples: training examples the scheduler spent before the run (a
         weight search, single-task reference runs), outside the budget.
     :param probe_history: ``(examples_seen, histograms)`` of every probe pass the scheduler
@@ -56,6 +59,7 @@ class RunResult:
     examples_seen: int
     steps: int
     wall_time: float
+    cpu_time: float = math.nan
     preparation_examples: int = 0
     probe_history: list[tuple[int, np.ndarray]] = field(default_factory=list)
     loss_history: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
@@ -149,6 +153,7 @@ class RunRecorder:
         steps: int,
         skipped_steps: int,
         wall_time: float,
+        cpu_time: float = math.nan,
     ) -> RunResult:
         """The run's result, once the selected model is restored and tested.
 
@@ -160,6 +165,7 @@ class RunRecorder:
         :param steps: training steps taken (skipped ones included).
         :param skipped_steps: steps of this run whose update was skipped.
         :param wall_time: seconds spent in the run.
+        :param cpu_time: CPU seconds the run's process spent in the run.
         """
         if self.best is None:
             raise RuntimeError("the run has no validation evaluation to report")
@@ -177,6 +183,7 @@ class RunRecorder:
             examples_seen=examples_seen,
             steps=steps,
             wall_time=wall_time,
+            cpu_time=cpu_time,
             preparation_examples=scheduler.preparation_examples,
             probe_history=self.probe_history,
             loss_history=np.stack(self._losses) if self._losses else losses,

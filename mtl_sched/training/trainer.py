@@ -315,7 +315,7 @@ class Trainer:
         interval = cfg.eval_interval
         next_eval = self.examples_seen + interval
         record = RunRecorder(self.num_tasks)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         bar = tqdm(total=cfg.budget, disable=not progress, unit="ex", desc=scheduler.name)
         rolling = RollingProbe(self.num_tasks, probe_config or cfg.probe)
         skipped_before = self.skipped_steps
@@ -363,6 +363,7 @@ class Trainer:
             steps=self.step_count,
             skipped_steps=self.skipped_steps - skipped_before,
             wall_time=time.perf_counter() - start,
+            cpu_time=time.process_time() - cpu_start,
         )
         for observer in observers:
             observer.on_end(run_result)
