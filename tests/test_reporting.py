@@ -386,10 +386,13 @@ def test_report_files_and_text(store_path, tmp_path):
     assert "| a | 75.0 ± 5.0 ² | 90.0 ± 0.0 ¹ ▲ |" in text
     assert "| hand-crafted | 3 | 11.0 | - | 1,000 | 101 | 500 |" in text
     assert "| greedy | 3 | 11.0 | 9.5 | 1,000 | 101 | 0 |" in text
+    # the leave-one-out trials' own cost: seeds 0 and 1 on both left-out tasks, 10 + seed s
+    assert "| uniform | 2 | 10.5 | - | 1,000 |" in text
     assert (
         text.index("Test score per task")
         < text.index("Cost per run")
         < text.index("Leave-one-out transfer")
+        < text.index("Leave-one-out cost per run")
     )
     names = {path.name for path in report.paths}
     assert names == {
@@ -397,6 +400,7 @@ def test_report_files_and_text(store_path, tmp_path):
         "toy-test.csv",
         "toy-cost.csv",
         "toy-leave-one-out.csv",
+        "toy-leave-one-out-cost.csv",
         "curves.png",
         "schedules.png",
     }

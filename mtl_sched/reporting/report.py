@@ -174,22 +174,35 @@ def _main_section(
     columns = _ordered(values, chosen)
     table = comparison_table({c: values[c] for c in columns}, main.tasks, baseline=chosen)
     _note_unmarked(table, f"{split} table", report)
-    by_scheduler = {cost.scheduler: cost for cost in costs(store, main)}
-    cost_rows = [by_scheduler[c] for c in columns if c in by_scheduler]
     lines = [
         f"## {split.capitalize()} score per task",
         "",
         f"Comparison {main.describe()}.",
         "",
         to_markdown(table, metrics=main.metrics, split=split),
-        "## Cost per run",
-        "",
-        cost_markdown(cost_rows),
     ]
     if out is not None:
         report.paths.append(to_csv(table, out / f"{main.benchmark}-{split}.csv"))
-        report.paths.append(_cost_csv(cost_rows, out / f"{main.benchmark}-cost.csv"))
-    return lines
+    return lines + _cost_section(store, main, columns, "", out, report)
+
+
+def _cost_section(
+    store: ResultsStore,
+    comparison: Comparison,
+    columns: Sequence[str],
+    kind: str,
+    out: Path | None,
+    report: Report,
+) -> list[str]:
+    """The cost table of ``comparison``'s schedulers in ``columns`` order; ``kind`` prefixes its
+    title and CSV name (``""`` for the compare comparison, ``"leave-one-out"``)."""
+    by_scheduler = {cost.scheduler: cost for cost in costs(store, comparison)}
+    rows = [by_scheduler[c] for c in columns if c in by_scheduler]
+    if out is not None:
+        name = "-".join(filter(None, (comparison.benchmark, kind, "cost")))
+        report.paths.append(_cost_csv(rows, out / f"{name}.csv"))
+    title = f"{kind.capitalize()} cost per run" if kind else "Cost per run"
+    return [f"## {title}", "", cost_markdown(rows)]
 
 
 def _note_unmarked(table: ComparisonTable, name: str, report: Report) -> None:
@@ -222,7 +235,7 @@ def _transfer_section(
     _note_unmarked(table, "leave-one-out table", report)
     if out is not None:
         report.paths.append(to_csv(table, out / f"{loo.benchmark}-leave-one-out.csv"))
-    return [
+    lines = [
         "## Leave-one-out transfer",
         "",
         f"Comparison {loo.describe()}. Each row is the task left out of training: the mean "
@@ -231,6 +244,7 @@ def _transfer_section(
         "",
         to_markdown(table, row_title="left-out task"),
     ]
+    return lines + _cost_section(store, loo, columns, "leave-one-out", out, report)
 
 
 def make_report(
