@@ -183,25 +183,25 @@ def _main_section(
     ]
     if out is not None:
         report.paths.append(to_csv(table, out / f"{main.benchmark}-{split}.csv"))
-    return lines + _cost_section(store, main, columns, "", out, report)
+    cost_csv = f"{main.benchmark}-cost.csv"
+    return lines + _cost_section(store, main, columns, "Cost per run", cost_csv, out, report)
 
 
 def _cost_section(
     store: ResultsStore,
     comparison: Comparison,
     columns: Sequence[str],
-    kind: str,
+    title: str,
+    csv_name: str,
     out: Path | None,
     report: Report,
 ) -> list[str]:
-    """The cost table of ``comparison``'s schedulers in ``columns`` order; ``kind`` prefixes its
-    title and CSV name (``""`` for the compare comparison, ``"leave-one-out"``)."""
+    """The cost table of ``comparison``'s schedulers in ``columns`` order, under ``title``, and
+    written to ``csv_name`` in ``out``."""
     by_scheduler = {cost.scheduler: cost for cost in costs(store, comparison)}
     rows = [by_scheduler[c] for c in columns if c in by_scheduler]
     if out is not None:
-        name = "-".join(filter(None, (comparison.benchmark, kind, "cost")))
-        report.paths.append(_cost_csv(rows, out / f"{name}.csv"))
-    title = f"{kind.capitalize()} cost per run" if kind else "Cost per run"
+        report.paths.append(_cost_csv(rows, out / csv_name))
     return [f"## {title}", "", cost_markdown(rows)]
 
 
@@ -244,7 +244,8 @@ def _transfer_section(
         "",
         to_markdown(table, row_title="left-out task"),
     ]
-    return lines + _cost_section(store, loo, columns, "leave-one-out", out, report)
+    title, cost_csv = "Leave-one-out cost per run", f"{loo.benchmark}-leave-one-out-cost.csv"
+    return lines + _cost_section(store, loo, columns, title, cost_csv, out, report)
 
 
 def make_report(
