@@ -16,6 +16,11 @@ from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.save_util import json_to_data
 
+from mtl_sched.agents.agent_files import (
+    SETTINGS_FILE,
+    saved_agent_file,
+    trained_agent_file,
+)
 from mtl_sched.agents.boltzmann_gumbel import BoltzmannGumbelDQN
 from mtl_sched.agents.checkpoints import PROGRESS_FILE, complete_checkpoints
 from mtl_sched.agents.context import CONTEXT_ATTRIBUTE
@@ -25,7 +30,6 @@ from mtl_sched.agents.settings import AgentSettings, options_for
 from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.observation.probing import ProbeConfig
 
-SETTINGS_FILE = "settings.json"
 # The algorithms a saved agent file is read with. An algorithm that extends another comes before
 # it: on an equal match (`saved_algorithm`) the first one loads the file.
 ALGORITHMS: tuple[type[BaseAlgorithm], ...] = (BoltzmannGumbelDQN, DQN, PPO, A2C, SAC, TD3, DDPG)
@@ -160,11 +164,7 @@ def load_agent_file(
     :raises FileNotFoundError: naming it when it is missing.
     :raises ValueError: naming it when it is not a zip file or holds no readable agent.
     """
-    path = Path(path)
-    if not path.is_file() and path.with_name(f"{path.name}.zip").is_file():
-        path = path.with_name(f"{path.name}.zip")  # SB3's save adds the suffix
-    if not path.is_file():
-        raise FileNotFoundError(f"agent file {path} does not exist")
+    path = saved_agent_file(path)
     if isinstance(algorithm, str):
         algorithm = algorithm_class(algorithm)
     try:
@@ -184,20 +184,7 @@ def load_trained_agent(path: str | Path, which: str = "best") -> TrainedAgent:
     """
     out = Path(path)
     stored = read_settings(out)
-    candidates = {
-        "best": [
-            out / "best" / "agent.zip",
-            out / "best.previous" / "agent.zip",  # left by a process killed while replacing it
-            out / "agent.zip",
-        ],
-        "final": [out / "agent.zip"],
-        "latest": [c / "agent.zip" for c in reversed(complete_checkpoints(out))],
-    }
-    if which not in candidates:
-        raise ValueError(f"which must be one of {sorted(candidates)}; got {which!r}")
-    found = next((p for p in candidates[which] if p.is_file()), None)
-    if found is None:
-        raise FileNotFoundError(f"{out} has no {which!r} agent (looked for {candidates[which]})")
+    found = trained_agent_file(out, which)
     settings = AgentSettings.from_dict(stored["agent"])
     # an agent saved without its context schedules with its first benchmark's settings
     first = str(stored["benchmark"]).split(",")[0].strip()

@@ -11,6 +11,7 @@
 - ``mtl-sched compare --benchmark B --schedulers a,b --seeds 0,1,2``: a resumable sweep into a
   results store (local process pool or Ray), see `mtl_sched.cli.compare`.
 - ``mtl-sched report --db FILE --benchmark B``: tables and figures of a sweep.
+- ``mtl-sched migrate --db FILE``: rekey a store's trials written by an earlier version.
 - ``mtl-sched study qmtl``: STL vs Q-MTL vs ensembles (seeds 000/001), see `mtl_sched.cli.study`.
 
 Each command's parser and runner are a module of this package (`mtl_sched.cli.run`,
@@ -50,6 +51,7 @@ from mtl_sched.cli.common import (
 )
 from mtl_sched.cli.compare import add_compare_parser, run_compare
 from mtl_sched.cli.list import add_list_parser, listing
+from mtl_sched.cli.migrate import add_migrate_parser, run_migrate
 from mtl_sched.cli.report import add_report_parser, run_report
 from mtl_sched.cli.run import add_run_parser, run_run
 from mtl_sched.cli.study import add_study_parser, run_study
@@ -111,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(commands)
     add_compare_parser(commands)
     add_report_parser(commands)
+    add_migrate_parser(commands)
     add_study_parser(commands)
     add_epilogs(parser)
     return parser
@@ -176,6 +179,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except sqlite3.DatabaseError as err:
             raise SystemExit(
                 f"mtl-sched report: {args.db}: unusable results store ({err})"
+            ) from None
+    elif args.command == "migrate":
+        try:
+            print(run_migrate(args))
+        except (OSError, KeyError, ResultsStoreError, ValueError) as err:
+            raise SystemExit(f"mtl-sched migrate: {_message(err)}") from None
+        except sqlite3.DatabaseError as err:
+            raise SystemExit(
+                f"mtl-sched migrate: {args.db}: unusable results store ({err})"
             ) from None
     elif args.command == "train-agent":
         return run_train_agent(args, benchmark_source_options(args))

@@ -33,7 +33,7 @@ import sqlite3
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -95,6 +95,10 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"series data of type {type(value).__name__} is not JSON-encodable")
+
+
+def _config_json(config: Mapping[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True, default=str)
 
 
 def _float(stored: float | None) -> float:
@@ -239,7 +243,7 @@ class ResultsStore:
         if self._provenance is None:
             self._provenance = (package_version(), git_revision())
         trial = (key.benchmark, key.config_hash, key.scheduler, int(key.seed),
-                 json.dumps(config, sort_keys=True, default=str), _sql_value(wall_time),
+                 _config_json(config), _sql_value(wall_time),
                  int(examples_seen), int(optimizer_steps), *self._provenance)  # fmt: skip
         blobs = [(name, _pack(data)) for name, data in (series or {}).items()]
 
@@ -263,6 +267,36 @@ class ResultsStore:
             return True
 
         return self._retrying(lambda: self._transaction(insert))
+
+    def rekey(self, changes: Sequence[tuple[TrialKey, Mapping[str, Any]]]) -> list[bool]:
+        """Give stored trials new configurations, and the keys those hash to, in one transaction.
+
+        A trial whose new key is already stored (it ran again under the new key) keeps its old
+        key; the report then takes the most recently finished of the two.
+
+        :param changes: (stored key, its new configuration) pairs; the scheduler, seed and
+            benchmark stay.
+        :returns: per change, whether the trial took its new key.
+        :raises KeyError: naming a key that is not stored (nothing is changed).
+        """
+        changes = list(changes)
+
+        def update() -> list[bool]:
+            changed = []
+            for old, config in changes:
+                new = TrialKey(old.benchmark, config_hash(config), old.scheduler, old.seed)
+                cursor = self._conn.execute(
+                    "UPDATE OR IGNORE trials SET config_hash=?, config_json=? WHERE benchmark=?"
+                    " AND config_hash=? AND scheduler=? AND seed=?",
+                    (new.config_hash, _config_json(config),
+                     old.benchmark, old.config_hash, old.scheduler, old.seed),
+                )  # fmt: skip
+                changed.append(cursor.rowcount > 0)
+                if not cursor.rowcount and not self.has_trial(old):
+                    raise KeyError(f"{self.path}: no stored trial {old}")
+            return changed
+
+        return self._retrying(lambda: self._transaction(update))
 
     def _select(self, sql: str, filters: dict[str, Any], order: str) -> list[tuple[Any, ...]]:
         given = {column: value for column, value in filters.items() if value is not None}

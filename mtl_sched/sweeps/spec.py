@@ -138,8 +138,13 @@ def trial_config(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any]:
     """
     shared = comparison_config(spec, benchmark)
     params = {key: spec.scheduler_params[key] for key in sorted(spec.scheduler_params)}
-    if spec.agent is not None:
-        params["agent"] = str(Path(spec.agent).resolve())
+    agent = spec.agent if spec.agent is not None else params.get("agent")
+    if isinstance(agent, (str, Path)) and (spec.agent is not None or spec.scheduler == "qls"):
+        from mtl_sched.agents.agent_files import agent_fingerprint
+
+        # what the agent is, not where it lies: a store resumes from any checkout, and an agent
+        # retrained into the same directory runs again
+        params["agent"] = agent_fingerprint(agent)
     config = {
         **shared,
         "comparison": config_hash(shared),
