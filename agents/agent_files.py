@@ -13,6 +13,7 @@ from pathlib import Path
 from mtl_sched.agents.checkpoints import complete_checkpoints
 
 SETTINGS_FILE = "settings.json"
+FINGERPRINT_PREFIX = "sha256:"
 
 
 def saved_agent_file(path: str | Path) -> Path:
@@ -58,7 +59,7 @@ def trained_agent_file(out: str | Path, which: str = "best") -> Path:
 
 
 def agent_fingerprint(path: str | Path) -> str:
-    """``"sha256:"`` and the digest of what an agent given as ``path`` is loaded from.
+    """`FINGERPRINT_PREFIX` and the SHA-256 of what an agent given as ``path`` is loaded from.
 
     For a ``train-agent`` directory that is its ``settings.json`` and its best agent file (what
     `load_trained_agent` reads), for a saved agent its file (with SB3's ``.zip`` suffix added
@@ -79,4 +80,4 @@ def agent_fingerprint(path: str | Path) -> str:
     for file in files:
         # each file's own digest, so that no split of the bytes between files collides
         digest.update(hashlib.sha256(file.read_bytes()).digest())
-    return f"sha256:{digest.hexdigest()}"
+    return f"{FINGERPRINT_PREFIX}{digest.hexdigest()}"

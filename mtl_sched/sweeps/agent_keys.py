@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtl_sched.agents.agent_files import FINGERPRINT_PREFIX
 from mtl_sched.results import ResultsStore, TrialKey, config_hash
-
-FINGERPRINT_PREFIX = "sha256:"
 
 
 @dataclass(frozen=True)
@@ -55,8 +54,8 @@ def rekey_agent_paths(
 ) -> list[AgentRekey]:
     """Name the agent of every path-keyed trial in ``store`` by its fingerprint, all at once.
 
-    Trials keyed by fingerprint already, and trials without an agent, are left alone, so running
-    it again changes nothing.
+    Only ``qls`` trials name an agent (``compare --agent`` takes one for ``qls`` alone). Those
+    keyed by fingerprint already are left alone, so running it again changes nothing.
 
     :param store: the results store.
     :param moved: stored path (of an agent or a folder above it) -> where it is now; a path not
@@ -71,7 +70,7 @@ def rekey_agent_paths(
     fingerprints: dict[Path, str] = {}
     found: list[tuple[TrialKey, dict[str, Any], str, Path]] = []
     missing: dict[str, list[str]] = {}
-    for record in store.trials():
+    for record in store.trials(scheduler="qls"):
         params = record.config.get("scheduler_params")
         agent = params.get("agent") if isinstance(params, dict) else None
         if not isinstance(agent, str) or agent.startswith(FINGERPRINT_PREFIX):
