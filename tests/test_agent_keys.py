@@ -113,6 +113,12 @@ def test_path_keyed_trials_take_the_key_a_sweep_looks_for(tmp_path: Path) -> Non
     gone = "/old/checkout/agents/run"
     legacy = [(path_keyed(run, str(run)), 0), (path_keyed(run, gone), 1)]
     with make_store(tmp_path / "s.sqlite", legacy) as store:
+        # another scheduler's "agent" hyperparameter is not a qls agent: it is left as it is
+        plugin = {"benchmark": "synthetic", "scheduler_params": {"agent": "a name"}}
+        store.write_trial(
+            TrialKey("synthetic", config_hash(plugin), "plugin", 0), ROWS, config=plugin,
+            wall_time=1.0,
+        )  # fmt: skip
         before = store.trials()
         with pytest.raises(FileNotFoundError, match=f"{gone} \\(qls seed 1\\)"):
             rekey_agent_paths(store)
@@ -122,7 +128,10 @@ def test_path_keyed_trials_take_the_key_a_sweep_looks_for(tmp_path: Path) -> Non
             (str(run), run, True), (gone, run, True)
         ]  # fmt: skip
         finished = store.finished_keys()
-        assert {key.config_hash for key in finished} == {qls_key(run).config_hash}
+        assert {key.config_hash for key in finished if key.scheduler == "qls"} == {
+            qls_key(run).config_hash
+        }
+        assert TrialKey("synthetic", config_hash(plugin), "plugin", 0) in finished
         assert rekey_agent_paths(store) == []
 
 
