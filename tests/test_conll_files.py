@@ -27,8 +27,9 @@ from mtl_sched.data.tagging_tasks import (
     tagging_task_names,
 )
 from mtl_sched.registry import make_scheduler
-from mtl_sched.results import ResultsStore
+from mtl_sched.results import ResultsStore, TrialKey
 from mtl_sched.studies.relations.study import RelationsConfig, collect_study
+from mtl_sched.sweeps import plan_trials, trial_config, trial_key
 
 
 def write(path: Path, sentences: list[list[str]]) -> Path:
@@ -213,7 +214,8 @@ def test_tagging_benchmark_trains_on_a_file_task(tmp_path) -> None:
         conll_tasks=[f"ent={train},{dev},{dev}:0:2:span-f1"],
     )
     assert benchmark.task_names == ("ent",)
-    assert benchmark.config["conll_tasks"][0]["train"] == str(train)
+    # the fingerprint reads the file's content, not its path
+    assert benchmark.config["conll_tasks"][0]["train"].startswith("sha256:")
     result = benchmark.make_trainer(seed=0).run(make_scheduler("uniform"))
     assert result.examples_seen == 64
     assert result.test.metric_names == ("span-f1",)
@@ -238,12 +240,40 @@ def test_relations_command_runs_on_a_file_task(tmp_path: Path, capsys) -> None:
     assert "3 trials: 0 already" in text and "| +ENT |" in text
     with ResultsStore(db) as store:
         stored = [r.config["benchmark_options"] for r in store.trials()]
-    # each model carries the file tasks of its own set, with absolute paths
+    # each model carries the file tasks of its own set, each file named by its content
     assert sorted(len(o.get("conll_tasks", [])) for o in stored) == [1, 1, 2]
     options = {"small": True, "conll_tasks": [parse_conll_task(spec).as_option()]}
     ent_only = RelationsConfig(("ent", "tag"), seeds=(0,), options=options)
     # the models of 'tag' read a file this study does not name for it: only 'ent' alone is read
     assert set(collect_study(db, ent_only).scores) == {(("ent",), "ent")}
-    moved = parse_conll_task(spec.replace("train.txt", "dev.txt")).as_option()
-    elsewhere = RelationsConfig(("ent",), seeds=(0,), options={**options, "conll_tasks": [moved]})
-    assert collect_study(db, elsewhere).scores == {}
+    other = parse_conll_task(spec.replace("train.txt", "dev.txt")).as_option()
+    other_file = RelationsConfig(("ent",), seeds=(0,), options={**options, "conll_tasks": [other]})
+    assert collect_study(db, other_file).scores == {}
+    # the same files in another folder are the same task
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    for file in files:
+        (copies / file.name).write_bytes(file.read_bytes())
+    copied = parse_conll_task(spec.replace(str(tmp_path) + "/", str(copies) + "/")).as_option()
+    assert copied["train"] != options["conll_tasks"][0]["train"]
+    moved = RelationsConfig(("ent",), seeds=(0,), options={**options, "conll_tasks": [copied]})
+    assert set(collect_study(db, moved).scores) == {(("ent",), "ent")}
+
+
+def test_trials_key_file_tasks_by_content_not_path(tmp_path: Path) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    here = write(tmp_path / "a" / "train.txt", toy_sentences(30))
+    there = write(tmp_path / "b" / "copy.txt", toy_sentences(30))
+
+    def key(path: Path) -> TrialKey:
+        (spec,) = plan_trials(
+            "tagging", ["uniform"], [0],
+            benchmark_options={"small": True, "tasks": "ent", "conll_tasks": f"ent={path}:0:2"},
+        )  # fmt: skip
+        options = dict(spec.benchmark_options)
+        return trial_key(spec, trial_config(spec, get_benchmark("tagging", **options)))
+
+    assert key(here) == key(there)
+    write(there, toy_sentences(31))
+    assert key(there) != key(here)

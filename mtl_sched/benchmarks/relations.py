@@ -145,7 +145,7 @@ def relations_benchmark(
     if arch == "te-dec":
         config["model"]["task_embedding_dim"] = task_embedding_dim
     if specs:
-        config["conll_tasks"] = [spec.as_option() for spec in specs]
+        config["conll_tasks"] = [spec.identity() for spec in specs]
     return Benchmark(
         name="relations",
         description=f"tagging tasks {', '.join(names)} under {arch}"

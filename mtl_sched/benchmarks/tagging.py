@@ -201,7 +201,7 @@ def tagging_benchmark(
         },
     }
     if specs:
-        config["conll_tasks"] = [spec.as_option() for spec in specs]
+        config["conll_tasks"] = [spec.identity() for spec in specs]
     default_tasks = "POS (CoNLL-2000), chunking (CoNLL-2000), NER (CoNLL-2003)"
     return Benchmark(
         name="tagging",

@@ -119,8 +119,9 @@ def add_relations_parsers(studies: Any) -> None:
 
 def relations_config(args: argparse.Namespace, settings: tuple[str, ...] = SETTINGS) -> Any:
     """The `RelationsConfig` the arguments ask for."""
+    from mtl_sched.data.conll_files import CONLL_TASKS
     from mtl_sched.data.tagging_tasks import register_conll_tasks, tagging_task_names
-    from mtl_sched.studies.relations.study import CONLL_TASKS, RelationsConfig
+    from mtl_sched.studies.relations.study import RelationsConfig
 
     try:
         specs = register_conll_tasks(args.conll_task)

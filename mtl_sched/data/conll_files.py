@@ -35,6 +35,7 @@ is read line by line, so its multiword-token lines (IDs such as ``1-2``) would b
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -47,6 +48,7 @@ from mtl_sched.data.paths import DataFormatError, require_file
 from mtl_sched.data.task import Task
 
 HELD_OUT_FRACTION = 0.1
+CONLL_TASKS = "conll_tasks"  # the benchmark option of tasks read from files
 CONLL_TASK_METRICS: tuple[str, ...] = ("accuracy", "span-f1", "tag-f1")
 CONLL_TASK_FORM = "NAME=TRAIN[,VALIDATION,TEST]:WORD_COLUMN:TAG_COLUMN[:METRIC]"
 _TASK_NAME = re.compile(r"[A-Za-z0-9_.+-]+")
@@ -122,6 +124,22 @@ class ConllTaskSpec:
     def as_option(self) -> dict[str, Any]:
         """The spec as a JSON-ready mapping (a ``conll_tasks`` benchmark option)."""
         return dataclasses.asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """`as_option` with each file named by the SHA-256 of its content instead of its path.
+
+        Results and cached references are keyed by it: the same files moved elsewhere (another
+        checkout, a relative path from another directory) key the same trials, and an edited
+        file keys new ones.
+
+        :raises FileNotFoundError: naming a file that is missing.
+        """
+        option = self.as_option()
+        for split in ("train", "validation", "test"):
+            if option[split] is not None:
+                content = require_file(option[split]).read_bytes()
+                option[split] = f"sha256:{hashlib.sha256(content).hexdigest()}"
+        return option
 
 
 def conll_task_spec(value: ConllTaskSpec | Mapping[str, Any] | str) -> ConllTaskSpec:

@@ -21,6 +21,7 @@ import numpy as np
 
 from mtl_sched.benchmarks import benchmark_factory, benchmark_names, get_benchmark
 from mtl_sched.benchmarks.base import Benchmark
+from mtl_sched.data.conll_files import CONLL_TASKS, conll_task_specs
 from mtl_sched.registry import scheduler_class
 from mtl_sched.results import MetricRow, TrialKey, config_hash
 from mtl_sched.scheduling import EvalResult
@@ -111,6 +112,21 @@ class TrialSpec:
         return trial_key(self, trial_config(self, full)) in finished
 
 
+def keyed_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Benchmark options as trials are keyed by them: where the data live is not what they are.
+
+    ``data_dir`` is left out (the benchmark's fingerprint covers its data settings), and the
+    files of ``conll_tasks`` are named by their content
+    (`mtl_sched.data.conll_files.ConllTaskSpec.identity`).
+
+    :param options: the options of the benchmark factory.
+    """
+    keyed = {key: value for key, value in options.items() if key != "data_dir"}
+    if keyed.get(CONLL_TASKS) is not None:
+        keyed[CONLL_TASKS] = [spec.identity() for spec in conll_task_specs(keyed[CONLL_TASKS])]
+    return keyed
+
+
 def comparison_config(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any]:
     """The settings every trial of one comparison shares (hashed into ``"comparison"``).
 
@@ -121,8 +137,7 @@ def comparison_config(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any]:
         "kind": spec.kind,
         "benchmark": benchmark.name,
         "benchmark_fingerprint": benchmark.fingerprint(),
-        # where the data live is not what they are (the fingerprint covers the data settings)
-        "benchmark_options": {k: v for k, v in spec.benchmark_options.items() if k != "data_dir"},
+        "benchmark_options": keyed_options(spec.benchmark_options),
         "budget": spec.budget or benchmark.trainer_config.budget,
     }
     if spec.kind == LEAVE_ONE_OUT:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from mtl_sched.benchmarks.relations import RELATION_TASKS, relations_benchmark
-from mtl_sched.data.conll_files import ConllTaskSpec, conll_task_specs
+from mtl_sched.data.conll_files import CONLL_TASKS, ConllTaskSpec, conll_task_specs
 from mtl_sched.results import ResultsStore
 from mtl_sched.studies.relations.plan import (
     ORACLE,
@@ -36,7 +36,6 @@ from mtl_sched.sweeps.spec import TrialSpec
 
 # the study's balanced minibatches: one minibatch of every task per step, equal weights
 STUDY_SCHEDULER = "uniform"
-CONLL_TASKS = "conll_tasks"
 
 
 @dataclass(frozen=True)
@@ -125,9 +124,10 @@ def _comparable(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _same_files(options: Mapping[str, Any], config: RelationsConfig) -> bool:
-    """Whether a stored model's file tasks read the files ``config`` names for them."""
-    wanted = {spec.name: spec for spec in config.conll_specs()}
-    return all(wanted.get(spec.name) == spec for spec in conll_task_specs(options.get(CONLL_TASKS)))
+    """Whether a stored model's file tasks read files of the content ``config``'s files have
+    (stored options name each file by its content, see `mtl_sched.sweeps.spec.keyed_options`)."""
+    wanted = {spec.name: spec.identity() for spec in config.conll_specs()}
+    return all(wanted.get(stored["name"]) == stored for stored in options.get(CONLL_TASKS) or [])
 
 
 def collect_study(store_path: str | Path, config: RelationsConfig) -> StudyResults:
