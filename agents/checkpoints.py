@@ -14,6 +14,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from mtl_sched.agents.env_state import global_random_state, vec_env_state
 from mtl_sched.agents.evaluation import crossed_multiple, write_json_atomically
 from mtl_sched.agents.preparation import PreparationLedger
+from mtl_sched.agents.training_clock import TrainingClock
 
 CHECKPOINTS_DIR = "checkpoints"
 PROGRESS_FILE = "progress.json"
@@ -65,6 +66,8 @@ class CheckpointCallback(BaseCallback):
     :param progress_state: extra state stored in ``progress.json`` (kept up to date by its owner).
     :param ledger: records the agent's context (with its preparation examples) before each save;
         ``None`` saves the agent as it is.
+    :param clock: the run's CPU and wall time, written as ``cost.json`` into each checkpoint and
+        the run's directory (`mtl_sched.agents.training_clock`); ``None``: not written.
     """
 
     def __init__(
@@ -73,12 +76,14 @@ class CheckpointCallback(BaseCallback):
         every: int,
         progress_state: dict[str, Any],
         ledger: PreparationLedger | None = None,
+        clock: TrainingClock | None = None,
     ) -> None:
         super().__init__()
         self.out = out
         self.every = every
         self.progress_state = progress_state
         self.ledger = ledger
+        self.clock = clock
         self.last_saved = -1
         # the timesteps of the step whose callbacks are running (-1 between steps)
         self.open_step = -1
@@ -111,6 +116,8 @@ class CheckpointCallback(BaseCallback):
             self._save_resume_state(folder / RESUME_FILE)
         # Rewritten even when the agent was already saved at this step: an evaluation since
         # then may have changed the best score.
+        if self.clock is not None:
+            self.clock.write([folder, self.out], model.num_timesteps)
         write_json_atomically(progress, {"timesteps": model.num_timesteps, **self.progress_state})
         self.last_saved = model.num_timesteps
         for stale in complete_checkpoints(self.out)[:-KEPT_CHECKPOINTS]:

@@ -24,7 +24,8 @@ An output directory holds one training run:
     ``replay_buffer.pkl``, ``resume.pkl`` (the environments' state: their generators and the
     episodes in progress with their models, optimizers and data order; the global random
     generators; the transition of the step being checkpointed) and ``progress.json`` (the best
-    score so far, the timesteps of the newest evaluation and the preparation examples so far).
+    score so far, the timesteps of the newest evaluation and the preparation examples so far),
+    and ``cost.json`` (the run's CPU and wall time up to it, `mtl_sched.agents.training_clock`).
     ``progress.json`` is written last, so a checkpoint without it was cut short and is ignored;
     the two newest complete ones are kept.
     At a step due for both, the greedy evaluation runs before the checkpoint is written.
@@ -37,6 +38,9 @@ An output directory holds one training run:
     ``best.tmp/``, then renamed).
 ``agent.zip``
     the agent when training finished (written last, replaced whole).
+``cost.json``
+    the CPU and wall seconds the run has taken so far, over all its resumes (rewritten with
+    every checkpoint and at the end).
 ``logs/run-<timesteps at start>/``
     the SB3 logger's ``progress.csv`` (and TensorBoard events when ``tensorboard`` is installed),
     one folder per start or resume so a resume never overwrites earlier logs (a start at the
@@ -69,7 +73,7 @@ import os
 import signal
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +117,7 @@ from mtl_sched.agents.preparation import ExamplesSeenCallback, PreparationLedger
 from mtl_sched.agents.progress import TqdmCallback
 from mtl_sched.agents.qls import greedy_scheduler
 from mtl_sched.agents.settings import AgentSettings, TrainAgentConfig, TrainingEnv, VecEnvKind
+from mtl_sched.agents.training_clock import TrainingClock
 
 __all__ = [
     "EVALUATIONS_FILE",
@@ -142,6 +147,8 @@ class TrainAgentResult:
     :param best_score: best mean validation score of the greedy evaluations (NaN if none ran).
     :param best_timesteps: timesteps of that evaluation (-1 if none ran).
     :param out: the output directory.
+    :param cost: the run's CPU and wall time over all resumes, as ``cost.json`` holds them
+        (`mtl_sched.agents.training_clock`).
     """
 
     agent: BoltzmannGumbelDQN
@@ -149,6 +156,7 @@ class TrainAgentResult:
     best_score: float
     best_timesteps: int
     out: Path
+    cost: dict[str, Any] = field(default_factory=dict)
 
 
 def _logger_formats() -> list[str]:
@@ -265,8 +273,10 @@ def _finish(
     checkpointer: CheckpointCallback,
     evaluator: GreedyEvaluationCallback | None,
     ledger: PreparationLedger,
-) -> None:
-    """The end of training: the final checkpoint, the final evaluation and ``agent.zip``.
+    clock: TrainingClock,
+) -> dict[str, Any]:
+    """The end of training: the final checkpoint, the final evaluation, ``agent.zip`` and the
+    run's times (returned).
 
     The checkpoint comes first, so that an evaluation cut short (by a second signal, or a
     killed process) runs again on resume; a first signal lets the evaluation and the saves
@@ -283,6 +293,7 @@ def _finish(
     ledger.attach(agent)
     agent.save(aside)
     os.replace(aside, out / "agent.zip")
+    return clock.write([out], agent.num_timesteps)
 
 
 def _training_envs(
@@ -356,7 +367,8 @@ def train_agent(
         if best is not None and best[0] > state["best_score"]:
             state.update(best_score=best[0], best_timesteps=best[1])
 
-    checkpointer = CheckpointCallback(out, config.checkpoint_every, state, ledger)
+    clock = TrainingClock.resumed_from(checkpoints[-1] if checkpoints else None)
+    checkpointer = CheckpointCallback(out, config.checkpoint_every, state, ledger, clock)
     # A step's examples are counted first and, at a step due for both, the evaluation runs
     # before the checkpoint, so that the checkpoint records them.
     active: list[BaseCallback] = [ExamplesSeenCallback(ledger)]
@@ -415,7 +427,7 @@ def train_agent(
                 if checkpointer.open_step == agent.num_timesteps:
                     checkpointer.save()
                 raise
-        _finish(agent, out, checkpointer, evaluator, ledger)
+        cost = _finish(agent, out, checkpointer, evaluator, ledger, clock)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -426,4 +438,5 @@ def train_agent(
         best_score=best_score,
         best_timesteps=int(state["best_timesteps"]),
         out=out,
+        cost=cost,
     )

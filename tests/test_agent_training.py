@@ -65,6 +65,7 @@ def test_a_run_writes_its_documented_layout_and_keeps_the_best_agent(tmp_path):
         "checkpoints",
         "evaluations.csv",
         "logs",
+        "cost.json",
     }
     rows = read_evaluations(out)
     assert [int(r["timesteps"]) for r in rows] == [20, 40, 60]
@@ -114,6 +115,32 @@ def test_an_interrupted_run_resumes_where_its_checkpoint_left_off(tmp_path):
     assert agent.temperature == pytest.approx(agent.temperature_final)
     assert [int(r["timesteps"]) for r in read_evaluations(out)] == [20, 40, 60, 80]
     assert (out / "logs" / "run-000000050" / "progress.csv").is_file()
+
+
+def read_cost(folder):
+    return json.loads((folder / "cost.json").read_text())
+
+
+def test_a_run_counts_its_cpu_and_wall_time_over_resumes(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train_agent(config(out, steps=80), callbacks=[InterruptAt(50)])
+    at_50 = read_cost(complete_checkpoints(out)[-1])
+    assert (at_50["timesteps"], at_50["complete"]) == (50, True)
+    assert at_50["cpu_seconds"] > 0 and at_50["wall_seconds"] > 0
+    assert read_cost(out) == at_50
+    result = train_agent(config(out, steps=80), resume=True)
+    final = read_cost(out)
+    assert final == result.cost
+    assert (final["timesteps"], final["complete"]) == (80, True)
+    # the resumed process adds its own time to the checkpoint's
+    assert final["cpu_seconds"] > at_50["cpu_seconds"]
+    assert final["wall_seconds"] > at_50["wall_seconds"]
+    # a checkpoint written before times were kept: counted from the resume on, and said so
+    (complete_checkpoints(out)[-1] / "cost.json").unlink()
+    resumed = train_agent(config(out, steps=100), resume=True)
+    assert (resumed.cost["timesteps"], resumed.cost["complete"]) == (100, False)
+    assert read_cost(complete_checkpoints(out)[-1])["complete"] is False
 
 
 def test_a_killed_run_ignores_its_unfinished_checkpoint(tmp_path):

@@ -175,6 +175,7 @@ def run_train_agent(args: argparse.Namespace, source_options: dict[str, Any]) ->
         stored_identity,
         train_agent,
     )
+    from mtl_sched.agents.training_clock import COST_FILE
 
     steps = args.steps if args.steps is not None else TrainAgentConfig.steps
     try:
@@ -221,8 +222,12 @@ def run_train_agent(args: argparse.Namespace, source_options: dict[str, Any]) ->
         if result.best_timesteps >= 0
         else "no greedy evaluation ran"
     )
+    cost = result.cost
+    partial = "" if cost["complete"] else " since a checkpoint written before times were kept"
     print(
         f"trained {result.timesteps} steps into {result.out}; {best}\n"
+        f"time: {cost['cpu_seconds'] / 3600:.2f} CPU hours, {cost['wall_seconds'] / 3600:.2f} "
+        f"hours of wall time{partial} ({COST_FILE})\n"
         f"run it: mtl-sched run --benchmark {config.benchmark_names[0]} --scheduler qls "
         f"--agent {result.out}"
     )
