@@ -27,6 +27,7 @@ from mtl_sched.agents.context import CONTEXT_ATTRIBUTE
 from mtl_sched.agents.evaluation import evaluation_seeds
 from mtl_sched.agents.preparation import PREPARATION_KEY
 from mtl_sched.agents.settings import AgentSettings, options_for
+from mtl_sched.agents.training_clock import COST_FILE
 from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.observation.probing import ProbeConfig
 
@@ -89,6 +90,32 @@ def read_settings(out: Path) -> dict[str, Any]:
     if not isinstance(stored, dict) or not isinstance(stored.get("agent", {}), dict):
         raise ValueError(f"{path}: not the settings of an agent training run")
     return stored
+
+
+def training_summary(out: str | Path) -> dict[str, str]:
+    """What a ``train-agent`` directory says about its training, as scheduler notes: the
+    benchmark and options it trained on (``training_benchmark``) and, once ``cost.json`` exists,
+    its CPU and wall time (``training_time``; see `mtl_sched.agents.training_clock`).
+
+    :param out: the run's output directory.
+    """
+    out = Path(out)
+    stored = read_settings(out)
+    options = stored.get("benchmark_options") or {}
+    described = ", ".join(f"{key}={options[key]}" for key in sorted(options))
+    benchmark = str(stored["benchmark"]) + (f" ({described})" if described else "")
+    summary = {"training_benchmark": benchmark}
+    if stored.get("task_subsets"):
+        low, high = stored["task_subsets"]
+        summary["training_benchmark"] += f", task subsets of {low} to {high} tasks"
+    try:
+        cost = json.loads((out / COST_FILE).read_text())
+        hours = float(cost["cpu_seconds"]) / 3600, float(cost["wall_seconds"]) / 3600
+    except (OSError, ValueError, KeyError, TypeError):
+        return summary
+    partial = "" if cost.get("complete", True) else " (since a resume; earlier time not kept)"
+    summary["training_time"] = f"{hours[0]:.2f} CPU hours, {hours[1]:.2f} wall hours{partial}"
+    return summary
 
 
 def algorithm_class(name: str) -> type[BaseAlgorithm]:

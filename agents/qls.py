@@ -120,9 +120,11 @@ class QLSScheduler(Scheduler):
                 "algorithm applies only when agent is the path of a saved agent file (a "
                 "train-agent directory holds a BoltzmannGumbelDQN)"
             )
+        self.training_record: dict[str, str] = {}
         if isinstance(agent, (str, Path)) and Path(agent).is_dir():
-            from mtl_sched.agents.loading import load_trained_agent
+            from mtl_sched.agents.loading import load_trained_agent, training_summary
 
+            self.training_record = training_summary(agent)
             trained = load_trained_agent(agent)
             agent = trained.agent
             if agent_context(agent) is None:
@@ -189,6 +191,9 @@ class QLSScheduler(Scheduler):
     @property
     def notes(self) -> dict[str, str]:
         notes = {"trained_on": self.trained_tasks} if self.trained_tasks else {}
+        if self.context is not None and self.context.training_steps:
+            notes["training_steps"] = str(self.context.training_steps)
+        notes.update(self.training_record)
         if self.transfer:
             notes["transfer"] = "the run's probe settings and decision steps"
         return notes

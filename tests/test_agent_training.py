@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from mtl_sched.agents.training import (
     load_trained_agent,
     train_agent,
 )
+from mtl_sched.sweeps.spec import result_series
 
 TINY = {"budget": 640, "train_size": 200, "validation_size": 60, "hidden_sizes": [16]}
 
@@ -93,6 +95,14 @@ def test_the_best_agent_runs_as_a_scheduler_with_its_settings(tmp_path):
     # the evaluation of the saved best agent is reproduced exactly by running it again
     best = json.loads((out / "best" / "evaluation.json").read_text())
     assert result.best_validation.average_score == pytest.approx(best["validation_average"])
+    # how the agent was trained is noted with every run, and stored by a sweep
+    notes = result.scheduler_notes
+    assert notes["training_benchmark"] == (
+        "synthetic (budget=640, hidden_sizes=[16], train_size=200, validation_size=60)"
+    )
+    assert notes["training_steps"] == str(best["timesteps"])
+    assert re.fullmatch(r"\d+\.\d\d CPU hours, \d+\.\d\d wall hours", notes["training_time"])
+    assert result_series(result)["scheduler_notes"] == notes
 
 
 def test_an_interrupted_run_resumes_where_its_checkpoint_left_off(tmp_path):

@@ -419,6 +419,31 @@ def test_report_files_and_text(store_path, tmp_path):
     assert float(cost["hand-crafted"]["preparation_examples"]) == pytest.approx(500.0)
 
 
+def test_each_schedulers_settings_and_notes_are_listed_once(tmp_path):
+    path = tmp_path / "settings.sqlite"
+    digest = "sha256:" + "0123456789abcdef" * 4
+    notes = {"trained_on": "a,b", "training_time": "1.50 CPU hours, 2.00 wall hours"}
+    with ResultsStore(path) as store:
+        for seed in SEEDS:
+            write_trial(store, "uniform", seed, {"a": 0.5, "b": 0.5})
+            series = {"scheduler_notes": notes}
+            params = {"agent": digest, "transfer": True}
+            write_trial(store, "qls", seed, {"a": 0.4, "b": 0.4}, params=params, series=series)
+        # one seed run under another setting is listed as a second line
+        write_trial(store, "greedy", 0, {"a": 0.6, "b": 0.6}, params={"window": 3})
+        write_trial(store, "greedy", 1, {"a": 0.6, "b": 0.6}, params={"window": 5})
+    text = make_report(path, BENCH).markdown
+    listed = [line for line in text.splitlines() if line.startswith("- ") and ": " in line]
+    assert listed == [
+        "- greedy: window=3",
+        "- greedy: window=5",
+        "- qls: agent=sha256:0123456789ab; transfer=True; trained_on: a,b; "
+        "training_time: 1.50 CPU hours, 2.00 wall hours",
+    ]
+    assert text.index("Cost per run") < text.index("Scheduler settings")
+    assert "- uniform" not in text
+
+
 def test_report_on_validation_with_another_baseline(store_path):
     text = write_report(store_path, BENCH, split="validation", baseline="greedy")
     assert "| task | greedy (baseline) | hand-crafted | uniform |" in text

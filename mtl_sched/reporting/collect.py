@@ -324,3 +324,31 @@ def seed_series(store: ResultsStore, comparison: Comparison, name: str) -> dict[
         if data is not None:
             out.setdefault(trial.key.scheduler, []).append(data)
     return out
+
+
+def _setting_text(key: str, value: Any) -> str:
+    text = str(value)
+    if text.startswith("sha256:"):
+        text = text[: len("sha256:") + 12]  # enough of a digest to tell agents apart
+    return f"{key}={text}"
+
+
+def scheduler_settings(store: ResultsStore, comparison: Comparison) -> dict[str, list[str]]:
+    """Per scheduler of ``comparison``, how its runs were set: the hyperparameters given on the
+    command line (``scheduler_params``, an agent by the start of its digest) and the notes the
+    runs stored (``scheduler_notes``: how ``qls``'s agent was trained, ...), one line per
+    distinct setting among its runs; schedulers with neither are left out.
+
+    :param store: the results store.
+    :param comparison: the comparison.
+    """
+    found: dict[str, list[str]] = {}
+    for trial in comparison.trials:
+        params = trial.config.get("scheduler_params") or {}
+        notes = store.series(trial.key, "scheduler_notes") or {}
+        parts = [_setting_text(key, params[key]) for key in sorted(params)]
+        parts += [f"{key}: {notes[key]}" for key in sorted(notes)]
+        lines = found.setdefault(trial.key.scheduler, [])
+        if parts and "; ".join(parts) not in lines:
+            lines.append("; ".join(parts))
+    return {scheduler: lines for scheduler, lines in found.items() if lines}

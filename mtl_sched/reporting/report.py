@@ -23,6 +23,7 @@ from mtl_sched.reporting.collect import (
     costs,
     open_store,
     pick_comparison,
+    scheduler_settings,
     seed_series,
     split_values,
     transfer_values,
@@ -202,7 +203,13 @@ def _cost_section(
     rows = [by_scheduler[c] for c in columns if c in by_scheduler]
     if out is not None:
         report.paths.append(_cost_csv(rows, out / csv_name))
-    return [f"## {title}", "", cost_markdown(rows)]
+    lines = [f"## {title}", "", cost_markdown(rows)]
+    settings = scheduler_settings(store, comparison)
+    described = [f"- {c}: {line}" for c in columns for line in settings.get(c, [])]
+    if described:
+        lines += ["Scheduler settings (given on the command line, and noted by the runs):", ""]
+        lines += [*described, ""]
+    return lines
 
 
 def _note_unmarked(table: ComparisonTable, name: str, report: Report) -> None:

@@ -251,8 +251,10 @@ def result_series(result: RunResult, model: Any = None) -> dict[str, Any]:
     """The sequences stored with a run: ``validation_curve``, ``schedule``, ``loss_curve``
     (each task's training loss at each step, ``None`` where the step did not train it), for
     schedulers that read the probe ``probe_histograms`` (at most `MAX_HISTOGRAM_SNAPSHOTS`,
-    evenly spread), and for models with learned task embeddings (``task_embeddings()``, seed
-    003's TE+DEC) ``task_embeddings``.
+    evenly spread), for models with learned task embeddings (``task_embeddings()``, seed
+    003's TE+DEC) ``task_embeddings``, and for schedulers with notes
+    (`mtl_sched.scheduling.Scheduler.notes`: how ``qls``'s agent was trained, ...)
+    ``scheduler_notes``.
 
     :param result: the run.
     :param model: the trained model (``None``: no model-specific series).
@@ -275,6 +277,8 @@ def result_series(result: RunResult, model: Any = None) -> dict[str, Any]:
             ],
         },
     }
+    if result.scheduler_notes:
+        series["scheduler_notes"] = dict(result.scheduler_notes)
     embeddings = getattr(model, "task_embeddings", None)
     vectors = embeddings() if callable(embeddings) else None
     if vectors is not None:
