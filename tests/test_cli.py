@@ -214,7 +214,11 @@ def test_train_agent_trains_resumes_and_its_directory_runs_as_qls(tmp_path, caps
         "--no-tensorboard",
     ]
     assert main([*argv, "--budget", "320"]) == 0
-    assert "qls" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "qls" in printed
+    # how the agent was trained, from its directory
+    assert "scheduler notes:\n" in printed and "  training_steps: " in printed
+    assert "  training_time: " in printed and " CPU hours, " in printed
 
 
 @pytest.mark.parametrize(("flags", "expected"), [((), 20_000), (("--steps", "300"), 300)])

@@ -149,6 +149,9 @@ def run_run(args: argparse.Namespace) -> str:
             f"before the run, the scheduler spent {result.preparation_examples} training "
             "examples outside the budget (e.g. a weight search on validation data)"
         )
+    if result.scheduler_notes:
+        notes = result.scheduler_notes
+        lines.append("scheduler notes:\n" + "\n".join(f"  {k}: {notes[k]}" for k in sorted(notes)))
     if log_dir is not None:
         lines.append(f"TensorBoard events: {log_dir} (view: tensorboard --logdir {root})")
     return "\n".join(lines)
