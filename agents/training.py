@@ -73,7 +73,7 @@ import os
 import signal
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -100,17 +100,13 @@ from mtl_sched.agents.evaluation import (
     crossed_multiple,
     drop_evaluations_after,
     evaluated_timesteps,
-    evaluation_seeds,
     recover_best,
     stored_best,
-    write_json_atomically,
 )
 from mtl_sched.agents.loading import (
-    SETTINGS_FILE,
     TrainedAgent,
     load_agent_file,
     load_trained_agent,
-    read_settings,
     stored_identity,
 )
 from mtl_sched.agents.preparation import ExamplesSeenCallback, PreparationLedger
@@ -118,6 +114,7 @@ from mtl_sched.agents.progress import TqdmCallback
 from mtl_sched.agents.qls import greedy_scheduler
 from mtl_sched.agents.settings import AgentSettings, TrainAgentConfig, TrainingEnv, VecEnvKind
 from mtl_sched.agents.training_clock import TrainingClock
+from mtl_sched.agents.training_dir import check_out, check_stored_settings, log_folder, start_out
 
 __all__ = [
     "EVALUATIONS_FILE",
@@ -165,101 +162,6 @@ def _logger_formats() -> list[str]:
     except ImportError:
         return ["csv"]
     return ["csv", "tensorboard"]
-
-
-def _differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """``(name, stored, wanted)`` for each setting that differs; the agent's settings by name
-    (``agent.reward``), not as two whole dictionaries."""
-    differing = []
-    for key in sorted(wanted):
-        old, new = stored.get(key), wanted[key]
-        if isinstance(old, dict) and isinstance(new, dict):
-            differing += [
-                (f"{key}.{name}", old.get(name), new.get(name))
-                for name in sorted(set(old) | set(new))
-                if old.get(name) != new.get(name)
-            ]
-        elif old != new:
-            differing.append((key, old, new))
-    return differing
-
-
-def check_stored_settings(config: TrainAgentConfig) -> None:
-    """Refuse ``config`` for the run in ``config.out`` (finished or not) when that run was
-    written for other settings or other eval seeds, so that a finished agent of other settings
-    is never taken for this configuration's.
-
-    :param config: the training configuration the run in ``config.out`` should have.
-    :raises ValueError: naming the settings that differ.
-    """
-    _check_out(config, resume=True)
-
-
-def _check_out(config: TrainAgentConfig, resume: bool) -> None:
-    """Refuse what ``config`` cannot do in ``config.out`` (reads only): starting over a run, or
-    resuming one with other settings or other eval seeds."""
-    out = config.out
-    settings_path = out / SETTINGS_FILE
-    if not resume:
-        if settings_path.exists() or complete_checkpoints(out):
-            raise FileExistsError(
-                f"{out} already holds an agent training run; pass --resume to continue it or "
-                "choose another output directory"
-            )
-        if out.exists() and not out.is_dir():
-            raise NotADirectoryError(f"output directory {out} is a file")
-        return
-    stored = read_settings(out)
-    if isinstance(stored.get("agent"), dict):
-        # settings added since the file was written take their defaults, as on loading
-        defaults = asdict(AgentSettings.from_dict(stored["agent"]))
-        stored = {**stored, "agent": json.loads(json.dumps(defaults))}
-    wanted = config.identity()
-    differing = _differences(stored, wanted)
-    if differing:
-        raise ValueError(
-            f"{settings_path} was written for different {[name for name, _, _ in differing]} "
-            f"(stored {[old for _, old, _ in differing]}, "
-            f"given {[new for _, _, new in differing]}); resume with the same settings"
-        )
-    seeds = evaluation_seeds(out, stored)
-    if config.eval_every and seeds is not None and seeds != list(config.eval_seeds):
-        raise ValueError(
-            f"{out} was evaluated on eval seeds {seeds}, not {list(config.eval_seeds)}; "
-            f"resume with --eval-seeds {','.join(map(str, seeds))} so that {EVALUATIONS_FILE} "
-            "and the best agent compare scores of the same seeds"
-        )
-
-
-def _start_out(config: TrainAgentConfig, resume: bool) -> None:
-    """Create ``config.out`` and write its ``settings.json``: a new run's, or a resumed run's
-    when it fixes the eval seeds for the first time."""
-    out = config.out
-    seeds = list(config.eval_seeds) if config.eval_every else None
-    if not resume:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise OSError(f"cannot create the output directory {out}: {err}") from None
-        payload = config.identity() | ({} if seeds is None else {"eval_seeds": seeds})
-        write_json_atomically(out / SETTINGS_FILE, payload)
-        return
-    stored = read_settings(out)
-    if "eval_seeds" not in stored:
-        seeds = evaluation_seeds(out, stored) or seeds
-        if seeds is not None:
-            write_json_atomically(out / SETTINGS_FILE, {**stored, "eval_seeds": seeds})
-
-
-def _log_folder(out: Path, start: int) -> Path:
-    """A new folder of ``out/logs`` for the logs of a start at ``start`` timesteps (an earlier
-    start at the same timesteps keeps its own)."""
-    base = out / "logs" / f"run-{start:09d}"
-    folder, attempt = base, 1
-    while folder.exists():
-        attempt += 1
-        folder = base.with_name(f"{base.name}-{attempt}")
-    return folder
 
 
 class Terminated(KeyboardInterrupt):
@@ -330,7 +232,7 @@ def train_agent(
     :raises KeyboardInterrupt: after writing a checkpoint, when interrupted (`Terminated`, a
         subclass, on SIGTERM).
     """
-    _check_out(config, resume)
+    check_out(config, resume)
     out = config.out
     benchmarks = config.benchmarks()
     context_env, train_env = _training_envs(config, config.task_sets(benchmarks))
@@ -355,7 +257,7 @@ def train_agent(
     ledger = PreparationLedger(state, context_env, config.agent.n_envs)
     if checkpoints and resume_state is None:
         ledger.new_episodes(config.agent.n_envs)  # the environments were reset
-    _start_out(config, resume)
+    start_out(config, resume)
     start = agent.num_timesteps
     if resume_state is not None:
         drop_evaluations_after(out, start)
@@ -403,7 +305,7 @@ def train_agent(
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, request_stop)
     try:
-        agent.set_logger(configure(str(_log_folder(out, start)), _logger_formats()))
+        agent.set_logger(configure(str(log_folder(out, start)), _logger_formats()))
         if checkpoints:
             checkpointer.last_saved = start  # its checkpoint is on disk; never rewritten
         if resume_state is not None and resume_state["pending"] is not None:
