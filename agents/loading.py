@@ -27,7 +27,7 @@ from mtl_sched.agents.context import CONTEXT_ATTRIBUTE
 from mtl_sched.agents.evaluation import evaluation_seeds
 from mtl_sched.agents.preparation import PREPARATION_KEY
 from mtl_sched.agents.settings import AgentSettings, options_for
-from mtl_sched.agents.training_clock import COST_FILE
+from mtl_sched.agents.training_clock import read_cost
 from mtl_sched.benchmarks import get_benchmark
 from mtl_sched.observation.probing import ProbeConfig
 
@@ -108,12 +108,11 @@ def training_summary(out: str | Path) -> dict[str, str]:
     if stored.get("task_subsets"):
         low, high = stored["task_subsets"]
         summary["training_benchmark"] += f", task subsets of {low} to {high} tasks"
-    try:
-        cost = json.loads((out / COST_FILE).read_text())
-        hours = float(cost["cpu_seconds"]) / 3600, float(cost["wall_seconds"]) / 3600
-    except (OSError, ValueError, KeyError, TypeError):
+    cost = read_cost(out)
+    if cost is None:
         return summary
-    partial = "" if cost.get("complete", True) else " (since a resume; earlier time not kept)"
+    hours = cost["cpu_seconds"] / 3600, cost["wall_seconds"] / 3600
+    partial = "" if cost["complete"] else " (since a resume; earlier time not kept)"
     summary["training_time"] = f"{hours[0]:.2f} CPU hours, {hours[1]:.2f} wall hours{partial}"
     return summary
 

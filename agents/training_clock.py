@@ -23,6 +23,24 @@ from mtl_sched.agents.evaluation import write_json_atomically
 COST_FILE = "cost.json"
 
 
+def read_cost(folder: Path) -> dict[str, Any] | None:
+    """The ``cost.json`` in ``folder`` (a checkpoint or a run's directory); ``None`` when it is
+    missing or unreadable.
+
+    :param folder: where to look.
+    """
+    try:
+        stored = json.loads((folder / COST_FILE).read_text())
+        return {
+            "timesteps": int(stored["timesteps"]),
+            "cpu_seconds": float(stored["cpu_seconds"]),
+            "wall_seconds": float(stored["wall_seconds"]),
+            "complete": bool(stored.get("complete", True)),
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 class TrainingClock:
     """CPU and wall seconds of a training run, counted from the process's start of training.
 
@@ -46,13 +64,10 @@ class TrainingClock:
         """
         if checkpoint is None:
             return cls()
-        try:
-            stored = json.loads((checkpoint / COST_FILE).read_text())
-        except (OSError, ValueError):
+        stored = read_cost(checkpoint)
+        if stored is None:
             return cls(complete=False)
-        return cls(
-            float(stored["cpu_seconds"]), float(stored["wall_seconds"]), bool(stored["complete"])
-        )
+        return cls(stored["cpu_seconds"], stored["wall_seconds"], stored["complete"])
 
     def totals(self, timesteps: int) -> dict[str, Any]:
         """The run's times so far, as ``cost.json`` holds them.

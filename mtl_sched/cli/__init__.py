@@ -126,6 +126,11 @@ def _message(err: Exception) -> str:
     return str(err)
 
 
+def _unusable_store(command: str, db: Path, err: sqlite3.DatabaseError) -> SystemExit:
+    """The one-line exit of ``command`` for a ``--db`` that SQLite cannot use."""
+    return SystemExit(f"mtl-sched {command}: {db}: unusable results store ({err})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mtl-sched`` console script."""
     args = build_parser().parse_args(argv)
@@ -166,9 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ImportError, KeyError, OSError, ResultsStoreError, TypeError, ValueError) as err:
             raise SystemExit(f"mtl-sched compare: {_message(err)}") from None
         except sqlite3.DatabaseError as err:
-            raise SystemExit(
-                f"mtl-sched compare: {args.db}: unusable results store ({err})"
-            ) from None
+            raise _unusable_store("compare", args.db, err) from None
         print(text)
         return status
     elif args.command == "report":
@@ -177,18 +180,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ResultsStoreError, ValueError) as err:
             raise SystemExit(f"mtl-sched report: {err}") from None
         except sqlite3.DatabaseError as err:
-            raise SystemExit(
-                f"mtl-sched report: {args.db}: unusable results store ({err})"
-            ) from None
+            raise _unusable_store("report", args.db, err) from None
     elif args.command == "migrate":
         try:
             print(run_migrate(args))
         except (OSError, KeyError, ResultsStoreError, ValueError) as err:
             raise SystemExit(f"mtl-sched migrate: {_message(err)}") from None
         except sqlite3.DatabaseError as err:
-            raise SystemExit(
-                f"mtl-sched migrate: {args.db}: unusable results store ({err})"
-            ) from None
+            raise _unusable_store("migrate", args.db, err) from None
     elif args.command == "train-agent":
         return run_train_agent(args, benchmark_source_options(args))
     elif args.command == "demo":
